@@ -1,0 +1,1 @@
+//! fmesh-broker: see the README (work in progress in this session).

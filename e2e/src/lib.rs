@@ -1,0 +1,1 @@
+//! fmesh-e2e: see the README (work in progress in this session).
