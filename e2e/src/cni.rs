@@ -1,0 +1,57 @@
+//! Pod networking: one bridge (`fmesh0`) with host-local IPAM, no masquerading, no port maps —
+//! every packet stays on this machine — and the clean-up `down` needs.
+
+use std::fs;
+use std::path::Path;
+
+use crate::containerd::write_if_changed;
+use crate::error::{IoContext, Result};
+use crate::layout::{BRIDGE, Layout, POD_SUBNET};
+use crate::process;
+
+/// Writes the CNI conflist if it changed.
+pub fn write_config(layout: &Layout) -> Result<()> {
+    let conf = serde_json::json!({
+        "cniVersion": "0.4.0",
+        "name": "fmesh",
+        "plugins": [{
+            "type": "bridge",
+            "bridge": BRIDGE,
+            "isGateway": true,
+            "ipMasq": false,
+            "hairpinMode": true,
+            "ipam": {
+                "type": "host-local",
+                "ranges": [[{ "subnet": POD_SUBNET }]],
+                "routes": [{ "dst": "0.0.0.0/0" }],
+                "dataDir": layout.cni_ipam_dir(),
+            }
+        }]
+    });
+    let text = serde_json::to_string_pretty(&conf).unwrap_or_default();
+    write_if_changed(&layout.cni_conf_dir().join("10-fmesh.conflist"), &text)
+}
+
+/// Whether the pod bridge exists.
+pub fn bridge_exists() -> bool {
+    Path::new("/sys/class/net").join(BRIDGE).exists()
+}
+
+/// Deletes the pod bridge if it exists.
+pub fn delete_bridge() -> Result<()> {
+    if bridge_exists() {
+        process::run("ip", &["link", "delete", BRIDGE])?;
+    }
+    Ok(())
+}
+
+/// Forgets IP allocations: after `down` no sandbox holds one.
+pub fn clear_ipam(layout: &Layout) -> Result<()> {
+    let dir = layout.cni_ipam_dir();
+    match fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).ctx(|| format!("remove {}", dir.display()))
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,118 @@
+//! `fmesh-e2e`: bring a local single-node Kubernetes up and down, build images for it, inspect it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use fmesh_e2e::images::{self, Built};
+use fmesh_e2e::{LocalCluster, layout};
+
+#[derive(Parser)]
+#[command(name = "fmesh-e2e", about = "A real local Kubernetes for fmesh development, demos and tests")]
+struct Cli {
+    /// The cluster's state directory (keys, data, logs, pid files).
+    #[arg(long, global = true, env = "FMESH_E2E_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Bring the cluster up (idempotent); the last line printed is `KUBECONFIG=<path>`.
+    Up,
+    /// Stop everything `up` started and remove its mounts, network namespaces and bridge.
+    Down {
+        /// Also remove the state directory (the cached Kubernetes binaries stay).
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Build and import images: pause, smoke, and each fmesh program the workspace has.
+    Images {
+        /// Build the fmesh programs with the release profile.
+        #[arg(long)]
+        release: bool,
+        /// The fmesh workspace (default: the one this binary was built from).
+        #[arg(long)]
+        workspace: Option<PathBuf>,
+    },
+    /// What runs, its health, and where its logs are.
+    Status,
+    /// The last lines of a component's log.
+    Logs {
+        /// etcd, containerd, kube-apiserver, kube-controller-manager, kube-scheduler or kubelet.
+        component: String,
+        /// How many lines.
+        #[arg(short = 'n', long, default_value_t = 50)]
+        lines: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    fmesh_e2e::install_crypto_provider();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("fmesh-e2e: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let cluster = LocalCluster::new(
+        cli.state_dir.unwrap_or_else(layout::default_state_dir),
+        &layout::cache_root(),
+    );
+    match cli.command {
+        Command::Up => {
+            let started = Instant::now();
+            let kubeconfig = cluster.up().await.context("bringing the cluster up")?;
+            eprintln!("cluster ready in {:.1}s; kubectl: {}", started.elapsed().as_secs_f64(), cluster.binaries().program("kubectl").display());
+            println!("KUBECONFIG={}", kubeconfig.display());
+        }
+        Command::Down { purge } => {
+            cluster.down(purge).context("tearing the cluster down")?;
+            eprintln!("cluster down{}", if purge { " and state removed" } else { "" });
+        }
+        Command::Images { release, workspace } => {
+            let workspace = workspace.unwrap_or_else(default_workspace);
+            images::ensure_base(cluster.layout()).context("pause and smoke images (is the cluster up?)")?;
+            println!("{}\n{}", images::PAUSE, images::SMOKE);
+            for built in images::build_fmesh(cluster.layout(), &workspace, release)? {
+                match built {
+                    Built::Imported { reference, binary } => println!("{reference}\t(from {})", binary.display()),
+                    Built::Skipped { program, reason } => eprintln!("skipped {program}: {reason}"),
+                }
+            }
+        }
+        Command::Status => {
+            let status = cluster.status().await;
+            println!("{status}");
+            if !status.healthy() {
+                return Ok(ExitCode::from(3));
+            }
+        }
+        Command::Logs { component, lines } => {
+            print!("{}", cluster.logs(&component, lines)?);
+            println!();
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The workspace this binary was built from (e2e's parent directory).
+fn default_workspace() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
