@@ -1,0 +1,349 @@
+//! The broker: topics, partitioned-topic metadata and schemas.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use prost::Message as _;
+use pulsar::proto::Schema;
+use tokio::sync::Semaphore;
+
+use crate::config::BrokerConfig;
+use crate::error::{BrokerError, Result};
+use crate::metrics::Metrics;
+use crate::topic::Topic;
+use crate::topic_name::TopicName;
+
+/// Shared broker state, one per process.
+#[derive(Debug)]
+pub struct Broker {
+    /// Settings.
+    pub config: BrokerConfig,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Bytes of not-yet-durable publishes, over all connections.
+    pub pending_global: Arc<Semaphore>,
+    topics: Mutex<BTreeMap<TopicName, Arc<Topic>>>,
+    partitioned: Mutex<BTreeMap<TopicName, u32>>,
+    schemas: Mutex<HashMap<TopicName, Vec<Schema>>>,
+    ids: AtomicU64,
+    instance: String,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A topic's schema version as clients see it (8 bytes, big endian).
+pub fn schema_version(v: usize) -> Vec<u8> {
+    (v as u64).to_be_bytes().to_vec()
+}
+
+impl Broker {
+    /// Opens the data directory and every topic in it.
+    pub fn open(config: BrokerConfig) -> Result<Arc<Broker>> {
+        let topics_dir = config.data_dir.join("topics");
+        std::fs::create_dir_all(&topics_dir).map_err(|e| BrokerError::io(&topics_dir, e))?;
+        let metrics = Arc::new(Metrics::default());
+        let started = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let broker = Arc::new(Broker {
+            pending_global: Arc::new(Semaphore::new(config.max_pending_bytes_global)),
+            metrics,
+            topics: Mutex::new(BTreeMap::new()),
+            partitioned: Mutex::new(read_json(&config.data_dir.join("partitioned-topics.json"))?),
+            schemas: Mutex::new(HashMap::new()),
+            ids: AtomicU64::new(0),
+            instance: format!("{started:x}"),
+            config,
+        });
+        for name in broker.stored_topics()? {
+            let t = Topic::open(name.clone(), &broker.config, broker.metrics.clone())?;
+            lock(&broker.topics).insert(name, t);
+        }
+        broker.load_schemas()?;
+        Ok(broker)
+    }
+
+    /// A process-unique id (connections, generated names).
+    pub fn next_id(&self) -> u64 {
+        self.ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A producer name that no earlier run of this broker handed out.
+    pub fn generate_producer_name(&self) -> String {
+        format!("fmesh-{}-{}", self.instance, self.next_id())
+    }
+
+    fn stored_topics(&self) -> Result<Vec<TopicName>> {
+        let root = self.config.data_dir.join("topics");
+        let mut out = Vec::new();
+        for tenant in subdirs(&root)? {
+            for ns in subdirs(&root.join(&tenant))? {
+                for local in subdirs(&root.join(&tenant).join(&ns))? {
+                    if let Ok(t) = TopicName::parse(&format!("persistent://{tenant}/{ns}/{local}"))
+                    {
+                        out.push(t);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The partition (or plain topic), created on first use when allowed.
+    pub fn topic(&self, name: &TopicName, create: bool) -> Result<Arc<Topic>> {
+        if let Some(t) = lock(&self.topics).get(name) {
+            return Ok(t.clone());
+        }
+        let is_partition_of_known = name
+            .partition_of()
+            .is_some_and(|(base, i)| self.partitions(&base).is_some_and(|n| i < n));
+        if !(create && self.config.auto_create_topics) && !is_partition_of_known {
+            return Err(BrokerError::TopicNotFound(name.to_string()));
+        }
+        if self.partitions(name).is_some() {
+            return Err(BrokerError::Protocol(format!(
+                "{name} is partitioned; use its partitions"
+            )));
+        }
+        let mut topics = lock(&self.topics);
+        if let Some(t) = topics.get(name) {
+            return Ok(t.clone());
+        }
+        let t = Topic::open(name.clone(), &self.config, self.metrics.clone())?;
+        topics.insert(name.clone(), t.clone());
+        Ok(t)
+    }
+
+    /// An already open partition.
+    pub fn existing_topic(&self, name: &TopicName) -> Option<Arc<Topic>> {
+        lock(&self.topics).get(name).cloned()
+    }
+
+    /// Every open partition.
+    pub fn all_topics(&self) -> Vec<Arc<Topic>> {
+        lock(&self.topics).values().cloned().collect()
+    }
+
+    /// Partition count of a partitioned topic.
+    pub fn partitions(&self, name: &TopicName) -> Option<u32> {
+        lock(&self.partitioned).get(name).copied()
+    }
+
+    /// All partitioned topics.
+    pub fn partitioned_topics(&self) -> Vec<(TopicName, u32)> {
+        lock(&self.partitioned)
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    }
+
+    /// Creates a partitioned topic (and its partitions).
+    pub fn create_partitioned(&self, name: &TopicName, partitions: u32) -> Result<()> {
+        if partitions == 0 || name.partition_of().is_some() {
+            return Err(BrokerError::InvalidTopic(name.to_string()));
+        }
+        {
+            let mut p = lock(&self.partitioned);
+            if p.contains_key(name) || lock(&self.topics).contains_key(name) {
+                return Err(BrokerError::ProducerBusy(format!("{name} already exists")));
+            }
+            p.insert(name.clone(), partitions);
+            write_json(&self.config.data_dir.join("partitioned-topics.json"), &*p)?;
+        }
+        for i in 0..partitions {
+            self.topic(&name.partition(i), true)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes a topic (all partitions when partitioned) and its files.
+    pub fn delete_topic(&self, name: &TopicName) -> Result<()> {
+        let parts: Vec<TopicName> = match self.partitions(name) {
+            Some(n) => (0..n).map(|i| name.partition(i)).collect(),
+            None => vec![name.clone()],
+        };
+        let mut found = false;
+        for p in parts {
+            if let Some(t) = lock(&self.topics).remove(&p) {
+                found = true;
+                let dir = t.dir().to_path_buf();
+                drop(t);
+                std::fs::remove_dir_all(&dir).map_err(|e| BrokerError::io(&dir, e))?;
+            }
+        }
+        let mut p = lock(&self.partitioned);
+        if p.remove(name).is_some() {
+            found = true;
+            write_json(&self.config.data_dir.join("partitioned-topics.json"), &*p)?;
+        }
+        if found {
+            Ok(())
+        } else {
+            Err(BrokerError::TopicNotFound(name.to_string()))
+        }
+    }
+
+    /// Topics of a namespace as clients list them (partitions by name).
+    pub fn topics_of_namespace(&self, tenant: &str, ns: &str) -> Vec<String> {
+        let mut out: Vec<String> = lock(&self.topics)
+            .keys()
+            .filter(|t| t.tenant == tenant && t.namespace == ns)
+            .map(|t| t.to_string())
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn schema_path(&self, name: &TopicName) -> PathBuf {
+        self.config
+            .data_dir
+            .join("schemas")
+            .join(name.storage_path())
+    }
+
+    fn load_schemas(&self) -> Result<()> {
+        let root = self.config.data_dir.join("schemas");
+        for tenant in subdirs(&root)? {
+            for ns in subdirs(&root.join(&tenant))? {
+                let dir = root.join(&tenant).join(&ns);
+                let rd = std::fs::read_dir(&dir).map_err(|e| BrokerError::io(&dir, e))?;
+                for ent in rd.flatten() {
+                    let local = ent.file_name().to_string_lossy().to_string();
+                    let Ok(name) = TopicName::parse(&format!("{tenant}/{ns}/{local}")) else {
+                        continue;
+                    };
+                    let bytes =
+                        std::fs::read(ent.path()).map_err(|e| BrokerError::io(ent.path(), e))?;
+                    let versions = decode_schemas(&bytes)?;
+                    lock(&self.schemas).insert(name, versions);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Registers `schema` for a topic (partitions share their topic's schemas)
+    /// and returns its version.
+    pub fn register_schema(&self, topic: &TopicName, schema: &Schema) -> Result<usize> {
+        let key = topic
+            .partition_of()
+            .map_or_else(|| topic.clone(), |(b, _)| b);
+        let mut all = lock(&self.schemas);
+        let versions = all.entry(key.clone()).or_default();
+        if let Some(v) = versions.iter().position(|s| s == schema) {
+            return Ok(v);
+        }
+        if let Some(last) = versions.last()
+            && last.r#type != schema.r#type
+        {
+            return Err(BrokerError::IncompatibleSchema(format!(
+                "{key} has schema type {}, got {}",
+                last.r#type, schema.r#type
+            )));
+        }
+        versions.push(schema.clone());
+        let path = self.schema_path(&key);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| BrokerError::io(dir, e))?;
+        }
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, encode_schemas(versions))
+            .and_then(|_| std::fs::rename(&tmp, &path))
+            .map_err(|e| BrokerError::io(&path, e))?;
+        Ok(versions.len() - 1)
+    }
+
+    /// A schema version of a topic (the latest when `version` is None).
+    pub fn schema(&self, topic: &TopicName, version: Option<usize>) -> Option<(Schema, usize)> {
+        let key = topic
+            .partition_of()
+            .map_or_else(|| topic.clone(), |(b, _)| b);
+        let all = lock(&self.schemas);
+        let versions = all.get(&key)?;
+        let v = version.unwrap_or(versions.len().checked_sub(1)?);
+        versions.get(v).map(|s| (s.clone(), v))
+    }
+
+    /// Starts the periodic maintenance (rates, retention); runs until the runtime stops.
+    pub fn spawn_maintenance(self: &Arc<Self>) {
+        let broker = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let every = Duration::from_secs(5);
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let Some(b) = broker.upgrade() else { return };
+                let (mut backlog, mut size) = (0i64, 0i64);
+                for t in b.all_topics() {
+                    t.maintain(every, b.config.retention);
+                    let st = t.lock();
+                    let end = st.log.end_entry();
+                    backlog += st
+                        .subscriptions
+                        .values()
+                        .map(|s| s.backlog(end) as i64)
+                        .sum::<i64>();
+                    size += st.log.size_bytes() as i64;
+                }
+                b.metrics.backlog.set(backlog);
+                b.metrics.storage_bytes.set(size);
+            }
+        });
+    }
+}
+
+fn encode_schemas(versions: &[Schema]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for s in versions {
+        let body = s.encode_to_vec();
+        crate::storage::record::frame(&body, &mut out);
+    }
+    out
+}
+
+fn decode_schemas(bytes: &[u8]) -> Result<Vec<Schema>> {
+    crate::storage::record::scan(bytes, 16 << 20)
+        .records
+        .iter()
+        .map(|(_, b)| Schema::decode(*b).map_err(|e| BrokerError::Corrupt(format!("schema: {e}"))))
+        .collect()
+}
+
+fn subdirs(dir: &std::path::Path) -> Result<Vec<String>> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(BrokerError::io(dir, e)),
+    };
+    Ok(rd
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect())
+}
+
+fn read_json(path: &std::path::Path) -> Result<BTreeMap<TopicName, u32>> {
+    let raw: BTreeMap<String, u32> = match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map_err(|e| BrokerError::Corrupt(format!("{}: {e}", path.display())))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+        Err(e) => return Err(BrokerError::io(path, e)),
+    };
+    raw.into_iter()
+        .map(|(k, v)| Ok((TopicName::parse(&k)?, v)))
+        .collect()
+}
+
+fn write_json(path: &std::path::Path, map: &BTreeMap<TopicName, u32>) -> Result<()> {
+    let raw: BTreeMap<String, u32> = map.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    let body = serde_json::to_vec_pretty(&raw).map_err(|e| BrokerError::Corrupt(e.to_string()))?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, body)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| BrokerError::io(path, e))
+}

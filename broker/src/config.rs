@@ -1,0 +1,121 @@
+//! Broker settings.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// When appended data is fsynced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// fsync after every entry, before the next one is written.
+    EveryEntry,
+    /// One fsync for whatever was queued while the previous one ran (group commit).
+    Grouped,
+}
+
+impl std::str::FromStr for FsyncPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "every" | "every-entry" | "entry" => Ok(FsyncPolicy::EveryEntry),
+            "grouped" | "group" => Ok(FsyncPolicy::Grouped),
+            other => Err(format!("unknown fsync policy {other:?} (every|grouped)")),
+        }
+    }
+}
+
+/// How clients must authenticate.
+#[derive(Debug, Clone, Default)]
+pub enum AuthConfig {
+    /// Anyone may connect.
+    #[default]
+    None,
+    /// `token` auth: a static token list (token → role) and/or an HS256 secret.
+    Token {
+        /// Accepted static tokens and the role each maps to.
+        static_tokens: HashMap<String, String>,
+        /// HS256 key for JWTs (the `sub` claim is the role).
+        hs256_secret: Option<Vec<u8>>,
+    },
+}
+
+/// TLS material for the binary protocol listener.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert_pem: PathBuf,
+    /// PEM private key.
+    pub key_pem: PathBuf,
+}
+
+/// All broker settings (the binary fills this from flags and env).
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// Where topics, cursors and packages live.
+    pub data_dir: PathBuf,
+    /// Binary protocol listener.
+    pub listen: SocketAddr,
+    /// Admin/metrics HTTP listener (None: no admin server).
+    pub admin_listen: Option<SocketAddr>,
+    /// URL clients are redirected to by lookups (defaults to `pulsar://<listen>`).
+    pub advertised_url: Option<String>,
+    /// When entries and acknowledgements become durable.
+    pub fsync: FsyncPolicy,
+    /// Create topics on first use.
+    pub auto_create_topics: bool,
+    /// Reject sends whose (producer name, sequence id) was already stored.
+    pub deduplication: bool,
+    /// Largest message payload accepted (reported to clients in Connected).
+    pub max_message_size: usize,
+    /// Segment files roll at this size.
+    pub segment_bytes: u64,
+    /// Fully acknowledged segments are kept at least this long.
+    pub retention: Duration,
+    /// Bytes of not-yet-durable publishes a connection may have in flight.
+    pub max_pending_bytes_per_connection: usize,
+    /// Same bound across all connections.
+    pub max_pending_bytes_global: usize,
+    /// Authentication.
+    pub auth: AuthConfig,
+    /// TLS for the binary protocol, if any.
+    pub tls: Option<TlsConfig>,
+}
+
+impl BrokerConfig {
+    /// Defaults for a data directory, listening on loopback ports chosen by the OS.
+    pub fn for_tests(data_dir: impl Into<PathBuf>) -> Self {
+        BrokerConfig {
+            data_dir: data_dir.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            ..BrokerConfig::default()
+        }
+    }
+
+    /// Frame limit: a maximal message plus room for its command and metadata.
+    pub fn max_frame_size(&self) -> usize {
+        self.max_message_size + 64 * 1024
+    }
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            data_dir: PathBuf::from("data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 6650)),
+            admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            advertised_url: None,
+            fsync: FsyncPolicy::Grouped,
+            auto_create_topics: true,
+            deduplication: true,
+            max_message_size: 5 * 1024 * 1024,
+            segment_bytes: 64 * 1024 * 1024,
+            retention: Duration::from_secs(3600),
+            max_pending_bytes_per_connection: 64 * 1024 * 1024,
+            max_pending_bytes_global: 512 * 1024 * 1024,
+            auth: AuthConfig::None,
+            tls: None,
+        }
+    }
+}

@@ -1,0 +1,539 @@
+//! Append-only segment log of one topic partition.
+//!
+//! Files are `DIR/<base entry id, 20 digits>.seg`; each record body is
+//! `[entry id u64][payload]` where the payload is what the producer sent.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use pulsar::proto::MessageMetadata;
+
+use super::record;
+use crate::codec::parse_metadata;
+use crate::error::{BrokerError, Result};
+
+const EXT: &str = "seg";
+
+/// What the broker needs to know about an entry without reading it.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryInfo {
+    /// Producer's publish time (ms since epoch).
+    pub publish_time: u64,
+    /// Messages in the entry (1 unless batched).
+    pub num_messages: u32,
+    /// Whether the entry is a batch (message ids then carry a batch index).
+    pub batched: bool,
+    /// Key_Shared hash of the ordering or partition key, if any.
+    pub key_hash: Option<u32>,
+}
+
+impl EntryInfo {
+    /// Derives the info from the message metadata.
+    pub fn from_metadata(md: &MessageMetadata) -> Self {
+        let key: Option<&[u8]> = md
+            .ordering_key
+            .as_deref()
+            .or(md.partition_key.as_deref().map(str::as_bytes));
+        EntryInfo {
+            publish_time: md.publish_time,
+            num_messages: md.num_messages_in_batch.unwrap_or(1).max(1) as u32,
+            batched: md.num_messages_in_batch.is_some(),
+            key_hash: key.map(|k| crate::murmur3::murmur3_32(k, 0) % crate::murmur3::HASH_RANGE),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct EntryLoc {
+    segment_base: u64,
+    offset: u64,
+    len: u32,
+    info: EntryInfo,
+}
+
+#[derive(Debug)]
+struct Segment {
+    base: u64,
+    path: PathBuf,
+    file: Arc<File>,
+    bytes: u64,
+}
+
+/// Read side and index of a partition's log (the write side is [`SegmentWriter`]).
+#[derive(Debug)]
+pub struct SegmentLog {
+    dir: PathBuf,
+    segments: Vec<Segment>,
+    index: VecDeque<EntryLoc>,
+    first_entry: u64,
+}
+
+/// Where an appended entry landed.
+#[derive(Debug, Clone, Copy)]
+pub struct Appended {
+    /// The entry id.
+    pub entry_id: u64,
+    /// Base id of the segment holding it.
+    pub segment_base: u64,
+    /// Offset of the record header.
+    pub offset: u64,
+    /// Record body length.
+    pub len: u32,
+}
+
+/// The append side of a log: owns the active segment file.
+#[derive(Debug)]
+pub struct SegmentWriter {
+    dir: PathBuf,
+    file: File,
+    base: u64,
+    size: u64,
+    next_entry: u64,
+    max_segment_bytes: u64,
+    scratch: Vec<u8>,
+}
+
+fn segment_path(dir: &Path, base: u64) -> PathBuf {
+    dir.join(format!("{base:020}.{EXT}"))
+}
+
+fn list_segments(dir: &Path) -> Result<Vec<u64>> {
+    let mut bases = Vec::new();
+    let rd = std::fs::read_dir(dir).map_err(|e| BrokerError::io(dir, e))?;
+    for ent in rd {
+        let ent = ent.map_err(|e| BrokerError::io(dir, e))?;
+        let name = ent.file_name();
+        let name = name.to_string_lossy();
+        if let Some(stem) = name.strip_suffix(&format!(".{EXT}"))
+            && let Ok(base) = stem.parse::<u64>()
+        {
+            bases.push(base);
+        }
+    }
+    bases.sort_unstable();
+    Ok(bases)
+}
+
+/// Opens (creating if needed) the log in `dir`, truncating a corrupt tail.
+/// `on_entry` sees every recovered entry's metadata (to rebuild dedup state).
+pub fn open(
+    dir: &Path,
+    max_segment_bytes: u64,
+    max_entry_bytes: usize,
+    mut on_entry: impl FnMut(u64, &MessageMetadata),
+) -> Result<(SegmentLog, SegmentWriter)> {
+    std::fs::create_dir_all(dir).map_err(|e| BrokerError::io(dir, e))?;
+    let bases = list_segments(dir)?;
+    let mut log = SegmentLog {
+        dir: dir.to_path_buf(),
+        segments: Vec::new(),
+        index: VecDeque::new(),
+        first_entry: bases.first().copied().unwrap_or(0),
+    };
+    let mut next_entry = log.first_entry;
+    let mut stop = false;
+    for base in bases {
+        let path = segment_path(dir, base);
+        if stop || base != next_entry {
+            // After a truncation (or a gap) later segments cannot be trusted to follow on.
+            tracing::warn!(path = %path.display(), expected = next_entry, "removing segment after a truncated log");
+            std::fs::remove_file(&path).map_err(|e| BrokerError::io(&path, e))?;
+            continue;
+        }
+        let buf = record::read_all(&path).map_err(|e| BrokerError::io(&path, e))?;
+        let scan = record::scan(&buf, max_entry_bytes + 8);
+        for (offset, body) in &scan.records {
+            let (id, payload) = split_body(body)?;
+            let md = match parse_metadata(payload) {
+                Ok(md) if id == next_entry => md,
+                _ => {
+                    stop = true;
+                    break;
+                }
+            };
+            on_entry(id, &md);
+            log.index.push_back(EntryLoc {
+                segment_base: base,
+                offset: *offset,
+                len: body.len() as u32,
+                info: EntryInfo::from_metadata(&md),
+            });
+            next_entry += 1;
+        }
+        let valid = log
+            .index
+            .back()
+            .filter(|l| l.segment_base == base)
+            .map_or(0, |l| l.offset + record::HEADER as u64 + u64::from(l.len));
+        if let Some(reason) = scan
+            .corrupt
+            .as_ref()
+            .filter(|_| !stop)
+            .cloned()
+            .or_else(|| (valid < buf.len() as u64).then(|| "undecodable entry".to_string()))
+        {
+            tracing::warn!(path = %path.display(), reason, kept_bytes = valid, dropped_bytes = buf.len() as u64 - valid, "truncating corrupt log tail at the last good entry");
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|e| BrokerError::io(&path, e))?;
+            f.set_len(valid).map_err(|e| BrokerError::io(&path, e))?;
+            f.sync_all().map_err(|e| BrokerError::io(&path, e))?;
+            stop = true;
+        }
+        let file = File::open(&path).map_err(|e| BrokerError::io(&path, e))?;
+        log.segments.push(Segment {
+            base,
+            path,
+            file: Arc::new(file),
+            bytes: valid,
+        });
+    }
+    let writer = match log.segments.last() {
+        Some(seg) => {
+            let file = OpenOptions::new()
+                .append(true)
+                .open(&seg.path)
+                .map_err(|e| BrokerError::io(&seg.path, e))?;
+            SegmentWriter {
+                dir: dir.to_path_buf(),
+                file,
+                base: seg.base,
+                size: seg.bytes,
+                next_entry,
+                max_segment_bytes,
+                scratch: Vec::new(),
+            }
+        }
+        None => {
+            let (writer, seg) = SegmentWriter::create(dir, next_entry, max_segment_bytes)?;
+            log.segments.push(seg);
+            writer
+        }
+    };
+    sync_dir(dir)?;
+    Ok((log, writer))
+}
+
+fn split_body(body: &[u8]) -> Result<(u64, &[u8])> {
+    if body.len() < 8 {
+        return Err(BrokerError::Corrupt(
+            "entry record shorter than its id".into(),
+        ));
+    }
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&body[..8]);
+    Ok((u64::from_be_bytes(id), &body[8..]))
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| BrokerError::io(dir, e))
+}
+
+impl SegmentWriter {
+    fn create(dir: &Path, base: u64, max_segment_bytes: u64) -> Result<(Self, Segment)> {
+        let path = segment_path(dir, base);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| BrokerError::io(&path, e))?;
+        let read = File::open(&path).map_err(|e| BrokerError::io(&path, e))?;
+        sync_dir(dir)?;
+        Ok((
+            SegmentWriter {
+                dir: dir.to_path_buf(),
+                file,
+                base,
+                size: 0,
+                next_entry: base,
+                max_segment_bytes,
+                scratch: Vec::new(),
+            },
+            Segment {
+                base,
+                path,
+                file: Arc::new(read),
+                bytes: 0,
+            },
+        ))
+    }
+
+    /// Id the next appended entry will get.
+    pub fn next_entry(&self) -> u64 {
+        self.next_entry
+    }
+
+    /// Writes an entry (not yet durable: call [`SegmentWriter::sync`]).
+    /// Returns the location and, when the log rolled, the new segment to register.
+    pub fn append(&mut self, payload: &[u8]) -> Result<(Appended, Option<NewSegment>)> {
+        let mut rolled = None;
+        if self.size >= self.max_segment_bytes && self.size > 0 {
+            self.sync()?;
+            let (w, seg) =
+                SegmentWriter::create(&self.dir, self.next_entry, self.max_segment_bytes)?;
+            *self = w;
+            rolled = Some(NewSegment(seg));
+        }
+        let id = self.next_entry;
+        self.scratch.clear();
+        let mut body = Vec::with_capacity(8 + payload.len());
+        body.extend_from_slice(&id.to_be_bytes());
+        body.extend_from_slice(payload);
+        record::frame(&body, &mut self.scratch);
+        let path = segment_path(&self.dir, self.base);
+        self.file
+            .write_all(&self.scratch)
+            .map_err(|e| BrokerError::io(&path, e))?;
+        let appended = Appended {
+            entry_id: id,
+            segment_base: self.base,
+            offset: self.size,
+            len: body.len() as u32,
+        };
+        self.size += self.scratch.len() as u64;
+        self.next_entry += 1;
+        Ok((appended, rolled))
+    }
+
+    /// Makes everything written so far durable.
+    pub fn sync(&mut self) -> Result<()> {
+        self.file
+            .sync_data()
+            .map_err(|e| BrokerError::io(segment_path(&self.dir, self.base), e))
+    }
+}
+
+/// A segment created by a roll, to be handed to [`SegmentLog::register`].
+#[derive(Debug)]
+pub struct NewSegment(Segment);
+
+impl SegmentLog {
+    /// First entry still stored.
+    pub fn first_entry(&self) -> u64 {
+        self.first_entry
+    }
+
+    /// One past the last indexed (durable) entry.
+    pub fn end_entry(&self) -> u64 {
+        self.first_entry + self.index.len() as u64
+    }
+
+    /// Registers a segment created by the writer.
+    pub fn register(&mut self, seg: NewSegment) {
+        self.segments.push(seg.0);
+    }
+
+    /// Indexes a durable entry; entries must arrive in id order.
+    pub fn push(&mut self, at: Appended, info: EntryInfo) {
+        debug_assert_eq!(at.entry_id, self.end_entry());
+        if let Some(seg) = self
+            .segments
+            .iter_mut()
+            .rev()
+            .find(|s| s.base == at.segment_base)
+        {
+            seg.bytes = at.offset + record::HEADER as u64 + u64::from(at.len);
+        }
+        self.index.push_back(EntryLoc {
+            segment_base: at.segment_base,
+            offset: at.offset,
+            len: at.len,
+            info,
+        });
+    }
+
+    /// Info of a stored entry.
+    pub fn info(&self, entry_id: u64) -> Option<EntryInfo> {
+        let i = entry_id.checked_sub(self.first_entry)?;
+        self.index.get(usize::try_from(i).ok()?).map(|l| l.info)
+    }
+
+    /// Ledger id reported for an entry: the base id of its segment, so that
+    /// (ledger, entry) pairs order the same way entry ids do.
+    pub fn ledger_of(&self, entry_id: u64) -> u64 {
+        entry_id
+            .checked_sub(self.first_entry)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| self.index.get(i))
+            .map_or_else(
+                || self.segments.last().map_or(0, |s| s.base),
+                |l| l.segment_base,
+            )
+    }
+
+    /// Reads an entry's payload from disk.
+    pub fn read(&self, entry_id: u64) -> Result<Bytes> {
+        let i = entry_id
+            .checked_sub(self.first_entry)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| self.index.get(i))
+            .ok_or_else(|| BrokerError::Corrupt(format!("entry {entry_id} is not stored")))?;
+        let seg = self
+            .segments
+            .iter()
+            .rev()
+            .find(|s| s.base == i.segment_base)
+            .ok_or_else(|| BrokerError::Corrupt(format!("segment {} missing", i.segment_base)))?;
+        let mut buf = vec![0u8; i.len as usize];
+        seg.file
+            .read_exact_at(&mut buf, i.offset + record::HEADER as u64)
+            .map_err(|e| BrokerError::io(&seg.path, e))?;
+        Ok(Bytes::from(buf).slice(8..))
+    }
+
+    /// The first entry whose publish time is at or after `ts` (or the end).
+    pub fn find_by_time(&self, ts: u64) -> u64 {
+        let pos = self.index.partition_point(|l| l.info.publish_time < ts);
+        self.first_entry + pos as u64
+    }
+
+    /// Base ids of whole segments (never the active one) whose entries are all
+    /// below `before` and whose newest entry is older than `older_than_ms`.
+    pub fn deletable_segments(&self, before: u64, older_than_ms: u64) -> Vec<u64> {
+        let mut out = Vec::new();
+        for w in self.segments.windows(2) {
+            let (seg, next) = (&w[0], &w[1]);
+            let last = next.base.saturating_sub(1);
+            if next.base > before || next.base == seg.base {
+                break;
+            }
+            match self.info(last) {
+                Some(info) if info.publish_time <= older_than_ms => out.push(seg.base),
+                None => out.push(seg.base),
+                _ => break,
+            }
+        }
+        out
+    }
+
+    /// Deletes the oldest segment (which must be `base`) and its index entries.
+    pub fn delete_oldest(&mut self, base: u64) -> Result<()> {
+        if self.segments.len() < 2 || self.segments[0].base != base {
+            return Ok(());
+        }
+        let seg = self.segments.remove(0);
+        let next_base = self.segments[0].base;
+        let drop = (next_base - self.first_entry) as usize;
+        self.index.drain(..drop.min(self.index.len()));
+        self.first_entry = next_base;
+        std::fs::remove_file(&seg.path).map_err(|e| BrokerError::io(&seg.path, e))?;
+        tracing::info!(path = %seg.path.display(), "deleted fully acknowledged segment");
+        Ok(())
+    }
+
+    /// Bytes stored on disk.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.bytes).sum()
+    }
+
+    /// The directory of this log.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BufMut;
+    use prost::Message as _;
+
+    fn payload(seq: u64) -> Vec<u8> {
+        let md = MessageMetadata {
+            producer_name: "p".into(),
+            sequence_id: seq,
+            publish_time: 1000 + seq,
+            ..Default::default()
+        };
+        let mut b = Vec::new();
+        b.put_u32(md.encoded_len() as u32);
+        md.encode(&mut b).unwrap();
+        b.extend_from_slice(format!("msg-{seq}").as_bytes());
+        b
+    }
+
+    fn write(log: &mut SegmentLog, w: &mut SegmentWriter, seq: u64) {
+        let p = payload(seq);
+        let (at, rolled) = w.append(&p).unwrap();
+        w.sync().unwrap();
+        if let Some(seg) = rolled {
+            log.register(seg);
+        }
+        log.push(at, EntryInfo::from_metadata(&parse_metadata(&p).unwrap()));
+    }
+
+    #[test]
+    fn append_read_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, mut w) = open(dir.path(), 200, 1 << 20, |_, _| {}).unwrap();
+        for i in 0..10 {
+            write(&mut log, &mut w, i);
+        }
+        assert!(log.segments.len() > 2, "small segments roll");
+        assert_eq!(log.read(7).unwrap(), Bytes::from(payload(7)));
+        drop((log, w));
+        let mut seen = Vec::new();
+        let (log, w) = open(dir.path(), 200, 1 << 20, |id, md| {
+            seen.push((id, md.sequence_id))
+        })
+        .unwrap();
+        assert_eq!(log.end_entry(), 10);
+        assert_eq!(w.next_entry(), 10);
+        assert_eq!(seen.len(), 10);
+        assert_eq!(log.read(9).unwrap(), Bytes::from(payload(9)));
+        assert_eq!(log.find_by_time(1004), 4);
+    }
+
+    #[test]
+    fn corrupt_tail_is_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, mut w) = open(dir.path(), 1 << 20, 1 << 20, |_, _| {}).unwrap();
+        for i in 0..5 {
+            write(&mut log, &mut w, i);
+        }
+        drop((log, w));
+        let path = segment_path(dir.path(), 0);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let n = bytes.len();
+        bytes[n - 3] ^= 0x55;
+        bytes.extend_from_slice(&[1, 2, 3]);
+        std::fs::write(&path, &bytes).unwrap();
+        let (mut log, mut w) = open(dir.path(), 1 << 20, 1 << 20, |_, _| {}).unwrap();
+        assert_eq!(log.end_entry(), 4, "the damaged last entry is dropped");
+        write(&mut log, &mut w, 99);
+        assert_eq!(log.read(4).unwrap(), Bytes::from(payload(99)));
+        drop((log, w));
+        let (log, _) = open(dir.path(), 1 << 20, 1 << 20, |_, _| {}).unwrap();
+        assert_eq!(log.end_entry(), 5);
+    }
+
+    #[test]
+    fn acknowledged_segments_are_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, mut w) = open(dir.path(), 100, 1 << 20, |_, _| {}).unwrap();
+        for i in 0..10 {
+            write(&mut log, &mut w, i);
+        }
+        let before = log.segments.len();
+        let del = log.deletable_segments(5, u64::MAX);
+        assert!(!del.is_empty());
+        for b in del {
+            log.delete_oldest(b).unwrap();
+        }
+        assert!(log.segments.len() < before);
+        assert!(log.first_entry() <= 5);
+        assert_eq!(log.read(6).unwrap(), Bytes::from(payload(6)));
+        assert!(
+            log.deletable_segments(5, 0).is_empty(),
+            "recent segments are retained"
+        );
+    }
+}

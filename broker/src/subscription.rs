@@ -1,0 +1,491 @@
+//! A subscription: its cursor, its consumers and the dispatcher that hands
+//! entries to them according to the subscription type.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use pulsar::proto::{
+    CommandActiveConsumerChange, CommandCloseConsumer, CommandMessage, MessageIdData,
+    base_command::Type, command_subscribe::SubType,
+};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::codec::{Frame, base};
+use crate::murmur3::{HASH_RANGE, murmur3_32};
+use crate::storage::cursor::CursorState;
+use crate::storage::segment::SegmentLog;
+
+/// Identifies a consumer across connections: (connection id, consumer id).
+pub type ConsumerKey = (u64, u64);
+
+/// Permits a consumer may hold at once, whatever it asks for (bounds memory).
+const MAX_PERMITS: u32 = 100_000;
+/// Points each Key_Shared consumer gets on the hash ring.
+const RING_POINTS: u32 = 64;
+/// Hash used for entries without a key (Pulsar hashes a fixed "NONE_KEY").
+const NONE_KEY: &[u8] = b"NONE_KEY";
+
+/// A connected consumer as the dispatcher sees it.
+#[derive(Debug)]
+pub struct ConsumerSlot {
+    /// Connection and consumer id.
+    pub key: ConsumerKey,
+    /// Consumer name (Failover ordering, Key_Shared ring).
+    pub name: String,
+    /// Lower is preferred (Failover).
+    pub priority: i32,
+    /// Messages the consumer can still take.
+    pub permits: u32,
+    /// Frames to the consumer's connection.
+    pub out: UnboundedSender<Frame>,
+    /// Key_Shared: entries at or above this wait until everything below is acked.
+    join_marker: Option<u64>,
+}
+
+impl ConsumerSlot {
+    /// A consumer with no permits yet.
+    pub fn new(key: ConsumerKey, name: String, priority: i32, out: UnboundedSender<Frame>) -> Self {
+        ConsumerSlot {
+            key,
+            name,
+            priority,
+            permits: 0,
+            out,
+            join_marker: None,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    consumer: Option<ConsumerKey>,
+    /// Batch indexes acknowledged one by one (entry acked when all are).
+    acked_indexes: BTreeSet<i32>,
+}
+
+/// A subscription and its dispatch state.
+#[derive(Debug)]
+pub struct Subscription {
+    /// Subscription name.
+    pub name: String,
+    /// Exclusive, Shared, Failover or Key_Shared.
+    pub kind: SubType,
+    /// Whether the cursor is persisted (readers are not).
+    pub durable: bool,
+    /// Acknowledgement state.
+    pub cursor: CursorState,
+    /// Cursor file.
+    pub cursor_path: PathBuf,
+    /// Cursor records written since the last snapshot.
+    pub records_since_snapshot: usize,
+    /// Next entry never dispatched.
+    read_pos: u64,
+    consumers: Vec<ConsumerSlot>,
+    pending: BTreeMap<u64, Pending>,
+    redeliver: BTreeSet<u64>,
+    redelivery_count: HashMap<u64, u32>,
+    rr: usize,
+    active: Option<ConsumerKey>,
+    ring: Vec<(u32, ConsumerKey)>,
+    /// Messages dispatched (for stats).
+    pub msg_out: u64,
+    /// Bytes dispatched (for stats).
+    pub bytes_out: u64,
+}
+
+/// Entries newly acknowledged, for the cursor log.
+#[derive(Debug, Default)]
+pub struct AckOutcome {
+    /// Individually acknowledged entries.
+    pub individual: Vec<u64>,
+    /// Whether the mark-delete moved by a cumulative ack (write a snapshot).
+    pub cumulative: bool,
+}
+
+fn msg_id(ledger: u64, entry: u64, partition: i32, batch_index: Option<i32>) -> MessageIdData {
+    MessageIdData {
+        ledger_id: ledger,
+        entry_id: entry,
+        partition: Some(partition),
+        batch_index,
+        ..Default::default()
+    }
+}
+
+impl Subscription {
+    /// A subscription whose cursor is `cursor` and reads from its mark-delete.
+    pub fn new(
+        name: String,
+        kind: SubType,
+        durable: bool,
+        cursor: CursorState,
+        cursor_path: PathBuf,
+    ) -> Self {
+        Subscription {
+            name,
+            kind,
+            durable,
+            read_pos: cursor.mark_delete,
+            cursor,
+            cursor_path,
+            records_since_snapshot: 0,
+            consumers: Vec::new(),
+            pending: BTreeMap::new(),
+            redeliver: BTreeSet::new(),
+            redelivery_count: HashMap::new(),
+            rr: 0,
+            active: None,
+            ring: Vec::new(),
+            msg_out: 0,
+            bytes_out: 0,
+        }
+    }
+
+    /// Connected consumers.
+    pub fn consumers(&self) -> &[ConsumerSlot] {
+        &self.consumers
+    }
+
+    /// Unacknowledged entries between the cursor and `end`.
+    pub fn backlog(&self, end: u64) -> u64 {
+        end.saturating_sub(self.cursor.mark_delete)
+            .saturating_sub(self.cursor.acked.len() as u64)
+    }
+
+    /// Entries dispatched and not yet acknowledged.
+    pub fn unacked(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Adds a consumer; refuses a second one on Exclusive.
+    pub fn add_consumer(
+        &mut self,
+        slot: ConsumerSlot,
+        kind: SubType,
+        partition: i32,
+    ) -> Result<(), String> {
+        if !self.consumers.is_empty() {
+            if self.kind != kind {
+                return Err(format!(
+                    "subscription {} is {:?}, not {:?}",
+                    self.name, self.kind, kind
+                ));
+            }
+            if kind == SubType::Exclusive {
+                return Err(format!(
+                    "exclusive subscription {} already has a consumer",
+                    self.name
+                ));
+            }
+        }
+        self.kind = kind;
+        let mut slot = slot;
+        if kind == SubType::KeyShared && !self.pending.is_empty() {
+            slot.join_marker = Some(self.read_pos);
+        }
+        self.consumers.push(slot);
+        self.membership_changed(partition);
+        Ok(())
+    }
+
+    /// Removes a consumer; its unacknowledged entries go to the others.
+    pub fn remove_consumer(&mut self, key: ConsumerKey, partition: i32) -> bool {
+        let before = self.consumers.len();
+        self.consumers.retain(|c| c.key != key);
+        if before == self.consumers.len() {
+            return false;
+        }
+        self.release_pending(|c| c == Some(key), true);
+        self.membership_changed(partition);
+        true
+    }
+
+    /// Whether a consumer belongs here.
+    pub fn has_consumer(&self, key: ConsumerKey) -> bool {
+        self.consumers.iter().any(|c| c.key == key)
+    }
+
+    fn release_pending(&mut self, which: impl Fn(Option<ConsumerKey>) -> bool, count: bool) {
+        let ids: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| which(p.consumer))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.pending.remove(&id);
+            self.redeliver.insert(id);
+            if count {
+                *self.redelivery_count.entry(id).or_default() += 1;
+            }
+        }
+    }
+
+    fn membership_changed(&mut self, partition: i32) {
+        match self.kind {
+            SubType::Failover => self.elect_active(partition),
+            SubType::KeyShared => self.rebuild_ring(),
+            _ => {}
+        }
+    }
+
+    fn elect_active(&mut self, partition: i32) {
+        let mut order: Vec<&ConsumerSlot> = self.consumers.iter().collect();
+        order.sort_by(|a, b| (a.priority, &a.name, a.key).cmp(&(b.priority, &b.name, b.key)));
+        let new = if order.is_empty() {
+            None
+        } else {
+            // Partitions spread over consumers of the best priority level.
+            let top = order[0].priority;
+            let best: Vec<_> = order.iter().filter(|c| c.priority == top).collect();
+            let idx = if partition >= 0 {
+                partition as usize % best.len()
+            } else {
+                0
+            };
+            Some(best[idx].key)
+        };
+        if new != self.active {
+            let old = self.active;
+            self.active = new;
+            // Entries the previous active consumer holds go to the new one.
+            self.release_pending(|c| c.is_some() && c == old, false);
+        }
+        for c in &self.consumers {
+            let mut cmd = base(Type::ActiveConsumerChange);
+            cmd.active_consumer_change = Some(CommandActiveConsumerChange {
+                consumer_id: c.key.1,
+                is_active: Some(Some(c.key) == self.active),
+            });
+            let _ = c.out.send(Frame::command(cmd));
+        }
+    }
+
+    fn rebuild_ring(&mut self) {
+        self.ring.clear();
+        for c in &self.consumers {
+            for i in 0..RING_POINTS {
+                let point = format!("{}-{}-{}-{i}", c.name, c.key.0, c.key.1);
+                self.ring
+                    .push((murmur3_32(point.as_bytes(), 0) % HASH_RANGE, c.key));
+            }
+        }
+        self.ring.sort_unstable();
+    }
+
+    fn owner_of(&self, hash: u32) -> Option<ConsumerKey> {
+        let i = self.ring.partition_point(|(p, _)| *p < hash);
+        self.ring
+            .get(i)
+            .or_else(|| self.ring.first())
+            .map(|(_, k)| *k)
+    }
+
+    /// Adds permits to a consumer.
+    pub fn flow(&mut self, key: ConsumerKey, permits: u32) {
+        if let Some(c) = self.consumers.iter_mut().find(|c| c.key == key) {
+            c.permits = c.permits.saturating_add(permits).min(MAX_PERMITS);
+        }
+    }
+
+    /// Applies acknowledgements from a consumer.
+    pub fn ack(&mut self, ids: &[MessageIdData], cumulative: bool, log: &SegmentLog) -> AckOutcome {
+        let mut out = AckOutcome::default();
+        for id in ids {
+            let entry = id.entry_id;
+            let batch_size = log.info(entry).map_or(1, |i| i.num_messages) as i32;
+            let batch_index = id.batch_index.unwrap_or(-1);
+            if cumulative {
+                let through = if batch_index >= 0 && batch_index < batch_size - 1 {
+                    entry.checked_sub(1)
+                } else {
+                    Some(entry)
+                };
+                if let Some(t) = through
+                    && self.cursor.ack_through(t)
+                {
+                    out.cumulative = true;
+                    self.pending = self.pending.split_off(&(t + 1));
+                    self.redeliver = self.redeliver.split_off(&(t + 1));
+                    self.redelivery_count.retain(|k, _| *k > t);
+                }
+                continue;
+            }
+            let whole = if !id.ack_set.is_empty() {
+                // Bits still set are messages not yet acknowledged.
+                id.ack_set.iter().all(|w| *w == 0)
+            } else if batch_index >= 0 && batch_size > 1 {
+                let p = self.pending.entry(entry).or_default();
+                p.acked_indexes.insert(batch_index);
+                p.acked_indexes.len() as i32 >= batch_size
+            } else {
+                true
+            };
+            if whole && self.cursor.ack(entry) {
+                out.individual.push(entry);
+                self.pending.remove(&entry);
+                self.redeliver.remove(&entry);
+                self.redelivery_count.remove(&entry);
+            }
+        }
+        self.clear_join_markers();
+        out
+    }
+
+    fn clear_join_markers(&mut self) {
+        let md = self.cursor.mark_delete;
+        for c in &mut self.consumers {
+            if c.join_marker.is_some_and(|m| md >= m) {
+                c.join_marker = None;
+            }
+        }
+    }
+
+    /// Puts a consumer's unacknowledged entries (all, or those listed) up for redelivery.
+    pub fn redeliver(&mut self, key: ConsumerKey, ids: &[MessageIdData]) {
+        if ids.is_empty() {
+            self.release_pending(|c| c == Some(key), true);
+            return;
+        }
+        for id in ids {
+            let e = id.entry_id;
+            if self
+                .pending
+                .get(&e)
+                .is_some_and(|p| p.consumer == Some(key))
+            {
+                self.pending.remove(&e);
+                self.redeliver.insert(e);
+                *self.redelivery_count.entry(e).or_default() += 1;
+            }
+        }
+    }
+
+    /// Moves the cursor (seek): everything from `next` on is unacknowledged
+    /// and consumers are closed so that clients reconnect at the new position.
+    pub fn reset(&mut self, next: u64) {
+        self.cursor.reset(next);
+        self.read_pos = next;
+        self.pending.clear();
+        self.redeliver.clear();
+        self.redelivery_count.clear();
+        for c in self.consumers.drain(..) {
+            let mut cmd = base(Type::CloseConsumer);
+            cmd.close_consumer = Some(CommandCloseConsumer {
+                consumer_id: c.key.1,
+                request_id: 0,
+            });
+            let _ = c.out.send(Frame::command(cmd));
+        }
+        self.active = None;
+        self.ring.clear();
+    }
+
+    fn pick(&mut self, entry: u64, key_hash: Option<u32>, partition: i32) -> Option<usize> {
+        let ready = |c: &ConsumerSlot| c.permits > 0;
+        match self.kind {
+            SubType::Exclusive => self.consumers.iter().position(ready),
+            SubType::Failover => {
+                if self.active.is_none() {
+                    self.elect_active(partition);
+                }
+                let a = self.active?;
+                self.consumers.iter().position(|c| c.key == a && ready(c))
+            }
+            SubType::Shared => {
+                let n = self.consumers.len();
+                (0..n)
+                    .map(|i| (self.rr + i) % n)
+                    .find(|&i| ready(&self.consumers[i]))
+                    .inspect(|&i| self.rr = i + 1)
+            }
+            SubType::KeyShared => {
+                let hash = key_hash.unwrap_or_else(|| murmur3_32(NONE_KEY, 0) % HASH_RANGE);
+                let owner = self.owner_of(hash)?;
+                let md = self.cursor.mark_delete;
+                self.consumers.iter().position(|c| {
+                    c.key == owner
+                        && ready(c)
+                        && !c.join_marker.is_some_and(|m| entry >= m && md < m)
+                })
+            }
+        }
+    }
+
+    /// Sends what can be sent now. Stops at the first entry nobody can take,
+    /// which keeps per-key (and, for Exclusive/Failover, total) order.
+    pub fn dispatch(&mut self, log: &SegmentLog, partition: i32) -> u64 {
+        let mut sent = 0;
+        if self.consumers.is_empty() {
+            return 0;
+        }
+        loop {
+            let (entry, replay) = match self.redeliver.first() {
+                Some(&e) => (e, true),
+                None if self.read_pos < log.end_entry() => (self.read_pos, false),
+                None => break,
+            };
+            let skip = self.cursor.is_acked(entry)
+                || entry < log.first_entry()
+                || (!replay && self.pending.contains_key(&entry));
+            let info = log.info(entry);
+            if skip || info.is_none() {
+                self.advance(entry, replay);
+                continue;
+            }
+            let Some(info) = info else { break };
+            let Some(ci) = self.pick(entry, info.key_hash, partition) else {
+                break;
+            };
+            let payload = match log.read(entry) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(subscription = %self.name, entry, error = %e, "cannot read entry; skipping it");
+                    self.advance(entry, replay);
+                    continue;
+                }
+            };
+            let count = self.redelivery_count.get(&entry).copied().unwrap_or(0);
+            let c = &mut self.consumers[ci];
+            let ledger = log.ledger_of(entry);
+            if !send_message(c, ledger, entry, partition, count, payload.clone()) {
+                break;
+            }
+            c.permits = c.permits.saturating_sub(info.num_messages);
+            let key = c.key;
+            self.pending.entry(entry).or_default().consumer = Some(key);
+            self.msg_out += u64::from(info.num_messages);
+            self.bytes_out += payload.len() as u64;
+            sent += u64::from(info.num_messages);
+            self.advance(entry, replay);
+        }
+        sent
+    }
+
+    fn advance(&mut self, entry: u64, replay: bool) {
+        if replay {
+            self.redeliver.remove(&entry);
+        } else {
+            self.read_pos = entry + 1;
+        }
+    }
+}
+
+fn send_message(
+    c: &ConsumerSlot,
+    ledger: u64,
+    entry: u64,
+    partition: i32,
+    redelivery_count: u32,
+    payload: Bytes,
+) -> bool {
+    let mut cmd = base(Type::Message);
+    cmd.message = Some(CommandMessage {
+        consumer_id: c.key.1,
+        message_id: msg_id(ledger, entry, partition, None),
+        redelivery_count: Some(redelivery_count),
+        ..Default::default()
+    });
+    c.out.send(Frame::with_payload(cmd, payload)).is_ok()
+}
