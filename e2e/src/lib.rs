@@ -20,6 +20,7 @@ pub mod namespace;
 pub mod pki;
 pub mod prereq;
 pub mod process;
+pub mod wait;
 pub mod webhook;
 
 pub use cluster::{Cluster, LocalCluster, Status, install_crypto_provider};

@@ -3,13 +3,16 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use kube::api::{ObjectMeta, PostParams};
 use kube::Api;
 
 use crate::cluster::Cluster;
 use crate::error::Result;
 use crate::pki::random_hex;
+use crate::wait;
 
 /// The label every test namespace carries, valued with its own name (1.20 has no
 /// `kubernetes.io/metadata.name` label to select on).
@@ -56,11 +59,19 @@ impl Cluster {
             ..Namespace::default()
         };
         Api::<Namespace>::all(self.client()).create(&PostParams::default(), &namespace).await?;
-        Ok(TestNamespace {
+        let created = TestNamespace {
             name,
             kubeconfig: self.kubeconfig().to_path_buf(),
             kubectl: self.local().binaries().program("kubectl"),
+        };
+        // Pods are refused until the controller-manager has given `default` its token.
+        let accounts: Api<ServiceAccount> = Api::namespaced(self.client(), &created.name);
+        wait::until("the namespace's default ServiceAccount token", Duration::from_secs(60), || async {
+            let sa = accounts.get_opt("default").await?;
+            Ok(sa.and_then(|sa| sa.secrets).filter(|s| !s.is_empty()).map(|_| ()))
         })
+        .await?;
+        Ok(created)
     }
 
     /// A container's log, read from the kubelet's log directory (`kubectl logs` cannot reach a
