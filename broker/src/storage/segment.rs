@@ -473,7 +473,7 @@ mod tests {
     #[test]
     fn append_read_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut log, mut w) = open(dir.path(), 200, 1 << 20, |_, _| {}).unwrap();
+        let (mut log, mut w) = open(dir.path(), 100, 1 << 20, |_, _| {}).unwrap();
         for i in 0..10 {
             write(&mut log, &mut w, i);
         }
@@ -481,7 +481,7 @@ mod tests {
         assert_eq!(log.read(7).unwrap(), Bytes::from(payload(7)));
         drop((log, w));
         let mut seen = Vec::new();
-        let (log, w) = open(dir.path(), 200, 1 << 20, |id, md| {
+        let (log, w) = open(dir.path(), 100, 1 << 20, |id, md| {
             seen.push((id, md.sequence_id))
         })
         .unwrap();

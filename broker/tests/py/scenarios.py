@@ -1,0 +1,303 @@
+"""Compatibility scenarios run with the official Pulsar client (C++ core).
+
+Usage: scenarios.py SCENARIO SERVICE_URL TOPIC_PREFIX [TOKEN]
+Exits 0 when every assertion holds; prints the failure otherwise.
+"""
+import sys
+import time
+
+import pulsar
+from pulsar.schema import AvroSchema, Record, String, Integer
+
+TIMEOUT_MS = 10000
+
+
+def client(url, token=None):
+    auth = pulsar.AuthenticationToken(token) if token else None
+    return pulsar.Client(url, authentication=auth, operation_timeout_seconds=10,
+                         connection_timeout_ms=5000)
+
+
+def drain(consumer, n, ack=True):
+    out = []
+    for _ in range(n):
+        m = consumer.receive(timeout_millis=TIMEOUT_MS)
+        out.append(m)
+        if ack:
+            consumer.acknowledge(m)
+    return out
+
+
+def nothing_more(consumer, wait_ms=500):
+    try:
+        m = consumer.receive(timeout_millis=wait_ms)
+    except pulsar.Timeout:
+        return True
+    raise AssertionError(f"unexpected message {m.data()!r}")
+
+
+def produce_consume(url, t):
+    c = client(url)
+    for batching in (False, True):
+        topic = f"{t}-b{int(batching)}"
+        cons = c.subscribe(topic, "s", initial_position=pulsar.InitialPosition.Earliest)
+        p = c.create_producer(topic, batching_enabled=batching, batching_max_messages=10,
+                              batching_max_publish_delay_ms=5)
+        ids = []
+        for i in range(30):
+            p.send_async(f"m{i}".encode(), lambda res, mid: ids.append((res, mid)))
+        p.flush()
+        deadline = time.time() + 10
+        while len(ids) < 30 and time.time() < deadline:
+            time.sleep(0.01)
+        assert len(ids) == 30 and all(r == pulsar.Result.Ok for r, _ in ids), ids
+        got = [m.data().decode() for m in drain(cons, 30)]
+        assert got == [f"m{i}" for i in range(30)], got
+        nothing_more(cons)
+    c.close()
+
+
+def partitioned(url, t):
+    c = client(url)
+    parts = c.get_topic_partitions(t)
+    assert len(parts) == 3, parts
+    cons = c.subscribe(t, "s", initial_position=pulsar.InitialPosition.Earliest)
+    p = c.create_producer(t, batching_enabled=False,
+                          message_routing_mode=pulsar.PartitionsRoutingMode.RoundRobinDistribution)
+    for i in range(30):
+        p.send(f"m{i}".encode(), partition_key=f"k{i}")
+    got = sorted(m.data().decode() for m in drain(cons, 30))
+    assert got == sorted(f"m{i}" for i in range(30)), got
+    c.close()
+
+
+def shared(url, t):
+    c = client(url)
+    a = c.subscribe(t, "s", consumer_type=pulsar.ConsumerType.Shared, receiver_queue_size=5)
+    b = c.subscribe(t, "s", consumer_type=pulsar.ConsumerType.Shared, receiver_queue_size=5)
+    p = c.create_producer(t, batching_enabled=False)
+    for i in range(40):
+        p.send(f"m{i}".encode())
+    seen = []
+    counts = {"a": 0, "b": 0}
+    while len(seen) < 40:
+        for name, cons in (("a", a), ("b", b)):
+            try:
+                m = cons.receive(timeout_millis=50)
+            except pulsar.Timeout:
+                continue
+            cons.acknowledge(m)
+            seen.append(m.data().decode())
+            counts[name] += 1
+    assert sorted(seen) == sorted(f"m{i}" for i in range(40)), seen
+    assert counts["a"] > 0 and counts["b"] > 0, counts
+    c.close()
+
+
+def failover(url, t):
+    c = client(url)
+    a = c.subscribe(t, "s", consumer_type=pulsar.ConsumerType.Failover, consumer_name="a")
+    b = c.subscribe(t, "s", consumer_type=pulsar.ConsumerType.Failover, consumer_name="b")
+    p = c.create_producer(t, batching_enabled=False)
+    for i in range(10):
+        p.send(f"m{i}".encode())
+    got = [m.data().decode() for m in drain(a, 10)]
+    assert got == [f"m{i}" for i in range(10)], got
+    nothing_more(b)
+    a.close()
+    p.send(b"after")
+    assert drain(b, 1)[0].data() == b"after"
+    c.close()
+
+
+def key_shared(url, t):
+    c = client(url)
+    a = c.subscribe(t, "s", consumer_type=pulsar.ConsumerType.KeyShared)
+    b = c.subscribe(t, "s", consumer_type=pulsar.ConsumerType.KeyShared)
+    p = c.create_producer(t, batching_enabled=False)
+    for i in range(60):
+        p.send(f"k{i % 6}:{i}".encode(), partition_key=f"k{i % 6}")
+    owner, last, got = {}, {}, 0
+    while got < 60:
+        for name, cons in (("a", a), ("b", b)):
+            try:
+                m = cons.receive(timeout_millis=50)
+            except pulsar.Timeout:
+                continue
+            cons.acknowledge(m)
+            key, idx = m.data().decode().split(":")
+            assert owner.setdefault(key, name) == name, f"{key} moved"
+            assert int(idx) > last.get(key, -1), f"{key} out of order"
+            last[key] = int(idx)
+            got += 1
+    assert set(owner.values()) == {"a", "b"}, owner
+    c.close()
+
+
+def cumulative_ack(url, t):
+    c = client(url)
+    cons = c.subscribe(t, "s", initial_position=pulsar.InitialPosition.Earliest)
+    p = c.create_producer(t, batching_enabled=False)
+    for i in range(10):
+        p.send(f"m{i}".encode())
+    msgs = drain(cons, 10, ack=False)
+    cons.acknowledge_cumulative(msgs[6])
+    time.sleep(0.3)
+    cons.close()
+    cons = c.subscribe(t, "s")
+    assert cons.receive(timeout_millis=TIMEOUT_MS).data() == b"m7"
+    c.close()
+
+
+def individual_ack(url, t):
+    c = client(url)
+    cons = c.subscribe(t, "s", consumer_type=pulsar.ConsumerType.Shared,
+                       initial_position=pulsar.InitialPosition.Earliest)
+    p = c.create_producer(t, batching_enabled=False)
+    for i in range(6):
+        p.send(f"m{i}".encode())
+    msgs = drain(cons, 6, ack=False)
+    for m in msgs[::2]:
+        cons.acknowledge(m)
+    time.sleep(0.3)
+    cons.close()
+    cons = c.subscribe(t, "s", consumer_type=pulsar.ConsumerType.Shared)
+    got = sorted(m.data().decode() for m in drain(cons, 3))
+    assert got == ["m1", "m3", "m5"], got
+    nothing_more(cons)
+    c.close()
+
+
+def nack(url, t):
+    c = client(url)
+    dlq = f"{t}-dlq"
+    dead = c.subscribe(dlq, "d", initial_position=pulsar.InitialPosition.Earliest)
+    cons = c.subscribe(t, "s", consumer_type=pulsar.ConsumerType.Shared,
+                       negative_ack_redelivery_delay_ms=100,
+                       dead_letter_policy=pulsar.ConsumerDeadLetterPolicy(
+                           max_redeliver_count=2, dead_letter_topic=dlq))
+    p = c.create_producer(t, batching_enabled=False)
+    p.send(b"poison")
+    counts = []
+    for _ in range(3):
+        m = cons.receive(timeout_millis=TIMEOUT_MS)
+        assert m.data() == b"poison"
+        counts.append(m.redelivery_count())
+        cons.negative_acknowledge(m)
+    assert counts == [0, 1, 2], counts
+    d = dead.receive(timeout_millis=TIMEOUT_MS)
+    assert d.data() == b"poison"
+    c.close()
+
+
+def seek(url, t):
+    c = client(url)
+    p = c.create_producer(t, batching_enabled=False)
+    ids = [p.send(f"m{i}".encode()) for i in range(10)]
+    cons = c.subscribe(t, "s", initial_position=pulsar.InitialPosition.Earliest)
+    drain(cons, 10)
+    cons.seek(ids[3])
+    time.sleep(0.5)
+    assert cons.receive(timeout_millis=TIMEOUT_MS).data() == b"m3"
+    cons.seek(0)  # publish time 0: the beginning
+    time.sleep(0.5)
+    assert cons.receive(timeout_millis=TIMEOUT_MS).data() == b"m0"
+    c.close()
+
+
+def reader(url, t):
+    c = client(url)
+    p = c.create_producer(t, batching_enabled=False)
+    ids = [p.send(f"m{i}".encode()) for i in range(5)]
+    r = c.create_reader(t, pulsar.MessageId.earliest)
+    got = []
+    while r.has_message_available():
+        got.append(r.read_next(timeout_millis=TIMEOUT_MS).data().decode())
+    assert got == [f"m{i}" for i in range(5)], got
+    r2 = c.create_reader(t, ids[2])
+    assert r2.read_next(timeout_millis=TIMEOUT_MS).data() == b"m3"
+    r3 = c.create_reader(t, pulsar.MessageId.latest)
+    assert not r3.has_message_available()
+    p.send(b"new")
+    assert r3.read_next(timeout_millis=TIMEOUT_MS).data() == b"new"
+    c.close()
+
+
+def dedup(url, t):
+    c = client(url)
+    p = c.create_producer(t, producer_name="dedup-producer", batching_enabled=False)
+    p.send(b"a", sequence_id=1)
+    p.send(b"b", sequence_id=2)
+    p.send(b"b-again", sequence_id=2)
+    p.send(b"c", sequence_id=3)
+    p.close()
+    # A new producer with the same name resumes after the last stored sequence id.
+    p = c.create_producer(t, producer_name="dedup-producer", batching_enabled=False)
+    assert p.last_sequence_id() == 3, p.last_sequence_id()
+    p.send(b"a-again", sequence_id=1)
+    p.send(b"d", sequence_id=4)
+    r = c.create_reader(t, pulsar.MessageId.earliest)
+    got = []
+    while r.has_message_available():
+        got.append(r.read_next(timeout_millis=TIMEOUT_MS).data().decode())
+    assert got == ["a", "b", "c", "d"], got
+    c.close()
+
+
+class Reading(Record):
+    sensor = String()
+    value = Integer()
+
+
+def schema(url, t):
+    c = client(url)
+    p = c.create_producer(t, schema=AvroSchema(Reading), batching_enabled=False)
+    cons = c.subscribe(t, "s", schema=AvroSchema(Reading),
+                       initial_position=pulsar.InitialPosition.Earliest)
+    p.send(Reading(sensor="t1", value=42))
+    v = cons.receive(timeout_millis=TIMEOUT_MS).value()
+    assert v.sensor == "t1" and v.value == 42, v
+    c.close()
+
+
+def auth_ok(url, t, token):
+    c = client(url, token)
+    p = c.create_producer(t)
+    p.send(b"x")
+    c.close()
+
+
+def auth_refused(url, t, token):
+    c = client(url, token)
+    try:
+        c.create_producer(t)
+    except Exception as e:  # the C++ core raises per error code
+        print("refused as expected:", type(e).__name__, e)
+        return
+    finally:
+        c.close()
+    raise AssertionError("producer created with a bad token")
+
+
+def produce_n(url, t, n):
+    """Produce n messages; print each receipted message id (used by durability tests)."""
+    c = client(url)
+    p = c.create_producer(t, batching_enabled=False)
+    for i in range(int(n)):
+        p.send(f"m{i}".encode())
+    c.close()
+
+
+def consume_all(url, t, n):
+    c = client(url)
+    cons = c.subscribe(t, "s", initial_position=pulsar.InitialPosition.Earliest)
+    got = [m.data().decode() for m in drain(cons, int(n))]
+    assert got == [f"m{i}" for i in range(int(n))], got
+    nothing_more(cons)
+    c.close()
+
+
+if __name__ == "__main__":
+    name, url, topic, *rest = sys.argv[1:]
+    globals()[name](url, topic, *rest)
+    print("ok", name)

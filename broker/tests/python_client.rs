@@ -1,0 +1,104 @@
+//! Compatibility with the official Pulsar client (`pip install pulsar-client`,
+//! the C++ core under every Pulsar SDK). The venv is created on first use by
+//! `tests/py/setup-venv.sh` (python3 with venv, PyPI reachable).
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::{broker, topic};
+use fmesh_broker::topic_name::TopicName;
+
+fn python() -> &'static PathBuf {
+    static PY: OnceLock<PathBuf> = OnceLock::new();
+    PY.get_or_init(|| {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/setup-venv.sh");
+        let out = Command::new("bash").arg(script).output().expect("run setup-venv.sh");
+        assert!(out.status.success(), "venv setup failed: {}", String::from_utf8_lossy(&out.stderr));
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    })
+}
+
+/// Runs one scenario against `url`, bounded in time, and asserts it passed.
+async fn scenario(name: &str, url: &str, topic: &str, extra: &[&str]) -> Result<(), String> {
+    let py = python().clone();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/scenarios.py");
+    let mut cmd = tokio::process::Command::new(py);
+    cmd.arg(script).arg(name).arg(url).arg(topic).args(extra).kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .map_err(|_| format!("scenario {name} timed out"))?
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "scenario {name} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+macro_rules! scenario_test {
+    ($name:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let dir = tempfile::tempdir().unwrap();
+            let b = broker(dir.path(), |_| {}).await;
+            let t = topic(concat!("py-", stringify!($name)));
+            if let Err(e) = scenario(stringify!($name), &b.service_url(), &t, &[]).await {
+                panic!("{e}");
+            }
+        }
+    };
+}
+
+scenario_test!(produce_consume);
+scenario_test!(shared);
+scenario_test!(failover);
+scenario_test!(key_shared);
+scenario_test!(cumulative_ack);
+scenario_test!(individual_ack);
+scenario_test!(nack);
+scenario_test!(seek);
+scenario_test!(reader);
+scenario_test!(dedup);
+scenario_test!(schema);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitioned() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), |_| {}).await;
+    let t = topic("py-partitioned");
+    b.broker.create_partitioned(&TopicName::parse(&t).unwrap(), 3).unwrap();
+    scenario("partitioned", &b.service_url(), &t, &[]).await.unwrap();
+    for i in 0..3 {
+        let p = b.broker.existing_topic(&TopicName::parse(&t).unwrap().partition(i)).unwrap();
+        assert!(p.lock().log.end_entry() > 0, "partition {i} got messages");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_auth_accepts_and_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = b"py-secret".to_vec();
+    let b = broker(dir.path(), |c| {
+        c.auth = fmesh_broker::AuthConfig::Token {
+            static_tokens: [("static-token".to_string(), "ops".to_string())].into(),
+            hs256_secret: Some(secret.clone()),
+        };
+    })
+    .await;
+    let url = b.service_url();
+    let t = topic("py-auth");
+    let jwt = fmesh_broker::auth::mint_hs256(&secret, "alice", None);
+    scenario("auth_ok", &url, &t, &["static-token"]).await.unwrap();
+    scenario("auth_ok", &url, &t, &[&jwt]).await.unwrap();
+    scenario("auth_refused", &url, &t, &["wrong"]).await.unwrap();
+    let forged = fmesh_broker::auth::mint_hs256(b"other", "alice", None);
+    scenario("auth_refused", &url, &t, &[&forged]).await.unwrap();
+}
