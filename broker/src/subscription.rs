@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use pulsar::proto::{
@@ -12,6 +13,7 @@ use pulsar::proto::{
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::codec::{Frame, base};
+use crate::error::BrokerError;
 use crate::murmur3::{HASH_RANGE, murmur3_32};
 use crate::storage::cursor::CursorState;
 use crate::storage::segment::SegmentLog;
@@ -25,6 +27,11 @@ const MAX_PERMITS: u32 = 100_000;
 const RING_POINTS: u32 = 64;
 /// Hash used for entries without a key (Pulsar hashes a fixed "NONE_KEY").
 const NONE_KEY: &[u8] = b"NONE_KEY";
+/// After a seek closes consumers, their immediate re-subscribe is refused
+/// (retryable) for this long, so a client that re-creates its consumer under
+/// a new id (pulsar-rs) is not locked out of an Exclusive subscription by the
+/// automatic reconnect of the old one.
+const SEEK_FENCE: Duration = Duration::from_millis(250);
 
 /// A connected consumer as the dispatcher sees it.
 #[derive(Debug)]
@@ -88,6 +95,7 @@ pub struct Subscription {
     rr: usize,
     active: Option<ConsumerKey>,
     ring: Vec<(u32, ConsumerKey)>,
+    fenced: Vec<(ConsumerKey, Instant)>,
     /// Messages dispatched (for stats).
     pub msg_out: u64,
     /// Bytes dispatched (for stats).
@@ -137,6 +145,7 @@ impl Subscription {
             rr: 0,
             active: None,
             ring: Vec::new(),
+            fenced: Vec::new(),
             msg_out: 0,
             bytes_out: 0,
         }
@@ -164,19 +173,26 @@ impl Subscription {
         slot: ConsumerSlot,
         kind: SubType,
         partition: i32,
-    ) -> Result<(), String> {
+    ) -> Result<(), BrokerError> {
+        self.fenced.retain(|(_, until)| *until > Instant::now());
+        if self.fenced.iter().any(|(k, _)| *k == slot.key) {
+            return Err(BrokerError::NotReady(format!(
+                "subscription {} is being reset",
+                self.name
+            )));
+        }
         if !self.consumers.is_empty() {
             if self.kind != kind {
-                return Err(format!(
+                return Err(BrokerError::ConsumerBusy(format!(
                     "subscription {} is {:?}, not {:?}",
                     self.name, self.kind, kind
-                ));
+                )));
             }
             if kind == SubType::Exclusive {
-                return Err(format!(
+                return Err(BrokerError::ConsumerBusy(format!(
                     "exclusive subscription {} already has a consumer",
                     self.name
-                ));
+                )));
             }
         }
         self.kind = kind;
@@ -370,11 +386,14 @@ impl Subscription {
         self.pending.clear();
         self.redeliver.clear();
         self.redelivery_count.clear();
+        let until = Instant::now() + SEEK_FENCE;
         for c in self.consumers.drain(..) {
+            self.fenced.push((c.key, until));
             let mut cmd = base(Type::CloseConsumer);
             cmd.close_consumer = Some(CommandCloseConsumer {
                 consumer_id: c.key.1,
-                request_id: 0,
+                // Broker-initiated closes carry -1, never a client's request id.
+                request_id: u64::MAX,
             });
             let _ = c.out.send(Frame::command(cmd));
         }

@@ -451,8 +451,7 @@ impl Topic {
             ConsumerSlot::new(key, req.consumer_name.clone(), req.priority, out),
             req.kind,
             self.partition,
-        )
-        .map_err(BrokerError::ConsumerBusy)?;
+        )?;
         self.metrics.consumers.inc();
         let sent = sub.dispatch(&st.log, self.partition);
         self.metrics.messages_out.inc_by(sent);

@@ -16,8 +16,15 @@ fn python() -> &'static PathBuf {
     static PY: OnceLock<PathBuf> = OnceLock::new();
     PY.get_or_init(|| {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/setup-venv.sh");
-        let out = Command::new("bash").arg(script).output().expect("run setup-venv.sh");
-        assert!(out.status.success(), "venv setup failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("bash")
+            .arg(script)
+            .output()
+            .expect("run setup-venv.sh");
+        assert!(
+            out.status.success(),
+            "venv setup failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().to_string())
     })
 }
@@ -27,7 +34,12 @@ async fn scenario(name: &str, url: &str, topic: &str, extra: &[&str]) -> Result<
     let py = python().clone();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/scenarios.py");
     let mut cmd = tokio::process::Command::new(py);
-    cmd.arg(script).arg(name).arg(url).arg(topic).args(extra).kill_on_drop(true);
+    cmd.arg(script)
+        .arg(name)
+        .arg(url)
+        .arg(topic)
+        .args(extra)
+        .kill_on_drop(true);
     let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
         .await
         .map_err(|_| format!("scenario {name} timed out"))?
@@ -74,10 +86,17 @@ async fn partitioned() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(dir.path(), |_| {}).await;
     let t = topic("py-partitioned");
-    b.broker.create_partitioned(&TopicName::parse(&t).unwrap(), 3).unwrap();
-    scenario("partitioned", &b.service_url(), &t, &[]).await.unwrap();
+    b.broker
+        .create_partitioned(&TopicName::parse(&t).unwrap(), 3)
+        .unwrap();
+    scenario("partitioned", &b.service_url(), &t, &[])
+        .await
+        .unwrap();
     for i in 0..3 {
-        let p = b.broker.existing_topic(&TopicName::parse(&t).unwrap().partition(i)).unwrap();
+        let p = b
+            .broker
+            .existing_topic(&TopicName::parse(&t).unwrap().partition(i))
+            .unwrap();
         assert!(p.lock().log.end_entry() > 0, "partition {i} got messages");
     }
 }
@@ -96,9 +115,15 @@ async fn token_auth_accepts_and_refuses() {
     let url = b.service_url();
     let t = topic("py-auth");
     let jwt = fmesh_broker::auth::mint_hs256(&secret, "alice", None);
-    scenario("auth_ok", &url, &t, &["static-token"]).await.unwrap();
+    scenario("auth_ok", &url, &t, &["static-token"])
+        .await
+        .unwrap();
     scenario("auth_ok", &url, &t, &[&jwt]).await.unwrap();
-    scenario("auth_refused", &url, &t, &["wrong"]).await.unwrap();
+    scenario("auth_refused", &url, &t, &["wrong"])
+        .await
+        .unwrap();
     let forged = fmesh_broker::auth::mint_hs256(b"other", "alice", None);
-    scenario("auth_refused", &url, &t, &[&forged]).await.unwrap();
+    scenario("auth_refused", &url, &t, &[&forged])
+        .await
+        .unwrap();
 }

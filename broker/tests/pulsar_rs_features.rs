@@ -1,0 +1,356 @@
+//! pulsar-rs: seek, readers, last message id, topic patterns, partitions,
+//! schemas and deduplication.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::{broker, client, topic, within};
+use fmesh_broker::topic_name::TopicName;
+use futures::StreamExt;
+use pulsar::consumer::InitialPosition;
+use pulsar::proto::{MessageIdData, Schema, schema::Type as SchemaType};
+use pulsar::{ConsumerOptions, ProducerOptions, SubType};
+
+type Client = pulsar::Pulsar<pulsar::TokioExecutor>;
+
+async fn produce(
+    c: &Client,
+    topic: &str,
+    name: Option<&str>,
+    n: usize,
+) -> Vec<pulsar::proto::CommandSendReceipt> {
+    let mut b = c.producer().with_topic(topic);
+    if let Some(n) = name {
+        b = b.with_name(n);
+    }
+    let mut p = within("producer", b.build()).await.expect("producer");
+    let mut out = Vec::new();
+    for i in 0..n {
+        let f = within("send", p.send_non_blocking(format!("m{i}")))
+            .await
+            .expect("send");
+        out.push(within("receipt", f).await.expect("receipt"));
+    }
+    within("close", p.close()).await.expect("close");
+    out
+}
+
+fn body<T>(m: &pulsar::consumer::Message<T>) -> String {
+    String::from_utf8(m.payload.data.clone()).expect("utf8")
+}
+
+async fn earliest(
+    c: &Client,
+    topic: &str,
+    sub: &str,
+) -> pulsar::Consumer<String, pulsar::TokioExecutor> {
+    within(
+        "subscribe",
+        c.consumer()
+            .with_topic(topic)
+            .with_subscription(sub)
+            .with_subscription_type(SubType::Exclusive)
+            .with_options(
+                ConsumerOptions::default().with_initial_position(InitialPosition::Earliest),
+            )
+            .build::<String>(),
+    )
+    .await
+    .expect("consumer")
+}
+
+async fn next_body(c: &mut pulsar::Consumer<String, pulsar::TokioExecutor>) -> String {
+    let m = within("next", c.next())
+        .await
+        .expect("open")
+        .expect("message");
+    c.ack(&m).await.expect("ack");
+    body(&m)
+}
+
+#[tokio::test]
+async fn seek_by_message_id_and_by_publish_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), |_| {}).await;
+    let c = client(&b.service_url()).await;
+    let t = topic("seek");
+    let receipts = produce(&c, &t, None, 10).await;
+    let mut cons = earliest(&c, &t, "s").await;
+    for i in 0..10 {
+        assert_eq!(next_body(&mut cons).await, format!("m{i}"));
+    }
+    let id = receipts[3].message_id.clone().unwrap();
+    within("seek", cons.seek(None, Some(id), None, c.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_body(&mut cons).await,
+        "m3",
+        "seek rewinds to the message itself"
+    );
+    within("seek by time", cons.seek(None, None, Some(0), c.clone()))
+        .await
+        .unwrap();
+    assert_eq!(next_body(&mut cons).await, "m0");
+}
+
+#[tokio::test]
+async fn reader_reads_from_earliest_and_from_an_id_without_a_durable_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), |_| {}).await;
+    let c = client(&b.service_url()).await;
+    let t = topic("reader");
+    let receipts = produce(&c, &t, None, 5).await;
+    let mut r = within(
+        "reader",
+        c.reader()
+            .with_topic(&t)
+            .with_options(
+                ConsumerOptions::default()
+                    .durable(false)
+                    .with_initial_position(InitialPosition::Earliest),
+            )
+            .into_reader::<String>(),
+    )
+    .await
+    .unwrap();
+    for i in 0..5 {
+        let m = within("read", r.next()).await.unwrap().unwrap();
+        assert_eq!(body(&m), format!("m{i}"));
+    }
+    let mut r2 = within(
+        "reader from id",
+        c.reader()
+            .with_topic(&t)
+            .with_options(
+                ConsumerOptions::default()
+                    .durable(false)
+                    .starting_on_message(receipts[2].message_id.clone().unwrap()),
+            )
+            .into_reader::<String>(),
+    )
+    .await
+    .unwrap();
+    let m = within("read", r2.next()).await.unwrap().unwrap();
+    assert_eq!(body(&m), "m3", "a start id is exclusive");
+    let name = TopicName::parse(&t).unwrap();
+    let st = b.broker.existing_topic(&name).unwrap();
+    assert!(st.lock().subscriptions.values().all(|s| !s.durable));
+    let cursor_files = std::fs::read_dir(st.dir().join("cursors")).unwrap().count();
+    assert_eq!(cursor_files, 0, "readers leave no cursor on disk");
+}
+
+#[tokio::test]
+async fn last_message_id_is_the_last_receipt() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), |_| {}).await;
+    let c = client(&b.service_url()).await;
+    let t = topic("lastid");
+    let receipts = produce(&c, &t, None, 7).await;
+    let mut cons = earliest(&c, &t, "s").await;
+    let ids = within("last id", cons.get_last_message_id()).await.unwrap();
+    let last = receipts.last().unwrap().message_id.clone().unwrap();
+    assert_eq!(
+        (ids[0].ledger_id, ids[0].entry_id),
+        (last.ledger_id, last.entry_id)
+    );
+}
+
+#[tokio::test]
+async fn topic_pattern_consumer_sees_matching_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), |_| {}).await;
+    let c = client(&b.service_url()).await;
+    produce(&c, &topic("rx-a"), None, 2).await;
+    produce(&c, &topic("rx-b"), None, 2).await;
+    produce(&c, &topic("other"), None, 2).await;
+    let mut cons = within(
+        "pattern",
+        c.consumer()
+            .with_topic_regex(regex::Regex::new("persistent://public/default/rx-.*").unwrap())
+            .with_lookup_namespace("public/default")
+            .with_subscription("s")
+            .with_options(
+                ConsumerOptions::default().with_initial_position(InitialPosition::Earliest),
+            )
+            .build::<String>(),
+    )
+    .await
+    .unwrap();
+    let mut topics = HashSet::new();
+    for _ in 0..4 {
+        let m = within("next", cons.next()).await.unwrap().unwrap();
+        topics.insert(m.topic.clone());
+        cons.ack(&m).await.unwrap();
+    }
+    assert_eq!(topics, HashSet::from([topic("rx-a"), topic("rx-b")]));
+}
+
+#[tokio::test]
+async fn partitioned_topic_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), |_| {}).await;
+    let t = topic("parts");
+    let name = TopicName::parse(&t).unwrap();
+    b.broker.create_partitioned(&name, 4).unwrap();
+    let c = client(&b.service_url()).await;
+    let mut cons = earliest(&c, &t, "s").await;
+    let mut p = within("producer", c.producer().with_topic(&t).build())
+        .await
+        .unwrap();
+    let mut futs = Vec::new();
+    for i in 0..40 {
+        futs.push(
+            p.create_message()
+                .with_content(format!("m{i}"))
+                .with_key(format!("k{i}"))
+                .send_non_blocking()
+                .await
+                .unwrap(),
+        );
+    }
+    for f in futs {
+        let r = within("receipt", f).await.unwrap();
+        assert!(r.message_id.unwrap().partition.unwrap() >= 0);
+    }
+    let mut seen = HashSet::new();
+    for _ in 0..40 {
+        let m = within("next", cons.next()).await.unwrap().unwrap();
+        seen.insert(body(&m));
+        cons.ack(&m).await.unwrap();
+    }
+    assert_eq!(seen.len(), 40);
+    let used = (0..4)
+        .filter(|i| {
+            b.broker
+                .existing_topic(&name.partition(*i))
+                .unwrap()
+                .lock()
+                .log
+                .end_entry()
+                > 0
+        })
+        .count();
+    assert!(used > 1, "keys spread over partitions");
+}
+
+#[tokio::test]
+async fn schema_is_registered_and_get_schema_returns_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), |_| {}).await;
+    let c = client(&b.service_url()).await;
+    let t = topic("schema");
+    let schema = Schema {
+        name: "reading".into(),
+        schema_data: br#"{"type":"record","name":"R","fields":[{"name":"v","type":"int"}]}"#
+            .to_vec(),
+        r#type: SchemaType::Json as i32,
+        properties: vec![],
+    };
+    let mut p = within(
+        "producer",
+        c.producer()
+            .with_topic(&t)
+            .with_options(ProducerOptions {
+                schema: Some(schema.clone()),
+                ..Default::default()
+            })
+            .build(),
+    )
+    .await
+    .unwrap();
+    within("send", p.send_non_blocking(r#"{"v":1}"#.to_string()))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let mut cons = earliest(&c, &t, "s").await;
+    let got = within("get schema", cons.get_schema(&t, None))
+        .await
+        .unwrap()
+        .expect("schema present");
+    assert_eq!(got.schema_data, schema.schema_data);
+    assert_eq!(got.r#type, SchemaType::Json as i32);
+    // An incompatible type is refused.
+    let other = Schema {
+        r#type: SchemaType::String as i32,
+        ..schema
+    };
+    let refused = within(
+        "producer",
+        c.producer()
+            .with_topic(&t)
+            .with_options(ProducerOptions {
+                schema: Some(other),
+                ..Default::default()
+            })
+            .build(),
+    )
+    .await;
+    assert!(refused.is_err());
+}
+
+#[tokio::test]
+async fn deduplication_stores_a_sequence_id_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), |_| {}).await;
+    let c = client(&b.service_url()).await;
+    let t = topic("dedup");
+    let first = produce(&c, &t, Some("p1"), 3).await;
+    assert!(
+        first
+            .iter()
+            .all(|r| r.message_id.as_ref().unwrap().entry_id < 3)
+    );
+    // pulsar-rs restarts sequence ids at 0: the same (name, sequence id) again.
+    let again = produce(&c, &t, Some("p1"), 4).await;
+    let stored: Vec<bool> = again
+        .iter()
+        .map(|r| r.message_id.as_ref().unwrap().ledger_id != u64::MAX)
+        .collect();
+    assert_eq!(
+        stored,
+        vec![false, false, false, true],
+        "only sequence id 3 is new"
+    );
+    let st = b
+        .broker
+        .existing_topic(&TopicName::parse(&t).unwrap())
+        .unwrap();
+    assert_eq!(st.lock().log.end_entry(), 4);
+}
+
+#[tokio::test]
+async fn acks_survive_a_broker_restart_in_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = topic("restart");
+    {
+        let b = broker(dir.path(), |_| {}).await;
+        let c = client(&b.service_url()).await;
+        produce(&c, &t, None, 10).await;
+        let mut cons = earliest(&c, &t, "s").await;
+        for _ in 0..4 {
+            next_body(&mut cons).await;
+        }
+        let st = b
+            .broker
+            .existing_topic(&TopicName::parse(&t).unwrap())
+            .unwrap();
+        within("acks durable", async {
+            while st.lock().subscriptions["s"].cursor.mark_delete < 4 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        // Let the grouped cursor fsync land.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        b.shutdown();
+    }
+    let b = broker(dir.path(), |_| {}).await;
+    let c = client(&b.service_url()).await;
+    let mut cons = earliest(&c, &t, "s").await;
+    assert_eq!(next_body(&mut cons).await, "m4");
+    let _ = MessageIdData::default();
+}
