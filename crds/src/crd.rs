@@ -1,0 +1,82 @@
+//! The CustomResourceDefinitions generated from the types, as checked in under `manifests/crds/`.
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+use serde_json::Value;
+
+use crate::{BackendConfig, Function, FunctionMesh, Sink, Source};
+
+/// Fields typed by Kubernetes' own API (pod policy, resources, volumes…). Their nested
+/// descriptions are dropped: `kubectl explain pod` documents them, and with them the
+/// FunctionMesh CRD would pass etcd's 1.5 MB object limit.
+const KUBERNETES_TYPED_FIELDS: &[&str] = &[
+    "pod",
+    "resources",
+    "volumeMounts",
+    "volumeClaimTemplates",
+    "persistentVolumeClaimRetentionPolicy",
+    "conditions",
+];
+
+/// Every CRD fmesh serves, in a stable order.
+pub fn all() -> Vec<CustomResourceDefinition> {
+    [
+        Function::crd(),
+        Source::crd(),
+        Sink::crd(),
+        FunctionMesh::crd(),
+        BackendConfig::crd(),
+    ]
+    .into_iter()
+    .map(slim)
+    .collect()
+}
+
+/// The file name a CRD is checked in under: `<plural>.<group>.yaml`.
+pub fn file_name(crd: &CustomResourceDefinition) -> String {
+    format!("{}.yaml", crd.metadata.name.as_deref().unwrap_or("unnamed"))
+}
+
+fn slim(crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    let mut value = serde_json::to_value(&crd).expect("a CRD serializes to JSON");
+    drop_nested_descriptions(&mut value);
+    serde_json::from_value(value).expect("removing descriptions keeps a valid CRD")
+}
+
+fn drop_nested_descriptions(node: &mut Value) {
+    match node {
+        Value::Object(map) => {
+            if let Some(Value::Object(props)) = map.get_mut("properties") {
+                for (name, prop) in props.iter_mut() {
+                    if KUBERNETES_TYPED_FIELDS.contains(&name.as_str()) {
+                        let own = prop.get("description").cloned();
+                        strip_descriptions(prop);
+                        if let (Some(own), Value::Object(p)) = (own, prop) {
+                            p.insert("description".into(), own);
+                        }
+                    } else {
+                        drop_nested_descriptions(prop);
+                    }
+                }
+            }
+            for (key, child) in map.iter_mut() {
+                if key != "properties" {
+                    drop_nested_descriptions(child);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nested_descriptions),
+        _ => {}
+    }
+}
+
+fn strip_descriptions(node: &mut Value) {
+    match node {
+        Value::Object(map) => {
+            map.remove("description");
+            map.values_mut().for_each(strip_descriptions);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_descriptions),
+        _ => {}
+    }
+}

@@ -1,0 +1,112 @@
+//! What validation reports: errors and warnings, each with the JSON path, the message and a fix.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// Errors reject the object; warnings are printed and let it through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One finding about one field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    /// JSON path of the field, like `spec.functions[1].maxReplicas`.
+    pub path: String,
+    pub message: String,
+    /// A one-line fix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for Diagnostic {
+    /// `path: message (hint)`, the form kubectl and `fmesh validate` print.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, " ({hint})")?;
+        }
+        Ok(())
+    }
+}
+
+/// A JSON path under construction: `spec`, `.functions`, `[1]`, `.maxReplicas`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldPath(String);
+
+impl FieldPath {
+    /// A path starting at a top-level field (`spec`, `metadata`).
+    pub fn root(name: &str) -> Self {
+        FieldPath(name.to_string())
+    }
+    /// A child field.
+    pub fn field(&self, name: &str) -> Self {
+        FieldPath(format!("{}.{name}", self.0))
+    }
+    /// A list element.
+    pub fn index(&self, i: usize) -> Self {
+        FieldPath(format!("{}[{i}]", self.0))
+    }
+    /// A map entry.
+    pub fn key(&self, k: &str) -> Self {
+        FieldPath(format!("{}[{k}]", self.0))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Diagnostics collected while walking one object.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Report(pub Vec<Diagnostic>);
+
+impl Report {
+    /// Records an error at `path`.
+    pub fn error(&mut self, path: &FieldPath, message: impl Into<String>, hint: impl Into<String>) {
+        self.push(Severity::Error, path, message.into(), hint.into());
+    }
+    /// Records a warning at `path`.
+    pub fn warn(&mut self, path: &FieldPath, message: impl Into<String>, hint: impl Into<String>) {
+        self.push(Severity::Warning, path, message.into(), hint.into());
+    }
+    fn push(&mut self, severity: Severity, path: &FieldPath, message: String, hint: String) {
+        let hint = (!hint.is_empty()).then_some(hint);
+        self.0.push(Diagnostic {
+            severity,
+            path: path.to_string(),
+            message,
+            hint,
+        });
+    }
+    pub fn extend(&mut self, other: Report) {
+        self.0.extend(other.0);
+    }
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter().filter(|d| d.severity == Severity::Error)
+    }
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter().filter(|d| d.severity == Severity::Warning)
+    }
+    /// No errors (warnings allowed).
+    pub fn is_valid(&self) -> bool {
+        self.errors().next().is_none()
+    }
+    /// Whether some diagnostic sits exactly at `path` (for tests and callers that branch on it).
+    pub fn has(&self, severity: Severity, path: &str) -> bool {
+        self.0
+            .iter()
+            .any(|d| d.severity == severity && d.path == path)
+    }
+}

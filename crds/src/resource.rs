@@ -1,0 +1,325 @@
+//! One fmesh object of any kind, parsed from a JSON/YAML document: the entry point the CLI,
+//! the webhook and the operator share (parse → defaults → validate).
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use kube::Resource as _;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::diagnostic::{FieldPath, Report};
+use crate::{
+    BackendConfig, Function, FunctionMesh, GROUP, Sink, Source, VERSION, crd, defaults, validate,
+};
+
+/// Any of the fmesh kinds.
+#[derive(Clone, Debug)]
+pub enum Resource {
+    Function(Function),
+    Source(Source),
+    Sink(Sink),
+    FunctionMesh(FunctionMesh),
+    BackendConfig(BackendConfig),
+}
+
+/// What a document turned out to be.
+#[derive(Debug)]
+pub enum Parsed {
+    /// An fmesh object, with warnings about fields the API does not know.
+    Resource(Box<Resource>, Report),
+    /// Another kind (ConfigMap, Secret, …): not ours to validate.
+    Other { api_version: String, kind: String },
+    /// Claims to be an fmesh object but does not parse; the report says where.
+    Invalid(Report),
+}
+
+/// The kinds served, as `kind` values.
+pub const KINDS: &[&str] = &[
+    "Function",
+    "Source",
+    "Sink",
+    "FunctionMesh",
+    "BackendConfig",
+];
+
+impl Resource {
+    /// Parses one document. Fields the API does not know become warnings (the apiserver would
+    /// drop them silently), with the closest known name as a hint.
+    pub fn parse(doc: &Value) -> Parsed {
+        let api_version = doc
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        if group != GROUP {
+            return Parsed::Other {
+                api_version: api_version.to_string(),
+                kind: kind.to_string(),
+            };
+        }
+        let mut r = Report::default();
+        if version != VERSION {
+            r.error(
+                &FieldPath::root("apiVersion"),
+                format!("version `{version}` is not served"),
+                format!("use {GROUP}/{VERSION}"),
+            );
+            return Parsed::Invalid(r);
+        }
+        let parsed = match kind {
+            "Function" => typed(doc).map(Resource::Function),
+            "Source" => typed(doc).map(Resource::Source),
+            "Sink" => typed(doc).map(Resource::Sink),
+            "FunctionMesh" => typed(doc).map(Resource::FunctionMesh),
+            "BackendConfig" => typed(doc).map(Resource::BackendConfig),
+            other => {
+                let close = did_you_mean(other, KINDS.iter().copied());
+                r.error(
+                    &FieldPath::root("kind"),
+                    format!("unknown kind `{other}` in {GROUP}"),
+                    close.map_or_else(
+                        || format!("use one of {}", KINDS.join(", ")),
+                        |c| format!("did you mean {c}?"),
+                    ),
+                );
+                return Parsed::Invalid(r);
+            }
+        };
+        match parsed {
+            Ok(res) => {
+                unknown_fields(&mut r, kind, doc);
+                Parsed::Resource(Box::new(res), r)
+            }
+            Err(e) => Parsed::Invalid(e),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Resource::Function(_) => "Function",
+            Resource::Source(_) => "Source",
+            Resource::Sink(_) => "Sink",
+            Resource::FunctionMesh(_) => "FunctionMesh",
+            Resource::BackendConfig(_) => "BackendConfig",
+        }
+    }
+
+    /// `metadata.name`, or empty.
+    pub fn name(&self) -> &str {
+        let meta = match self {
+            Resource::Function(o) => o.meta(),
+            Resource::Source(o) => o.meta(),
+            Resource::Sink(o) => o.meta(),
+            Resource::FunctionMesh(o) => o.meta(),
+            Resource::BackendConfig(o) => o.meta(),
+        };
+        meta.name.as_deref().unwrap_or_default()
+    }
+
+    /// Fills absent fields as admission's mutation does.
+    pub fn apply_defaults(&mut self) {
+        let name = Some(self.name().to_string());
+        match self {
+            Resource::Function(o) => defaults::function(name.as_deref(), &mut o.spec),
+            Resource::Source(o) => defaults::source(name.as_deref(), &mut o.spec),
+            Resource::Sink(o) => defaults::sink(name.as_deref(), &mut o.spec),
+            Resource::FunctionMesh(o) => defaults::mesh(&mut o.spec),
+            Resource::BackendConfig(_) => {}
+        }
+    }
+
+    /// Every error and warning, on a defaulted copy (what the apiserver would store).
+    pub fn validate(&self) -> Report {
+        let mut res = self.clone();
+        res.apply_defaults();
+        let spec = FieldPath::root("spec");
+        let name_path = FieldPath::root("metadata").field("name");
+        let mut r = Report::default();
+        let what = format!("{} name", res.kind());
+        match &res {
+            Resource::Function(o) => {
+                validate::object_name(&mut r, &name_path, res.name(), &what);
+                r.extend(validate::function(&o.spec, &spec));
+            }
+            Resource::Source(o) => {
+                validate::object_name(&mut r, &name_path, res.name(), &what);
+                r.extend(validate::source(&o.spec, &spec));
+            }
+            Resource::Sink(o) => {
+                validate::object_name(&mut r, &name_path, res.name(), &what);
+                r.extend(validate::sink(&o.spec, &spec));
+            }
+            Resource::FunctionMesh(o) => {
+                if !validate::is_dns_label(res.name()) {
+                    r.error(
+                        &name_path,
+                        format!("mesh name `{}` is not a valid DNS-1123 label", res.name()),
+                        "use lowercase letters, digits and '-'",
+                    );
+                }
+                r.extend(validate::mesh(res.name(), &o.spec));
+            }
+            Resource::BackendConfig(_) => {}
+        }
+        r
+    }
+}
+
+fn typed<T: DeserializeOwned>(doc: &Value) -> Result<T, Report> {
+    serde_path_to_error::deserialize(doc).map_err(|e| {
+        let mut pointer = json_pointer(e.path());
+        let mut message = e.inner().to_string();
+        // Flattened structs hide the failing field from the path; find it by trying each
+        // field of the object the path stops at on its own.
+        if let Some((key, inner)) = culprit::<T>(doc, &pointer) {
+            pointer = format!("{pointer}/{key}");
+            message = inner;
+        }
+        let mut r = Report::default();
+        r.error(
+            &FieldPath::root(&dotted(&pointer)),
+            message,
+            "fix the value to match the field's type",
+        );
+        r
+    })
+}
+
+fn json_pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    path.iter()
+        .filter_map(|seg| match seg {
+            Segment::Seq { index } => Some(format!("/{index}")),
+            Segment::Map { key } => Some(format!("/{}", key.replace('~', "~0").replace('/', "~1"))),
+            Segment::Enum { .. } | Segment::Unknown => None,
+        })
+        .collect()
+}
+
+/// `/spec/functions/0/replicas` → `spec.functions[0].replicas`.
+fn dotted(pointer: &str) -> String {
+    let mut out = String::new();
+    for seg in pointer.split('/').skip(1) {
+        let seg = seg.replace("~1", "/").replace("~0", "~");
+        if seg.parse::<usize>().is_ok() {
+            out.push_str(&format!("[{seg}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&seg);
+        }
+    }
+    if out.is_empty() {
+        "spec".to_string()
+    } else {
+        out
+    }
+}
+
+fn culprit<T: DeserializeOwned>(doc: &Value, pointer: &str) -> Option<(String, String)> {
+    let node = doc.pointer(pointer)?.as_object()?;
+    node.iter().find_map(|(key, value)| {
+        let mut probe = doc.clone();
+        let single = serde_json::Map::from_iter([(key.clone(), value.clone())]);
+        *probe.pointer_mut(pointer)? = Value::Object(single);
+        serde_json::from_value::<T>(probe)
+            .err()
+            .map(|e| (key.clone(), e.to_string()))
+    })
+}
+
+/// Each kind's structural schema, as the CRD publishes it.
+static SCHEMAS: LazyLock<BTreeMap<String, Value>> = LazyLock::new(|| {
+    crd::all()
+        .into_iter()
+        .filter_map(|c| {
+            let schema = c
+                .spec
+                .versions
+                .first()?
+                .schema
+                .as_ref()?
+                .open_api_v3_schema
+                .clone()?;
+            Some((c.spec.names.kind, serde_json::to_value(schema).ok()?))
+        })
+        .collect()
+});
+
+fn unknown_fields(r: &mut Report, kind: &str, doc: &Value) {
+    let Some(schema) = SCHEMAS.get(kind) else {
+        return;
+    };
+    if let (Some(spec), Some(spec_schema)) = (doc.get("spec"), schema.pointer("/properties/spec")) {
+        walk(r, &FieldPath::root("spec"), spec, spec_schema);
+    }
+    for key in doc.as_object().into_iter().flat_map(|o| o.keys()) {
+        if !["apiVersion", "kind", "metadata", "spec", "status"].contains(&key.as_str()) {
+            r.warn(
+                &FieldPath::root(key),
+                format!("unknown field `{key}` is ignored"),
+                "top-level fields are apiVersion, kind, metadata and spec",
+            );
+        }
+    }
+}
+
+fn walk(r: &mut Report, path: &FieldPath, value: &Value, schema: &Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+                for (k, v) in map {
+                    match props.get(k) {
+                        Some(s) => walk(r, &path.field(k), v, s),
+                        None if preserves_unknown(schema) => {}
+                        None => {
+                            let hint = did_you_mean(k, props.keys().map(String::as_str))
+                                .map_or_else(
+                                    || "remove it; the apiserver drops unknown fields".to_string(),
+                                    |c| format!("did you mean `{c}`?"),
+                                );
+                            r.warn(
+                                &path.field(k),
+                                format!("unknown field `{k}` is ignored"),
+                                hint,
+                            );
+                        }
+                    }
+                }
+            } else if let Some(item) = schema.get("additionalProperties").filter(|s| s.is_object())
+            {
+                for (k, v) in map {
+                    walk(r, &path.key(k), v, item);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item) = schema.get("items") {
+                for (i, v) in items.iter().enumerate() {
+                    walk(r, &path.index(i), v, item);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn preserves_unknown(schema: &Value) -> bool {
+    schema
+        .get("x-kubernetes-preserve-unknown-fields")
+        .and_then(Value::as_bool)
+        == Some(true)
+}
+
+/// The closest candidate to a misspelt name, when one is close enough to be a likely typo.
+pub fn did_you_mean<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = word.to_ascii_lowercase();
+    candidates
+        .map(|c| (strsim::jaro_winkler(&lower, &c.to_ascii_lowercase()), c))
+        .filter(|(score, _)| *score > 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
