@@ -300,6 +300,47 @@ def consume_all(url, t, n):
     c.close()
 
 
+def produce_burst(url, t, n):
+    """Send n messages asynchronously; print each one as its receipt arrives."""
+    c = client(url)
+    p = c.create_producer(t, batching_enabled=False, send_timeout_millis=3000,
+                          max_pending_messages=200)
+
+    def done(res, mid, i):
+        if res == pulsar.Result.Ok:
+            print(f"m{i}", flush=True)
+
+    for i in range(int(n)):
+        try:
+            p.send_async(f"m{i}".encode(), lambda res, mid, i=i: done(res, mid, i))
+        except Exception:
+            break
+    try:
+        p.flush()
+    except Exception:
+        pass
+    time.sleep(1)
+    sys.exit(0)
+
+
+def consume_resume(url, t, n):
+    """Consume n messages across a broker restart, acking each; print progress."""
+    c = client(url)
+    cons = c.subscribe(t, "s", initial_position=pulsar.InitialPosition.Earliest)
+    seen = set()
+    deadline = time.time() + 40
+    while len(seen) < int(n) and time.time() < deadline:
+        try:
+            m = cons.receive(timeout_millis=1000)
+        except pulsar.Timeout:
+            continue
+        seen.add(m.data().decode())
+        cons.acknowledge(m)
+        print("got", m.data().decode(), flush=True)
+    assert len(seen) == int(n), sorted(seen)
+    c.close()
+
+
 if __name__ == "__main__":
     name, url, topic, *rest = sys.argv[1:]
     globals()[name](url, topic, *rest)
