@@ -10,9 +10,10 @@ for b in $bins; do [ -x "$out/bin/$b" ] || missing=1; done
 [ "$missing" = 0 ] && exit 0
 
 export DEBIAN_FRONTEND=noninteractive
-if ! command -v go >/dev/null || ! command -v rsync >/dev/null; then
+reflect2=/usr/share/gocode/src/github.com/modern-go/reflect2
+if ! command -v go >/dev/null || ! command -v rsync >/dev/null || [ ! -d "$reflect2" ]; then
   apt-get update -qq
-  apt-get install -y -qq golang-go rsync >/dev/null
+  apt-get install -y -qq golang-go rsync golang-github-modern-go-reflect2-dev >/dev/null
 fi
 if [ ! -f /etc/apt/sources.list.d/fmesh-deb-src.sources ]; then
   cat > /etc/apt/sources.list.d/fmesh-deb-src.sources <<SRC
@@ -35,6 +36,11 @@ if [ ! -d kubernetes ]; then
   rm -f kubernetes_*
 fi
 cd kubernetes
+# Kubernetes 1.20 vendors modern-go/reflect2 1.0.1, whose map iteration crashes under Go >= 1.18
+# (the apiserver segfaults in mapiternext when it encodes a mutating webhook's patch). 1.0.2 is
+# the upstream fix and a drop-in replacement: use Debian's copy of it.
+v=vendor/github.com/modern-go/reflect2
+rm -f "$v"/*.go "$v"/*.s && cp "$reflect2"/*.go "$reflect2"/*.s "$v"/
 gohome=$(mktemp -d)
 env HOME="$gohome" GOPATH="$PWD/.go" GOCACHE="$out/gocache" CGO_ENABLED=0 \
   make WHAT="cmd/kube-apiserver cmd/kube-controller-manager cmd/kube-scheduler cmd/kubelet cmd/kubectl" >/dev/null

@@ -8,7 +8,9 @@ const ROOT: &str = "/sys/fs/cgroup";
 
 /// `kubepods` directories under each controller.
 fn kubepods_roots() -> Vec<PathBuf> {
-    let Ok(controllers) = fs::read_dir(ROOT) else { return Vec::new() };
+    let Ok(controllers) = fs::read_dir(ROOT) else {
+        return Vec::new();
+    };
     controllers
         .flatten()
         .map(|c| c.path().join("kubepods"))

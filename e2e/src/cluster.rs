@@ -40,7 +40,10 @@ pub struct LocalCluster {
 impl LocalCluster {
     /// A cluster in `state_dir`, with Kubernetes binaries cached under `cache_root`.
     pub fn new(state_dir: impl Into<PathBuf>, cache_root: &Path) -> Self {
-        Self { layout: Layout::new(state_dir), bins: KubeBinaries::at(cache_root) }
+        Self {
+            layout: Layout::new(state_dir),
+            bins: KubeBinaries::at(cache_root),
+        }
     }
 
     /// The cluster in the default state directory and cache.
@@ -82,8 +85,17 @@ impl LocalCluster {
     }
 
     fn write_configs(&self, pki: &Pki) -> Result<()> {
-        kubeconfig::write(&self.layout.admin_kubeconfig(), &pki.ca_cert(), "fmesh-admin", &pki.token(Identity::Admin)?)?;
-        for who in [Identity::ControllerManager, Identity::Scheduler, Identity::Kubelet] {
+        kubeconfig::write(
+            &self.layout.admin_kubeconfig(),
+            &pki.ca_cert(),
+            "fmesh-admin",
+            &pki.token(Identity::Admin)?,
+        )?;
+        for who in [
+            Identity::ControllerManager,
+            Identity::Scheduler,
+            Identity::Kubelet,
+        ] {
             let path = self.layout.component_kubeconfig(who.name());
             kubeconfig::write(&path, &pki.ca_cert(), who.name(), &pki.token(who)?)?;
         }
@@ -96,7 +108,8 @@ impl LocalCluster {
         // etcd refuses a data directory others can read.
         use std::os::unix::fs::PermissionsExt;
         let etcd = self.layout.etcd_data();
-        fs::set_permissions(&etcd, fs::Permissions::from_mode(0o700)).ctx(|| format!("chmod {}", etcd.display()))
+        fs::set_permissions(&etcd, fs::Permissions::from_mode(0o700))
+            .ctx(|| format!("chmod {}", etcd.display()))
     }
 
     /// Leaves a healthy component alone; starts a stopped one; restarts one that stays unhealthy.
@@ -150,7 +163,11 @@ impl LocalCluster {
 
     fn exited(&self, c: Component) -> Error {
         let log = self.layout.log(c.name());
-        Error::ComponentExited { component: c.name().into(), tail: process::log_tail(&log, TAIL), log }
+        Error::ComponentExited {
+            component: c.name().into(),
+            tail: process::log_tail(&log, TAIL),
+            log,
+        }
     }
 
     /// Fails with the component's log if it died while we wait for something it provides.
@@ -163,26 +180,42 @@ impl LocalCluster {
 
     async fn wait_node_ready(&self, client: &kube::Client) -> Result<()> {
         let nodes: Api<KubeNode> = Api::all(client.clone());
-        self.poll("node to be Ready", Duration::from_secs(120), Component::Kubelet, || async {
-            let node = nodes.get_opt(NODE_NAME).await?;
-            Ok(node
-                .and_then(|n| n.status?.conditions)
-                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")))
-        })
+        self.poll(
+            "node to be Ready",
+            Duration::from_secs(120),
+            Component::Kubelet,
+            || async {
+                let node = nodes.get_opt(NODE_NAME).await?;
+                Ok(node
+                    .and_then(|n| n.status?.conditions)
+                    .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")))
+            },
+        )
         .await
     }
 
     async fn wait_default_token(&self, client: &kube::Client) -> Result<()> {
         let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
-        self.poll("the default ServiceAccount's token", Duration::from_secs(60), Component::ControllerManager, || async {
-            let sa = accounts.get_opt("default").await?;
-            Ok(sa.and_then(|sa| sa.secrets).is_some_and(|s| !s.is_empty()))
-        })
+        self.poll(
+            "the default ServiceAccount's token",
+            Duration::from_secs(60),
+            Component::ControllerManager,
+            || async {
+                let sa = accounts.get_opt("default").await?;
+                Ok(sa.and_then(|sa| sa.secrets).is_some_and(|s| !s.is_empty()))
+            },
+        )
         .await
     }
 
     /// Polls `check` until true; fails early if `provider` dies, with its log.
-    async fn poll<F, Fut>(&self, what: &str, timeout: Duration, provider: Component, mut check: F) -> Result<()>
+    async fn poll<F, Fut>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        provider: Component,
+        mut check: F,
+    ) -> Result<()>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<bool>>,
@@ -220,10 +253,10 @@ impl LocalCluster {
         let lock = self.lock()?;
         let grace = Duration::from_secs(10);
         process::stop(&self.layout, Component::Kubelet.name(), grace)?;
-        if process::running(&self.layout, Component::Containerd.name()).is_some() {
-            if let Err(e) = containerd::remove_all_containers(&self.layout) {
-                tracing::warn!(error = %e, "removing containers through containerd failed; killing them");
-            }
+        if process::running(&self.layout, Component::Containerd.name()).is_some()
+            && let Err(e) = containerd::remove_all_containers(&self.layout)
+        {
+            tracing::warn!(error = %e, "removing containers through containerd failed; killing them");
         }
         process::stop(&self.layout, Component::Containerd.name(), grace)?;
         // Shims are started by containerd, not us; each carries our socket path on its command line.
@@ -234,10 +267,16 @@ impl LocalCluster {
         for pid in cgroups::pod_pids() {
             process::terminate(pid, Duration::from_secs(2));
         }
-        for c in [Component::Scheduler, Component::ControllerManager, Component::Apiserver, Component::Etcd] {
+        for c in [
+            Component::Scheduler,
+            Component::ControllerManager,
+            Component::Apiserver,
+            Component::Etcd,
+        ] {
             process::stop(&self.layout, c.name(), grace)?;
         }
         mounts::unmount_all(self.layout.root())?;
+        remove_dir_entries(&self.layout.netns_dir())?;
         cni::delete_bridge()?;
         cni::clear_ipam(&self.layout)?;
         cgroups::remove_pod_cgroups();
@@ -259,7 +298,12 @@ impl LocalCluster {
                 Some(_) => c.health(&self.layout).await,
                 None => Err("not running".into()),
             };
-            components.push(ComponentStatus { component: c, pid, health, log: self.layout.log(c.name()) });
+            components.push(ComponentStatus {
+                component: c,
+                pid,
+                health,
+                log: self.layout.log(c.name()),
+            });
         }
         let node = match kubeconfig::client(&self.layout.admin_kubeconfig()).await {
             Ok(client) => node_summary(&client).await,
@@ -268,7 +312,11 @@ impl LocalCluster {
         Status {
             state_dir: self.layout.root().to_path_buf(),
             kubeconfig: self.layout.admin_kubeconfig(),
-            binaries: if self.bins.complete() { "cached" } else { "not built" },
+            binaries: if self.bins.complete() {
+                "cached"
+            } else {
+                "not built"
+            },
             components,
             node,
             bridge: cni::bridge_exists(),
@@ -278,7 +326,8 @@ impl LocalCluster {
 
     /// The last `lines` lines of a component's log.
     pub fn logs(&self, component: &str, lines: usize) -> Result<String> {
-        let c = Component::parse(component).ok_or_else(|| Error::UnknownComponent(component.into()))?;
+        let c =
+            Component::parse(component).ok_or_else(|| Error::UnknownComponent(component.into()))?;
         Ok(process::log_tail(&self.layout.log(c.name()), lines))
     }
 
@@ -296,6 +345,18 @@ impl LocalCluster {
         file.lock().ctx(|| format!("lock {}", path.display()))?;
         Ok(file)
     }
+}
+
+/// Removes the files in `dir` (unmounted network namespace handles), keeping `dir`.
+fn remove_dir_entries(dir: &Path) -> Result<()> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        fs::remove_file(&path).ctx(|| format!("remove {}", path.display()))?;
+    }
+    Ok(())
 }
 
 async fn node_summary(client: &kube::Client) -> String {
@@ -350,7 +411,9 @@ pub struct Status {
 impl Status {
     /// Whether every component runs and is healthy.
     pub fn healthy(&self) -> bool {
-        self.components.iter().all(|c| c.pid.is_some() && c.health.is_ok())
+        self.components
+            .iter()
+            .all(|c| c.pid.is_some() && c.health.is_ok())
     }
 }
 
@@ -365,10 +428,22 @@ impl fmt::Display for Status {
                 Ok(()) => "healthy".to_owned(),
                 Err(e) => e.lines().next().unwrap_or_default().to_owned(),
             };
-            writeln!(f, "  {:<24} pid {:<8} {:<40} {}", c.component.name(), pid, health, c.log.display())?;
+            writeln!(
+                f,
+                "  {:<24} pid {:<8} {:<40} {}",
+                c.component.name(),
+                pid,
+                health,
+                c.log.display()
+            )?;
         }
         writeln!(f, "node:       {}", self.node)?;
-        writeln!(f, "bridge {}:  {}", layout::BRIDGE, if self.bridge { "present" } else { "absent" })?;
+        writeln!(
+            f,
+            "bridge {}:  {}",
+            layout::BRIDGE,
+            if self.bridge { "present" } else { "absent" }
+        )?;
         write!(f, "mounts under state dir: {}", self.mounts)
     }
 }
@@ -390,7 +465,11 @@ impl Cluster {
         let local = LocalCluster::default_location();
         let kubeconfig = UP.get_or_try_init(|| local.up()).await?.clone();
         let client = kubeconfig::client(&kubeconfig).await?;
-        Ok(Cluster { local, kubeconfig, client })
+        Ok(Cluster {
+            local,
+            kubeconfig,
+            client,
+        })
     }
 
     /// The admin kubeconfig path.

@@ -115,7 +115,10 @@ impl Component {
             Component::ControllerManager => (
                 bins.program("kube-controller-manager"),
                 vec![
-                    format!("--kubeconfig={}", s(layout.component_kubeconfig(self.name()))),
+                    format!(
+                        "--kubeconfig={}",
+                        s(layout.component_kubeconfig(self.name()))
+                    ),
                     format!("--service-account-private-key-file={}", s(pki.sa_key())),
                     // Without it no service-account token secrets are made and pods mounting one are refused.
                     format!("--root-ca-file={}", s(pki.ca_cert())),
@@ -129,7 +132,10 @@ impl Component {
             Component::Scheduler => (
                 bins.program("kube-scheduler"),
                 vec![
-                    format!("--kubeconfig={}", s(layout.component_kubeconfig(self.name()))),
+                    format!(
+                        "--kubeconfig={}",
+                        s(layout.component_kubeconfig(self.name()))
+                    ),
                     "--leader-elect=false".into(),
                     "--address=127.0.0.1".into(),
                     "--bind-address=127.0.0.1".into(),
@@ -139,10 +145,16 @@ impl Component {
             Component::Kubelet => (
                 bins.program("kubelet"),
                 vec![
-                    format!("--kubeconfig={}", s(layout.component_kubeconfig(self.name()))),
+                    format!(
+                        "--kubeconfig={}",
+                        s(layout.component_kubeconfig(self.name()))
+                    ),
                     format!("--config={}", s(layout.kubelet_config())),
                     "--container-runtime=remote".into(),
-                    format!("--container-runtime-endpoint=unix://{}", s(layout.containerd_socket())),
+                    format!(
+                        "--container-runtime-endpoint=unix://{}",
+                        s(layout.containerd_socket())
+                    ),
                     format!("--root-dir={}", s(layout.kubelet_root())),
                     format!("--hostname-override={NODE_NAME}"),
                     "--node-ip=127.0.0.1".into(),
@@ -150,7 +162,11 @@ impl Component {
                 ],
             ),
         };
-        Spec { name: self.name(), program, args }
+        Spec {
+            name: self.name(),
+            program,
+            args,
+        }
     }
 
     /// Whether it answers its health check now; `Err` carries what it said instead.
@@ -206,8 +222,15 @@ async fn apiserver_ready(layout: &Layout) -> std::result::Result<(), String> {
     let request = http::Request::get("/readyz")
         .body(Vec::new())
         .map_err(|e| e.to_string())?;
-    let body = client.request_text(request).await.map_err(|e| e.to_string())?;
-    if body.trim() == "ok" { Ok(()) } else { Err(body) }
+    let body = client
+        .request_text(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    if body.trim() == "ok" {
+        Ok(())
+    } else {
+        Err(body)
+    }
 }
 
 /// A plain-HTTP GET on 127.0.0.1 whose 200 body must contain `expect`.
@@ -225,10 +248,12 @@ async fn http_ok(port: u16, path: &str, expect: &str) -> std::result::Result<(),
         .map_err(|_| format!("no answer on :{port}{path} within 5s"))?
         .map_err(|e| format!(":{port}{path}: {e}"))?;
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    if head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200") {
-        if body.contains(expect) {
-            return Ok(());
-        }
+    let ok = head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200");
+    if ok && body.contains(expect) {
+        return Ok(());
     }
-    Err(format!(":{port}{path} answered {}", response.lines().next().unwrap_or("nothing")))
+    Err(format!(
+        ":{port}{path} answered {}",
+        response.lines().next().unwrap_or("nothing")
+    ))
 }

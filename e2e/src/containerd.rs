@@ -70,7 +70,10 @@ pub fn ctr(layout: &Layout, args: &[&str]) -> Result<String> {
 
 /// Image references present in our containerd.
 pub fn images(layout: &Layout) -> Result<Vec<String>> {
-    Ok(ctr(layout, &["images", "ls", "-q"])?.lines().map(str::to_owned).collect())
+    Ok(ctr(layout, &["images", "ls", "-q"])?
+        .lines()
+        .map(str::to_owned)
+        .collect())
 }
 
 /// Kills and deletes every container (pod sandboxes included) in the CRI namespace, so their

@@ -6,20 +6,34 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The cluster mounts filesystems, makes network namespaces and runs a kubelet: root only.
-    #[error("fmesh-e2e must run as root (it mounts filesystems, creates network namespaces and runs a kubelet); try `sudo`")]
+    #[error(
+        "fmesh-e2e must run as root (it mounts filesystems, creates network namespaces and runs a kubelet); try `sudo`"
+    )]
     NotRoot,
     /// A kernel feature the node needs is absent.
     #[error("the kernel lacks {feature}: {hint}")]
     KernelFeature { feature: String, hint: String },
     /// A port the cluster needs is held by a process this cluster did not start.
-    #[error("port {port} on 127.0.0.1 is taken by a process this cluster did not start (needed by {component}); stop it or run `fmesh-e2e down` for a cluster started elsewhere")]
+    #[error(
+        "port {port} on 127.0.0.1 is taken by a process this cluster did not start (needed by {component}); stop it or run `fmesh-e2e down` for a cluster started elsewhere"
+    )]
     PortTaken { port: u16, component: String },
     /// A component we started exited.
     #[error("{component} exited; last lines of {}:\n{tail}", log.display())]
-    ComponentExited { component: String, log: PathBuf, tail: String },
+    ComponentExited {
+        component: String,
+        log: PathBuf,
+        tail: String,
+    },
     /// A component is running but never became healthy.
     #[error("{component} did not become healthy within {secs}s ({detail}); last lines of {}:\n{tail}", log.display())]
-    NotHealthy { component: String, secs: u64, detail: String, log: PathBuf, tail: String },
+    NotHealthy {
+        component: String,
+        secs: u64,
+        detail: String,
+        log: PathBuf,
+        tail: String,
+    },
     /// An external command failed.
     #[error("`{command}` failed: {detail}")]
     Command { command: String, detail: String },
@@ -50,7 +64,9 @@ pub enum Error {
     #[error("image {image}: {detail}")]
     Image { image: String, detail: String },
     /// `logs` was asked for a component that does not exist.
-    #[error("unknown component `{0}`; known: etcd, containerd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet")]
+    #[error(
+        "unknown component `{0}`; known: etcd, containerd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet"
+    )]
     UnknownComponent(String),
 }
 
@@ -64,6 +80,9 @@ pub(crate) trait IoContext<T> {
 
 impl<T> IoContext<T> for std::io::Result<T> {
     fn ctx(self, context: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|source| Error::Io { context: context(), source })
+        self.map_err(|source| Error::Io {
+            context: context(),
+            source,
+        })
     }
 }

@@ -29,9 +29,17 @@ pub fn fmesh_reference(program: &str) -> String {
 #[derive(Debug, Clone)]
 pub enum Entry {
     /// A file copied from the host (symlinks followed).
-    File { src: PathBuf, dest: String, mode: u32 },
+    File {
+        src: PathBuf,
+        dest: String,
+        mode: u32,
+    },
     /// A file with the given content.
-    Bytes { dest: String, data: Vec<u8>, mode: u32 },
+    Bytes {
+        dest: String,
+        data: Vec<u8>,
+        mode: u32,
+    },
     /// A symbolic link.
     Symlink { dest: String, target: String },
 }
@@ -39,7 +47,9 @@ pub enum Entry {
 impl Entry {
     fn dest(&self) -> &str {
         match self {
-            Entry::File { dest, .. } | Entry::Bytes { dest, .. } | Entry::Symlink { dest, .. } => dest,
+            Entry::File { dest, .. } | Entry::Bytes { dest, .. } | Entry::Symlink { dest, .. } => {
+                dest
+            }
         }
     }
 }
@@ -62,16 +72,31 @@ impl ImageSpec {
             reference: reference.to_owned(),
             entrypoint: entrypoint.iter().map(|s| (*s).to_owned()).collect(),
             entries: vec![
-                Entry::Bytes { dest: "etc/passwd".into(), data: passwd.to_vec(), mode: 0o644 },
-                Entry::Bytes { dest: "etc/group".into(), data: b"root:x:0:\nnogroup:x:65534:\n".to_vec(), mode: 0o644 },
-                Entry::Bytes { dest: "tmp/.keep".into(), data: Vec::new(), mode: 0o644 },
+                Entry::Bytes {
+                    dest: "etc/passwd".into(),
+                    data: passwd.to_vec(),
+                    mode: 0o644,
+                },
+                Entry::Bytes {
+                    dest: "etc/group".into(),
+                    data: b"root:x:0:\nnogroup:x:65534:\n".to_vec(),
+                    mode: 0o644,
+                },
+                Entry::Bytes {
+                    dest: "tmp/.keep".into(),
+                    data: Vec::new(),
+                    mode: 0o644,
+                },
             ],
         }
     }
 
     /// Writes the image as a docker-archive tarball at `out`.
     pub fn write_archive(&self, out: &Path) -> Result<()> {
-        let err = |detail: String| Error::Image { image: self.reference.clone(), detail };
+        let err = |detail: String| Error::Image {
+            image: self.reference.clone(),
+            detail,
+        };
         let layer = self.layer().map_err(|e| err(format!("layer: {e}")))?;
         let diff_id = format!("sha256:{}", hex::encode(Sha256::digest(&layer)));
         let config = serde_json::json!({
@@ -99,10 +124,17 @@ impl ImageSpec {
         }
         let file = fs::File::create(out).ctx(|| format!("create {}", out.display()))?;
         let mut archive = tar::Builder::new(file);
-        for (name, data) in [(config_name.as_str(), &config), (layer_name.as_str(), &layer), ("manifest.json", &manifest)] {
-            append_bytes(&mut archive, name, data, 0o644).ctx(|| format!("write {}", out.display()))?;
+        for (name, data) in [
+            (config_name.as_str(), &config),
+            (layer_name.as_str(), &layer),
+            ("manifest.json", &manifest),
+        ] {
+            append_bytes(&mut archive, name, data, 0o644)
+                .ctx(|| format!("write {}", out.display()))?;
         }
-        archive.into_inner().ctx(|| format!("finish {}", out.display()))?;
+        archive
+            .into_inner()
+            .ctx(|| format!("finish {}", out.display()))?;
         Ok(())
     }
 
@@ -149,7 +181,12 @@ fn header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
     header
 }
 
-fn append_bytes<W: std::io::Write>(b: &mut tar::Builder<W>, path: &str, data: &[u8], mode: u32) -> std::io::Result<()> {
+fn append_bytes<W: std::io::Write>(
+    b: &mut tar::Builder<W>,
+    path: &str,
+    data: &[u8],
+    mode: u32,
+) -> std::io::Result<()> {
     let mut header = header(tar::EntryType::Regular, data.len() as u64, mode);
     b.append_data(&mut header, path, data)
 }
@@ -164,7 +201,11 @@ pub fn pause(layout: &Layout) -> Result<ImageSpec> {
     let (src_s, bin_s) = (src.display().to_string(), bin.display().to_string());
     process::run("gcc", &["-static", "-Os", "-o", &bin_s, &src_s])?;
     let mut spec = ImageSpec::base(PAUSE, &["/pause"]);
-    spec.entries.push(Entry::File { src: bin, dest: "pause".into(), mode: 0o755 });
+    spec.entries.push(Entry::File {
+        src: bin,
+        dest: "pause".into(),
+        mode: 0o755,
+    });
     Ok(spec)
 }
 
@@ -183,9 +224,20 @@ int main(void) {
 pub fn smoke() -> Result<ImageSpec> {
     let list = process::run("/bin/busybox", &["--list"])?;
     let mut spec = ImageSpec::base(SMOKE, &["/bin/sh"]);
-    spec.entries.push(Entry::File { src: "/bin/busybox".into(), dest: "bin/busybox".into(), mode: 0o755 });
-    for applet in list.lines().map(str::trim).filter(|a| !a.is_empty() && *a != "busybox") {
-        spec.entries.push(Entry::Symlink { dest: format!("bin/{applet}"), target: "busybox".into() });
+    spec.entries.push(Entry::File {
+        src: "/bin/busybox".into(),
+        dest: "bin/busybox".into(),
+        mode: 0o755,
+    });
+    for applet in list
+        .lines()
+        .map(str::trim)
+        .filter(|a| !a.is_empty() && *a != "busybox")
+    {
+        spec.entries.push(Entry::Symlink {
+            dest: format!("bin/{applet}"),
+            target: "busybox".into(),
+        });
     }
     Ok(spec)
 }
@@ -196,13 +248,24 @@ pub fn for_binary(reference: &str, binary: &Path) -> Result<ImageSpec> {
     let name = binary
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| Error::Image { image: reference.into(), detail: format!("{} has no file name", binary.display()) })?;
+        .ok_or_else(|| Error::Image {
+            image: reference.into(),
+            detail: format!("{} has no file name", binary.display()),
+        })?;
     let dest = format!("usr/local/bin/{name}");
     let mut spec = ImageSpec::base(reference, &[&format!("/{dest}")]);
-    spec.entries.push(Entry::File { src: binary.to_path_buf(), dest, mode: 0o755 });
+    spec.entries.push(Entry::File {
+        src: binary.to_path_buf(),
+        dest,
+        mode: 0o755,
+    });
     for lib in shared_libraries(binary)? {
         let dest = lib.to_string_lossy().trim_start_matches('/').to_owned();
-        spec.entries.push(Entry::File { src: lib, dest, mode: 0o755 });
+        spec.entries.push(Entry::File {
+            src: lib,
+            dest,
+            mode: 0o755,
+        });
     }
     Ok(spec)
 }
@@ -283,16 +346,25 @@ pub fn build_fmesh(layout: &Layout, workspace: &Path, release: bool) -> Result<V
                 .status()
                 .ctx(|| format!("cargo {}", args.join(" ")))?;
             if !status.success() {
-                return Err(Error::Command { command: format!("cargo {}", args.join(" ")), detail: status.to_string() });
+                return Err(Error::Command {
+                    command: format!("cargo {}", args.join(" ")),
+                    detail: status.to_string(),
+                });
             }
         }
         if !binary.is_file() {
             let reason = if packages.contains(&package) {
                 format!("package {package} has no binary {package}")
             } else {
-                format!("no package {package} in the workspace yet and no {}", binary.display())
+                format!(
+                    "no package {package} in the workspace yet and no {}",
+                    binary.display()
+                )
             };
-            results.push(Built::Skipped { program: program.to_owned(), reason });
+            results.push(Built::Skipped {
+                program: program.to_owned(),
+                reason,
+            });
             continue;
         }
         let reference = fmesh_reference(program);
@@ -315,8 +387,11 @@ fn workspace_packages(workspace: &Path) -> Result<BTreeSet<String>> {
             detail: String::from_utf8_lossy(&out.stderr).into_owned(),
         });
     }
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| Error::Command { command: "cargo metadata".into(), detail: e.to_string() })?;
+    let meta: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| Error::Command {
+            command: "cargo metadata".into(),
+            detail: e.to_string(),
+        })?;
     Ok(meta["packages"]
         .as_array()
         .into_iter()

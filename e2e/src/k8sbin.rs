@@ -9,9 +9,17 @@ use crate::process;
 
 /// The Kubernetes version Debian bookworm ships in full source.
 pub const VERSION: &str = "1.20.2";
+/// The cache key: source version plus our patch level (`-2`: reflect2 1.0.2 swapped into vendor/),
+/// so a change to the build invalidates binaries built before it.
+pub const CACHE_KEY: &str = "1.20.2-2";
 /// The programs the build produces.
-pub const PROGRAMS: [&str; 5] =
-    ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kubectl"];
+pub const PROGRAMS: [&str; 5] = [
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubelet",
+    "kubectl",
+];
 
 /// The build script, embedded so the binary works from any directory.
 const BUILD_SCRIPT: &str = include_str!("../scripts/build-kubernetes.sh");
@@ -23,9 +31,11 @@ pub struct KubeBinaries {
 }
 
 impl KubeBinaries {
-    /// The cache for [`VERSION`] under `cache_root` (not necessarily built yet).
+    /// The cache for [`CACHE_KEY`] under `cache_root` (not necessarily built yet).
     pub fn at(cache_root: &std::path::Path) -> Self {
-        Self { dir: cache_root.join("k8s").join(VERSION) }
+        Self {
+            dir: cache_root.join("k8s").join(CACHE_KEY),
+        }
     }
 
     /// Path of one program.
@@ -61,7 +71,11 @@ impl KubeBinaries {
         if !status.success() || !self.complete() {
             return Err(Error::Command {
                 command: format!("bash {} {}", script.display(), self.dir.display()),
-                detail: format!("{status}; last lines of {}:\n{}", log_path.display(), process::log_tail(&log_path, 30)),
+                detail: format!(
+                    "{status}; last lines of {}:\n{}",
+                    log_path.display(),
+                    process::log_tail(&log_path, 30)
+                ),
             });
         }
         Ok(())

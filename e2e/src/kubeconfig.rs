@@ -46,10 +46,15 @@ current-context: fmesh-e2e
 
 /// A kube `Client` from the kubeconfig at `path`.
 pub async fn client(path: &Path) -> Result<kube::Client> {
-    let kubeconfig = Kubeconfig::read_from(path)
-        .map_err(|source| Error::Kubeconfig { path: path.into(), source })?;
+    let kubeconfig = Kubeconfig::read_from(path).map_err(|source| Error::Kubeconfig {
+        path: path.into(),
+        source,
+    })?;
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
-        .map_err(|source| Error::Kubeconfig { path: path.into(), source })?;
+        .map_err(|source| Error::Kubeconfig {
+            path: path.into(),
+            source,
+        })?;
     Ok(kube::Client::try_from(config)?)
 }

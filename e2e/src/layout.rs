@@ -54,7 +54,9 @@ impl Layout {
     }
     /// The kubeconfig a component uses to reach the apiserver.
     pub fn component_kubeconfig(&self, component: &str) -> PathBuf {
-        self.root.join("kubeconfigs").join(format!("{component}.kubeconfig"))
+        self.root
+            .join("kubeconfigs")
+            .join(format!("{component}.kubeconfig"))
     }
     /// etcd's data directory.
     pub fn etcd_data(&self) -> PathBuf {
@@ -67,6 +69,14 @@ impl Layout {
     /// containerd's gRPC socket.
     pub fn containerd_socket(&self) -> PathBuf {
         self.containerd().join("containerd.sock")
+    }
+    /// Where containerd's CRI plugin bind-mounts pod network namespaces
+    /// (`netns_mounts_under_state_dir`).
+    pub fn netns_dir(&self) -> PathBuf {
+        self.containerd()
+            .join("state")
+            .join("io.containerd.grpc.v1.cri")
+            .join("netns")
     }
     /// CNI network configuration directory.
     pub fn cni_conf_dir(&self) -> PathBuf {

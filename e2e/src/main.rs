@@ -10,7 +10,10 @@ use fmesh_e2e::images::{self, Built};
 use fmesh_e2e::{LocalCluster, layout};
 
 #[derive(Parser)]
-#[command(name = "fmesh-e2e", about = "A real local Kubernetes for fmesh development, demos and tests")]
+#[command(
+    name = "fmesh-e2e",
+    about = "A real local Kubernetes for fmesh development, demos and tests"
+)]
 struct Cli {
     /// The cluster's state directory (keys, data, logs, pid files).
     #[arg(long, global = true, env = "FMESH_E2E_STATE_DIR")]
@@ -55,9 +58,11 @@ async fn main() -> ExitCode {
     fmesh_e2e::install_crypto_provider();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,kube_client::client::builder=off")
+            }),
         )
+        // kube's client logs every refused connection while we poll a starting apiserver.
         .with_writer(std::io::stderr)
         .init();
     match run(Cli::parse()).await {
@@ -78,20 +83,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Up => {
             let started = Instant::now();
             let kubeconfig = cluster.up().await.context("bringing the cluster up")?;
-            eprintln!("cluster ready in {:.1}s; kubectl: {}", started.elapsed().as_secs_f64(), cluster.binaries().program("kubectl").display());
+            eprintln!(
+                "cluster ready in {:.1}s; kubectl: {}",
+                started.elapsed().as_secs_f64(),
+                cluster.binaries().program("kubectl").display()
+            );
             println!("KUBECONFIG={}", kubeconfig.display());
         }
         Command::Down { purge } => {
             cluster.down(purge).context("tearing the cluster down")?;
-            eprintln!("cluster down{}", if purge { " and state removed" } else { "" });
+            eprintln!(
+                "cluster down{}",
+                if purge { " and state removed" } else { "" }
+            );
         }
         Command::Images { release, workspace } => {
             let workspace = workspace.unwrap_or_else(default_workspace);
-            images::ensure_base(cluster.layout()).context("pause and smoke images (is the cluster up?)")?;
+            images::ensure_base(cluster.layout())
+                .context("pause and smoke images (is the cluster up?)")?;
             println!("{}\n{}", images::PAUSE, images::SMOKE);
             for built in images::build_fmesh(cluster.layout(), &workspace, release)? {
                 match built {
-                    Built::Imported { reference, binary } => println!("{reference}\t(from {})", binary.display()),
+                    Built::Imported { reference, binary } => {
+                        println!("{reference}\t(from {})", binary.display())
+                    }
                     Built::Skipped { program, reason } => eprintln!("skipped {program}: {reason}"),
                 }
             }

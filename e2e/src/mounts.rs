@@ -9,7 +9,9 @@ use crate::error::{Error, Result};
 
 /// Mount points at or below `dir`, deepest first.
 pub fn under(dir: &Path) -> Vec<PathBuf> {
-    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else { return Vec::new() };
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
     let mut points: Vec<PathBuf> = info
         .lines()
         .filter_map(|line| line.split(' ').nth(4))

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
-use kube::api::{ObjectMeta, PostParams};
 use kube::Api;
+use kube::api::{ObjectMeta, PostParams};
 
 use crate::cluster::Cluster;
 use crate::error::Result;
@@ -38,7 +38,13 @@ impl Drop for TestNamespace {
         let result = std::process::Command::new(&self.kubectl)
             .arg("--kubeconfig")
             .arg(&self.kubeconfig)
-            .args(["delete", "namespace", &self.name, "--wait=false", "--ignore-not-found"])
+            .args([
+                "delete",
+                "namespace",
+                &self.name,
+                "--wait=false",
+                "--ignore-not-found",
+            ])
             .output();
         if let Err(e) = result {
             tracing::warn!(namespace = %self.name, error = %e, "could not delete test namespace");
@@ -58,7 +64,9 @@ impl Cluster {
             },
             ..Namespace::default()
         };
-        Api::<Namespace>::all(self.client()).create(&PostParams::default(), &namespace).await?;
+        Api::<Namespace>::all(self.client())
+            .create(&PostParams::default(), &namespace)
+            .await?;
         let created = TestNamespace {
             name,
             kubeconfig: self.kubeconfig().to_path_buf(),
@@ -66,20 +74,36 @@ impl Cluster {
         };
         // Pods are refused until the controller-manager has given `default` its token.
         let accounts: Api<ServiceAccount> = Api::namespaced(self.client(), &created.name);
-        wait::until("the namespace's default ServiceAccount token", Duration::from_secs(60), || async {
-            let sa = accounts.get_opt("default").await?;
-            Ok(sa.and_then(|sa| sa.secrets).filter(|s| !s.is_empty()).map(|_| ()))
-        })
+        wait::until(
+            "the namespace's default ServiceAccount token",
+            Duration::from_secs(60),
+            || async {
+                let sa = accounts.get_opt("default").await?;
+                Ok(sa
+                    .and_then(|sa| sa.secrets)
+                    .filter(|s| !s.is_empty())
+                    .map(|_| ()))
+            },
+        )
         .await?;
         Ok(created)
     }
 
     /// A container's log, read from the kubelet's log directory (`kubectl logs` cannot reach a
     /// kubelet on a loopback node IP).
-    pub async fn container_log(&self, namespace: &str, pod: &str, container: &str) -> Result<String> {
-        let pod_obj = Api::<Pod>::namespaced(self.client(), namespace).get(pod).await?;
+    pub async fn container_log(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+    ) -> Result<String> {
+        let pod_obj = Api::<Pod>::namespaced(self.client(), namespace)
+            .get(pod)
+            .await?;
         let uid = pod_obj.metadata.uid.unwrap_or_default();
-        let dir = PathBuf::from("/var/log/pods").join(format!("{namespace}_{pod}_{uid}")).join(container);
+        let dir = PathBuf::from("/var/log/pods")
+            .join(format!("{namespace}_{pod}_{uid}"))
+            .join(container);
         let mut logs: Vec<PathBuf> = std::fs::read_dir(&dir)
             .map(|entries| entries.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();

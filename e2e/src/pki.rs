@@ -28,8 +28,12 @@ pub enum Identity {
 
 impl Identity {
     /// All identities, in token-file order.
-    pub const ALL: [Identity; 4] =
-        [Identity::Admin, Identity::ControllerManager, Identity::Scheduler, Identity::Kubelet];
+    pub const ALL: [Identity; 4] = [
+        Identity::Admin,
+        Identity::ControllerManager,
+        Identity::Scheduler,
+        Identity::Kubelet,
+    ];
 
     /// File-name friendly name.
     pub fn name(self) -> &'static str {
@@ -152,7 +156,10 @@ pub(crate) fn serving_params(cn: &str, sans: &[&str]) -> Result<CertificateParam
     let sans: Vec<String> = sans.iter().map(|s| (*s).to_owned()).collect();
     let mut params = CertificateParams::new(sans)?;
     params.distinguished_name = name(cn);
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     Ok(params)
 }
@@ -177,8 +184,8 @@ fn write(path: &Path, content: &str) -> Result<()> {
 }
 
 fn write_secret(path: &Path, content: &str) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     fs::OpenOptions::new()
         .create(true)
         .write(true)

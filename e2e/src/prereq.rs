@@ -35,7 +35,10 @@ pub fn check_kernel() -> Result<()> {
     let filesystems = fs::read_to_string("/proc/filesystems").unwrap_or_default();
     if !filesystems.contains("overlay") {
         let _ = Command::new("modprobe").arg("overlay").status();
-        if !fs::read_to_string("/proc/filesystems").unwrap_or_default().contains("overlay") {
+        if !fs::read_to_string("/proc/filesystems")
+            .unwrap_or_default()
+            .contains("overlay")
+        {
             return Err(Error::KernelFeature {
                 feature: "the overlay filesystem".into(),
                 hint: "containerd's overlayfs snapshotter needs it; `modprobe overlay` or a kernel with CONFIG_OVERLAY_FS".into(),
@@ -48,7 +51,9 @@ pub fn check_kernel() -> Result<()> {
             hint: "pods need CONFIG_NET_NS".into(),
         });
     }
-    if !Path::new("/sys/fs/cgroup/memory").exists() && !Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+    if !Path::new("/sys/fs/cgroup/memory").exists()
+        && !Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+    {
         return Err(Error::KernelFeature {
             feature: "a mounted cgroup hierarchy".into(),
             hint: "the kubelet needs /sys/fs/cgroup (v1 controllers or v2)".into(),
@@ -84,7 +89,10 @@ pub fn ensure_packages() -> Result<()> {
         .args(&args)
         .env("DEBIAN_FRONTEND", "noninteractive")
         .output()
-        .map_err(|e| Error::Command { command: "apt-get install".into(), detail: e.to_string() })?;
+        .map_err(|e| Error::Command {
+            command: "apt-get install".into(),
+            detail: e.to_string(),
+        })?;
     if !out.status.success() {
         return Err(Error::Command {
             command: format!("apt-get {}", args.join(" ")),
@@ -93,7 +101,9 @@ pub fn ensure_packages() -> Result<()> {
     }
     // The package starts a system containerd we do not use; it would only compete for resources.
     if missing.contains(&"containerd") {
-        let _ = Command::new("systemctl").args(["disable", "--now", "containerd"]).status();
+        let _ = Command::new("systemctl")
+            .args(["disable", "--now", "containerd"])
+            .status();
     }
     Ok(())
 }
@@ -102,6 +112,9 @@ pub fn ensure_packages() -> Result<()> {
 pub fn require_free_port(port: u16, component: &str) -> Result<()> {
     match TcpListener::bind(("127.0.0.1", port)) {
         Ok(_) => Ok(()),
-        Err(_) => Err(Error::PortTaken { port, component: component.to_owned() }),
+        Err(_) => Err(Error::PortTaken {
+            port,
+            component: component.to_owned(),
+        }),
     }
 }

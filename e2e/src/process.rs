@@ -32,7 +32,9 @@ pub fn start(layout: &Layout, spec: &Spec) -> Result<u32> {
         .append(true)
         .open(&log_path)
         .ctx(|| format!("open {}", log_path.display()))?;
-    let err = log.try_clone().ctx(|| format!("dup {}", log_path.display()))?;
+    let err = log
+        .try_clone()
+        .ctx(|| format!("dup {}", log_path.display()))?;
     let mut command = Command::new(&spec.program);
     command
         .args(&spec.args)
@@ -149,13 +151,19 @@ pub fn log_tail(path: &Path, lines: usize) -> String {
 /// containerd socket path on their command line.
 pub fn pids_mentioning(needle: &str) -> Vec<u32> {
     let me = std::process::id();
-    let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|&pid| pid != me && alive(pid))
         .filter(|pid| {
             fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(needle))
+                .map(|c| {
+                    String::from_utf8_lossy(&c)
+                        .replace('\0', " ")
+                        .contains(needle)
+                })
                 .unwrap_or(false)
         })
         .collect()
@@ -168,7 +176,10 @@ pub fn run(program: &str, args: &[&str]) -> Result<String> {
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| Error::Command { command: shown.clone(), detail: e.to_string() })?;
+        .map_err(|e| Error::Command {
+            command: shown.clone(),
+            detail: e.to_string(),
+        })?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         return Err(Error::Command {

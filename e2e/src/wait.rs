@@ -24,7 +24,10 @@ where
             Err(e) => tracing::debug!(error = %e, "waiting for {what}"),
         }
         if Instant::now() >= deadline {
-            return Err(Error::Timeout { what: what.to_owned(), secs: timeout.as_secs() });
+            return Err(Error::Timeout {
+                what: what.to_owned(),
+                secs: timeout.as_secs(),
+            });
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -32,17 +35,25 @@ where
 
 /// Waits until pod `name` is Running, returning it.
 pub async fn pod_running(pods: &Api<Pod>, name: &str, timeout: Duration) -> Result<Pod> {
-    object(pods, name, timeout, &format!("pod {name} to run"), |pod: Option<&Pod>| {
-        phase(pod).as_deref() == Some("Running")
-    })
+    object(
+        pods,
+        name,
+        timeout,
+        &format!("pod {name} to run"),
+        |pod: Option<&Pod>| phase(pod).as_deref() == Some("Running"),
+    )
     .await
 }
 
 /// Waits until pod `name` has finished (Succeeded or Failed), returning it.
 pub async fn pod_finished(pods: &Api<Pod>, name: &str, timeout: Duration) -> Result<Pod> {
-    object(pods, name, timeout, &format!("pod {name} to finish"), |pod: Option<&Pod>| {
-        matches!(phase(pod).as_deref(), Some("Succeeded" | "Failed"))
-    })
+    object(
+        pods,
+        name,
+        timeout,
+        &format!("pod {name} to finish"),
+        |pod: Option<&Pod>| matches!(phase(pod).as_deref(), Some("Succeeded" | "Failed")),
+    )
     .await
 }
 
@@ -52,14 +63,29 @@ pub fn phase(pod: Option<&Pod>) -> Option<String> {
 }
 
 /// Watches one object until `condition` holds.
-pub async fn object<K, C>(api: &Api<K>, name: &str, timeout: Duration, what: &str, condition: C) -> Result<K>
+pub async fn object<K, C>(
+    api: &Api<K>,
+    name: &str,
+    timeout: Duration,
+    what: &str,
+    condition: C,
+) -> Result<K>
 where
     K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
     C: Condition<K>,
 {
     let found = tokio::time::timeout(timeout, await_condition(api.clone(), name, condition))
         .await
-        .map_err(|_| Error::Timeout { what: what.to_owned(), secs: timeout.as_secs() })?
-        .map_err(|e| Error::Command { command: format!("watch for {what}"), detail: e.to_string() })?;
-    found.ok_or_else(|| Error::Command { command: format!("watch for {what}"), detail: "object was deleted".into() })
+        .map_err(|_| Error::Timeout {
+            what: what.to_owned(),
+            secs: timeout.as_secs(),
+        })?
+        .map_err(|e| Error::Command {
+            command: format!("watch for {what}"),
+            detail: e.to_string(),
+        })?;
+    found.ok_or_else(|| Error::Command {
+        command: format!("watch for {what}"),
+        detail: "object was deleted".into(),
+    })
 }

@@ -9,8 +9,8 @@ use k8s_openapi::api::admissionregistration::v1::{
     ValidatingWebhookConfiguration, WebhookClientConfig,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use kube::Api;
+use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use rcgen::{Issuer, KeyPair};
 
 use crate::error::Result;
@@ -36,8 +36,13 @@ impl ServingCert {
         let ca = ca_params.self_signed(&ca_key)?;
         let issuer = Issuer::new(ca_params, &ca_key);
         let key = KeyPair::generate()?;
-        let cert = serving_params("fmesh-e2e webhook", &["127.0.0.1", "localhost"])?.signed_by(&key, &issuer)?;
-        Ok(ServingCert { ca_pem: ca.pem(), cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+        let cert = serving_params("fmesh-e2e webhook", &["127.0.0.1", "localhost"])?
+            .signed_by(&key, &issuer)?;
+        Ok(ServingCert {
+            ca_pem: ca.pem(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
     }
 }
 
@@ -69,7 +74,13 @@ impl WebhookTarget {
     }
 
     /// Adds a rule: `operations` (e.g. `CREATE`) on `resources` of `group`/`version`.
-    pub fn rule(mut self, operations: &[&str], group: &str, version: &str, resources: &[&str]) -> Self {
+    pub fn rule(
+        mut self,
+        operations: &[&str],
+        group: &str,
+        version: &str,
+        resources: &[&str],
+    ) -> Self {
         let list = |items: &[&str]| Some(items.iter().map(|s| (*s).to_owned()).collect());
         self.rules.push(RuleWithOperations {
             operations: list(operations),
@@ -115,18 +126,28 @@ impl Registration {
     pub async fn remove(self) -> Result<()> {
         let dp = DeleteParams::default();
         if self.mutating {
-            Api::<MutatingWebhookConfiguration>::all(self.client).delete(&self.name, &dp).await?;
+            Api::<MutatingWebhookConfiguration>::all(self.client)
+                .delete(&self.name, &dp)
+                .await?;
         } else {
-            Api::<ValidatingWebhookConfiguration>::all(self.client).delete(&self.name, &dp).await?;
+            Api::<ValidatingWebhookConfiguration>::all(self.client)
+                .delete(&self.name, &dp)
+                .await?;
         }
         Ok(())
     }
 }
 
 /// Registers a ValidatingWebhookConfiguration (failure policy Fail, 5 s timeout, v1 reviews).
-pub async fn register_validating(client: &kube::Client, target: &WebhookTarget) -> Result<Registration> {
+pub async fn register_validating(
+    client: &kube::Client,
+    target: &WebhookTarget,
+) -> Result<Registration> {
     let config = ValidatingWebhookConfiguration {
-        metadata: ObjectMeta { name: Some(target.name.clone()), ..ObjectMeta::default() },
+        metadata: ObjectMeta {
+            name: Some(target.name.clone()),
+            ..ObjectMeta::default()
+        },
         webhooks: Some(vec![ValidatingWebhook {
             name: target.name.clone(),
             client_config: target.client_config(),
@@ -139,14 +160,26 @@ pub async fn register_validating(client: &kube::Client, target: &WebhookTarget) 
             ..ValidatingWebhook::default()
         }]),
     };
-    Api::<ValidatingWebhookConfiguration>::all(client.clone()).create(&PostParams::default(), &config).await?;
-    Ok(Registration { client: client.clone(), name: target.name.clone(), mutating: false })
+    Api::<ValidatingWebhookConfiguration>::all(client.clone())
+        .create(&PostParams::default(), &config)
+        .await?;
+    Ok(Registration {
+        client: client.clone(),
+        name: target.name.clone(),
+        mutating: false,
+    })
 }
 
 /// Registers a MutatingWebhookConfiguration (failure policy Fail, 5 s timeout, v1 reviews).
-pub async fn register_mutating(client: &kube::Client, target: &WebhookTarget) -> Result<Registration> {
+pub async fn register_mutating(
+    client: &kube::Client,
+    target: &WebhookTarget,
+) -> Result<Registration> {
     let config = MutatingWebhookConfiguration {
-        metadata: ObjectMeta { name: Some(target.name.clone()), ..ObjectMeta::default() },
+        metadata: ObjectMeta {
+            name: Some(target.name.clone()),
+            ..ObjectMeta::default()
+        },
         webhooks: Some(vec![MutatingWebhook {
             name: target.name.clone(),
             client_config: target.client_config(),
@@ -159,6 +192,12 @@ pub async fn register_mutating(client: &kube::Client, target: &WebhookTarget) ->
             ..MutatingWebhook::default()
         }]),
     };
-    Api::<MutatingWebhookConfiguration>::all(client.clone()).create(&PostParams::default(), &config).await?;
-    Ok(Registration { client: client.clone(), name: target.name.clone(), mutating: true })
+    Api::<MutatingWebhookConfiguration>::all(client.clone())
+        .create(&PostParams::default(), &config)
+        .await?;
+    Ok(Registration {
+        client: client.clone(),
+        name: target.name.clone(),
+        mutating: true,
+    })
 }

@@ -64,15 +64,28 @@ async fn statefulset_pods_run_talk_by_ip_and_are_garbage_collected() {
             },
         }
     }));
-    sets.create(&PostParams::default(), &set).await.expect("create StatefulSet");
+    sets.create(&PostParams::default(), &set)
+        .await
+        .expect("create StatefulSet");
 
     let mut ips = Vec::new();
     for name in ["web-0", "web-1"] {
-        let pod = wait::pod_running(&pods, name, TIMEOUT).await.expect("StatefulSet pod runs");
+        let pod = wait::pod_running(&pods, name, TIMEOUT)
+            .await
+            .expect("StatefulSet pod runs");
         let spec = pod.spec.expect("pod has a spec");
-        assert_eq!(spec.node_name.as_deref(), Some(fmesh_e2e::layout::NODE_NAME));
-        let ip = pod.status.and_then(|s| s.pod_ip).expect("running pod has an IP");
-        assert!(ip.starts_with("10.244.0."), "pod IP {ip} from the pod subnet");
+        assert_eq!(
+            spec.node_name.as_deref(),
+            Some(fmesh_e2e::layout::NODE_NAME)
+        );
+        let ip = pod
+            .status
+            .and_then(|s| s.pod_ip)
+            .expect("running pod has an IP");
+        assert!(
+            ip.starts_with("10.244.0."),
+            "pod IP {ip} from the pod subnet"
+        );
         ips.push(ip);
     }
     assert_ne!(ips[0], ips[1], "each pod has its own IP");
@@ -86,18 +99,35 @@ async fn statefulset_pods_run_talk_by_ip_and_are_garbage_collected() {
             ips[1]
         ),
     );
-    pods.create(&PostParams::default(), &probe).await.expect("create probe pod");
-    let done = wait::pod_finished(&pods, "probe", TIMEOUT).await.expect("probe finishes");
-    let log = cluster.container_log(ns.name(), "probe", "main").await.unwrap_or_default();
-    assert_eq!(wait::phase(Some(&done)).as_deref(), Some("Succeeded"), "probe output: {log}");
+    pods.create(&PostParams::default(), &probe)
+        .await
+        .expect("create probe pod");
+    let done = wait::pod_finished(&pods, "probe", TIMEOUT)
+        .await
+        .expect("probe finishes");
+    let log = cluster
+        .container_log(ns.name(), "probe", "main")
+        .await
+        .unwrap_or_default();
+    assert_eq!(
+        wait::phase(Some(&done)).as_deref(),
+        Some("Succeeded"),
+        "probe output: {log}"
+    );
 
     // Background propagation: the StatefulSet goes at once, the garbage collector removes its pods.
-    sets.delete("web", &DeleteParams::background()).await.expect("delete StatefulSet");
+    sets.delete("web", &DeleteParams::background())
+        .await
+        .expect("delete StatefulSet");
     let selector = ListParams::default().labels("app=web");
-    wait::until("the StatefulSet's pods to be garbage-collected", TIMEOUT, || async {
-        let left = pods.list(&selector).await?;
-        Ok(left.items.is_empty().then_some(()))
-    })
+    wait::until(
+        "the StatefulSet's pods to be garbage-collected",
+        TIMEOUT,
+        || async {
+            let left = pods.list(&selector).await?;
+            Ok(left.items.is_empty().then_some(()))
+        },
+    )
     .await
     .expect("pods garbage-collected");
 }
@@ -114,7 +144,10 @@ async fn pod_reads_a_mounted_secret() {
         "metadata": { "name": "greeting" },
         "stringData": { "message": "hello from a secret" },
     }));
-    secrets.create(&PostParams::default(), &secret).await.expect("create Secret");
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("create Secret");
 
     let mut pod = script_pod(
         "reader",
@@ -127,10 +160,21 @@ async fn pod_reads_a_mounted_secret() {
     pod_spec.volumes = from_json(spec["volumes"].clone());
     pod_spec.containers[0].volume_mounts =
         from_json(json!([{ "name": "greeting", "mountPath": "/etc/greeting", "readOnly": true }]));
-    pods.create(&PostParams::default(), &pod).await.expect("create reader pod");
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .expect("create reader pod");
 
-    let done = wait::pod_finished(&pods, "reader", TIMEOUT).await.expect("reader finishes");
-    let log = cluster.container_log(ns.name(), "reader", "main").await.expect("reader log");
-    assert_eq!(wait::phase(Some(&done)).as_deref(), Some("Succeeded"), "reader output: {log}");
+    let done = wait::pod_finished(&pods, "reader", TIMEOUT)
+        .await
+        .expect("reader finishes");
+    let log = cluster
+        .container_log(ns.name(), "reader", "main")
+        .await
+        .expect("reader log");
+    assert_eq!(
+        wait::phase(Some(&done)).as_deref(),
+        Some("Succeeded"),
+        "reader output: {log}"
+    );
     assert_eq!(log.trim(), "hello from a secret");
 }

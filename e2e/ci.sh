@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The e2e part of CI, called by .ci/run after the unit tests. On a fresh Debian machine it installs
+# what is missing, builds Kubernetes once (cached in ~/.cache/fmesh/k8s), brings the local cluster
+# up, runs the e2e suites against it, and finally proves `down` leaves nothing behind.
+# Needs root (the node mounts, makes network namespaces and runs a kubelet).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" != 0 ]; then
+  echo "e2e/ci.sh: must run as root (the local Kubernetes node needs it)" >&2
+  exit 1
+fi
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+
+# One apt transaction for everything the node and the Kubernetes build need.
+packages="golang-go rsync golang-github-modern-go-reflect2-dev etcd-server containerd runc
+  containernetworking-plugins busybox-static iproute2 gcc libc6-dev protobuf-compiler"
+missing=$(for p in $packages; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"; done)
+if [ -n "$missing" ]; then
+  apt-get update -qq
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  # Debian starts a system containerd; the cluster runs its own under its state directory.
+  systemctl disable --now containerd >/dev/null 2>&1 || true
+fi
+
+cargo build -q -p fmesh-e2e --bin fmesh-e2e --tests
+t0=$(date +%s)
+"$CARGO_TARGET_DIR/debug/fmesh-e2e" up
+t1=$(date +%s)
+cargo test -q -p fmesh-e2e
+t2=$(date +%s)
+# Last, and alone: it tears the shared cluster down (and brings it up once more to time it).
+cargo test -q -p fmesh-e2e --test down -- --ignored --nocapture
+t3=$(date +%s)
+echo "e2e: up $((t1 - t0))s, suites $((t2 - t1))s, down/up/down $((t3 - t2))s"
