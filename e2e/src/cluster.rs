@@ -71,6 +71,14 @@ impl LocalCluster {
         let _lock = self.lock()?;
         let pki = Pki::ensure(&self.layout)?;
         self.write_configs(&pki)?;
+        // Fail before starting anything if a port we need belongs to someone else.
+        for c in Component::ALL {
+            if process::running(&self.layout, c.name()).is_none() {
+                for &port in c.ports() {
+                    crate::prereq::require_free_port(port, c.name())?;
+                }
+            }
+        }
         for component in Component::ALL {
             self.ensure_component(component, &pki).await?;
             if component == Component::Containerd {

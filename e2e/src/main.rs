@@ -43,6 +43,12 @@ enum Command {
     },
     /// What runs, its health, and where its logs are.
     Status,
+    /// Run the cluster's own kubectl 1.20 against it: `fmesh-e2e kubectl get pods -A`.
+    Kubectl {
+        /// Arguments passed to kubectl.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// The last lines of a component's log.
     Logs {
         /// etcd, containerd, kube-apiserver, kube-controller-manager, kube-scheduler or kubelet.
@@ -117,6 +123,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if !status.healthy() {
                 return Ok(ExitCode::from(3));
             }
+        }
+        Command::Kubectl { args } => {
+            let kubectl = cluster.binaries().program("kubectl");
+            let status = std::process::Command::new(&kubectl)
+                .env("KUBECONFIG", cluster.layout().admin_kubeconfig())
+                .args(args)
+                .status()
+                .with_context(|| format!("running {} (is the cluster up?)", kubectl.display()))?;
+            return Ok(ExitCode::from(
+                status
+                    .code()
+                    .and_then(|c| u8::try_from(c).ok())
+                    .unwrap_or(1),
+            ));
         }
         Command::Logs { component, lines } => {
             print!("{}", cluster.logs(&component, lines)?);
