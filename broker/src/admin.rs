@@ -1,30 +1,457 @@
-//! Admin REST subset (Pulsar paths and JSON shapes) and `/metrics`.
+//! Admin REST subset with Pulsar's paths and JSON shapes, the package
+//! registry (`/admin/v3/packages`) and `/metrics`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Multipart, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+use crate::auth;
 use crate::broker::Broker;
+use crate::config::AuthConfig;
+use crate::error::BrokerError;
+use crate::packages::{PackageMetadata, PackageName, PackageStore};
+use crate::topic_name::TopicName;
+
+/// Largest package accepted by upload.
+const MAX_PACKAGE_BYTES: usize = 512 * 1024 * 1024;
+
+#[derive(Clone)]
+struct AppState {
+    broker: Arc<Broker>,
+    packages: PackageStore,
+}
 
 /// Serves the admin API until the task is aborted.
 pub async fn serve(broker: Arc<Broker>, listener: TcpListener) {
-    let app = router(broker);
-    if let Err(e) = axum::serve(listener, app).await {
+    if let Err(e) = axum::serve(listener, router(broker)).await {
         tracing::error!(error = %e, "admin server stopped");
     }
 }
 
-fn router(broker: Arc<Broker>) -> Router {
+/// The admin routes (public for tests that drive them without a socket).
+pub fn router(broker: Arc<Broker>) -> Router {
+    let state = AppState {
+        packages: PackageStore::new(broker.config.data_dir.join("packages")),
+        broker,
+    };
+    let topics = "/admin/v2/persistent/{tenant}/{namespace}";
+    let packages = "/admin/v3/packages/{kind}/{tenant}/{namespace}";
+    let api = Router::new()
+        .route(topics, get(list_topics))
+        .route(&format!("{topics}/partitioned"), get(list_partitioned))
+        .route(
+            &format!("{topics}/{{topic}}"),
+            axum::routing::put(create_topic).delete(delete_topic),
+        )
+        .route(
+            &format!("{topics}/{{topic}}/partitions"),
+            axum::routing::put(create_partitioned)
+                .get(get_partitions)
+                .delete(delete_topic),
+        )
+        .route(&format!("{topics}/{{topic}}/stats"), get(topic_stats))
+        .route(
+            &format!("{topics}/{{topic}}/partitioned-stats"),
+            get(partitioned_stats),
+        )
+        .route(
+            &format!("{topics}/{{topic}}/subscriptions"),
+            get(list_subscriptions),
+        )
+        .route(
+            &format!("{topics}/{{topic}}/subscription/{{sub}}"),
+            axum::routing::delete(delete_subscription),
+        )
+        .route(packages, get(list_packages))
+        .route(&format!("{packages}/{{name}}"), get(list_versions))
+        .route(
+            &format!("{packages}/{{name}}/{{version}}"),
+            axum::routing::post(upload_package)
+                .get(download_package)
+                .delete(delete_package),
+        )
+        .route(
+            &format!("{packages}/{{name}}/{{version}}/metadata"),
+            get(package_metadata).put(update_package_metadata),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_PACKAGE_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/metrics", get(metrics))
-        .with_state(broker)
+        .merge(api)
+        .with_state(state)
 }
 
-async fn metrics(axum::extract::State(b): axum::extract::State<Arc<Broker>>) -> String {
+/// Pulsar's admin error shape: `{"reason": "..."}`.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "reason": self.1 }))).into_response()
+    }
+}
+
+impl From<BrokerError> for ApiError {
+    fn from(e: BrokerError) -> Self {
+        let code = match &e {
+            BrokerError::TopicNotFound(_)
+            | BrokerError::SubscriptionNotFound(_)
+            | BrokerError::NotFound(_) => StatusCode::NOT_FOUND,
+            BrokerError::InvalidTopic(_) => StatusCode::PRECONDITION_FAILED,
+            BrokerError::ProducerBusy(_) => StatusCode::CONFLICT,
+            BrokerError::ConsumerBusy(_) => StatusCode::PRECONDITION_FAILED,
+            BrokerError::Authentication(_) => StatusCode::UNAUTHORIZED,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(code, e.to_string())
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+async fn require_token(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    if matches!(s.broker.config.auth, AuthConfig::None) {
+        return next.run(req).await;
+    }
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match auth::authenticate(&s.broker.config.auth, "token", token.map(str::as_bytes)) {
+        Ok(_) => next.run(req).await,
+        Err(e) => ApiError(StatusCode::UNAUTHORIZED, e.to_string()).into_response(),
+    }
+}
+
+fn topic_of(tenant: &str, ns: &str, topic: &str) -> ApiResult<TopicName> {
+    Ok(TopicName::parse(&format!(
+        "persistent://{tenant}/{ns}/{topic}"
+    ))?)
+}
+
+async fn list_topics(
+    State(s): State<AppState>,
+    Path((tenant, ns)): Path<(String, String)>,
+) -> Json<Vec<String>> {
+    Json(s.broker.topics_of_namespace(&tenant, &ns))
+}
+
+async fn list_partitioned(
+    State(s): State<AppState>,
+    Path((tenant, ns)): Path<(String, String)>,
+) -> Json<Vec<String>> {
+    Json(
+        s.broker
+            .partitioned_topics()
+            .into_iter()
+            .filter(|(t, _)| t.tenant == tenant && t.namespace == ns)
+            .map(|(t, _)| t.to_string())
+            .collect(),
+    )
+}
+
+async fn create_topic(
+    State(s): State<AppState>,
+    Path((tenant, ns, topic)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
+    let name = topic_of(&tenant, &ns, &topic)?;
+    if s.broker.existing_topic(&name).is_some() || s.broker.partitions(&name).is_some() {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!("{name} already exists"),
+        ));
+    }
+    let broker = s.broker.clone();
+    tokio::task::spawn_blocking(move || broker.topic(&name, true).map(drop))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn create_partitioned(
+    State(s): State<AppState>,
+    Path((tenant, ns, topic)): Path<(String, String, String)>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let name = topic_of(&tenant, &ns, &topic)?;
+    let n: u32 = serde_json::from_slice(&body).map_err(|_| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            "body must be the number of partitions".into(),
+        )
+    })?;
+    let broker = s.broker.clone();
+    tokio::task::spawn_blocking(move || broker.create_partitioned(&name, n))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn get_partitions(
+    State(s): State<AppState>,
+    Path((tenant, ns, topic)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    let name = topic_of(&tenant, &ns, &topic)?;
+    Ok(Json(
+        json!({ "partitions": s.broker.partitions(&name).unwrap_or(0) }),
+    ))
+}
+
+async fn delete_topic(
+    State(s): State<AppState>,
+    Path((tenant, ns, topic)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
+    let name = topic_of(&tenant, &ns, &topic)?;
+    s.broker.delete_topic(&name)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn sub_type_name(kind: pulsar::proto::command_subscribe::SubType) -> &'static str {
+    use pulsar::proto::command_subscribe::SubType;
+    match kind {
+        SubType::Exclusive => "Exclusive",
+        SubType::Shared => "Shared",
+        SubType::Failover => "Failover",
+        SubType::KeyShared => "Key_Shared",
+    }
+}
+
+fn stats_of(s: &AppState, name: &TopicName) -> ApiResult<Value> {
+    let t = s
+        .broker
+        .existing_topic(name)
+        .ok_or_else(|| BrokerError::TopicNotFound(name.to_string()))?;
+    let st = t.lock();
+    let end = st.log.end_entry();
+    let mut subs = BTreeMap::new();
+    for (sname, sub) in &st.subscriptions {
+        let consumers: Vec<Value> = sub
+            .consumers()
+            .iter()
+            .map(|c| json!({ "consumerName": c.name, "availablePermits": c.permits }))
+            .collect();
+        subs.insert(
+            sname.clone(),
+            json!({
+                "msgBacklog": sub.backlog(end),
+                "unackedMessages": sub.unacked(),
+                "type": sub_type_name(sub.kind),
+                "isDurable": sub.durable,
+                "msgOutCounter": sub.msg_out,
+                "bytesOutCounter": sub.bytes_out,
+                "consumers": consumers,
+            }),
+        );
+    }
+    let (rin, tin, rout, tout) = st.rates;
+    Ok(json!({
+        "msgRateIn": rin,
+        "msgThroughputIn": tin,
+        "msgRateOut": rout,
+        "msgThroughputOut": tout,
+        "msgInCounter": st.msg_in,
+        "bytesInCounter": st.bytes_in,
+        "storageSize": st.log.size_bytes(),
+        "backlogSize": subs.values().filter_map(|v| v["msgBacklog"].as_u64()).max().unwrap_or(0),
+        "subscriptions": subs,
+    }))
+}
+
+async fn topic_stats(
+    State(s): State<AppState>,
+    Path((tenant, ns, topic)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(stats_of(&s, &topic_of(&tenant, &ns, &topic)?)?))
+}
+
+async fn partitioned_stats(
+    State(s): State<AppState>,
+    Path((tenant, ns, topic)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    let name = topic_of(&tenant, &ns, &topic)?;
+    let n = s
+        .broker
+        .partitions(&name)
+        .ok_or_else(|| BrokerError::TopicNotFound(name.to_string()))?;
+    let mut parts = BTreeMap::new();
+    let (mut rin, mut rout, mut cin) = (0.0, 0.0, 0u64);
+    for i in 0..n {
+        let p = name.partition(i);
+        let v = stats_of(&s, &p)?;
+        rin += v["msgRateIn"].as_f64().unwrap_or(0.0);
+        rout += v["msgRateOut"].as_f64().unwrap_or(0.0);
+        cin += v["msgInCounter"].as_u64().unwrap_or(0);
+        parts.insert(p.to_string(), v);
+    }
+    Ok(Json(json!({
+        "metadata": { "partitions": n },
+        "msgRateIn": rin,
+        "msgRateOut": rout,
+        "msgInCounter": cin,
+        "partitions": parts,
+    })))
+}
+
+async fn list_subscriptions(
+    State(s): State<AppState>,
+    Path((tenant, ns, topic)): Path<(String, String, String)>,
+) -> ApiResult<Json<Vec<String>>> {
+    let name = topic_of(&tenant, &ns, &topic)?;
+    let parts: Vec<TopicName> = match s.broker.partitions(&name) {
+        Some(n) => (0..n).map(|i| name.partition(i)).collect(),
+        None => vec![name.clone()],
+    };
+    let mut out = std::collections::BTreeSet::new();
+    for p in parts {
+        let t = s
+            .broker
+            .existing_topic(&p)
+            .ok_or_else(|| BrokerError::TopicNotFound(p.to_string()))?;
+        out.extend(
+            t.lock()
+                .subscriptions
+                .iter()
+                .filter(|(_, s)| s.durable)
+                .map(|(k, _)| k.clone()),
+        );
+    }
+    Ok(Json(out.into_iter().collect()))
+}
+
+async fn delete_subscription(
+    State(s): State<AppState>,
+    Path((tenant, ns, topic, sub)): Path<(String, String, String, String)>,
+) -> ApiResult<StatusCode> {
+    let name = topic_of(&tenant, &ns, &topic)?;
+    let parts: Vec<TopicName> = match s.broker.partitions(&name) {
+        Some(n) => (0..n).map(|i| name.partition(i)).collect(),
+        None => vec![name.clone()],
+    };
+    for p in parts {
+        let t = s
+            .broker
+            .existing_topic(&p)
+            .ok_or_else(|| BrokerError::TopicNotFound(p.to_string()))?;
+        t.unsubscribe(&sub, None).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn package(
+    kind: &str,
+    tenant: &str,
+    ns: &str,
+    name: &str,
+    version: &str,
+) -> ApiResult<PackageName> {
+    PackageName::new(kind, tenant, ns, name, version).ok_or_else(|| {
+        ApiError(
+            StatusCode::PRECONDITION_FAILED,
+            "invalid package name".into(),
+        )
+    })
+}
+
+async fn list_packages(
+    State(s): State<AppState>,
+    Path((kind, tenant, ns)): Path<(String, String, String)>,
+) -> ApiResult<Json<Vec<String>>> {
+    Ok(Json(s.packages.packages(&kind, &tenant, &ns)?))
+}
+
+async fn list_versions(
+    State(s): State<AppState>,
+    Path((kind, tenant, ns, name)): Path<(String, String, String, String)>,
+) -> ApiResult<Json<Vec<String>>> {
+    Ok(Json(s.packages.versions(&kind, &tenant, &ns, &name)?))
+}
+
+/// Upload as `pulsar-admin packages upload` does: multipart with `file` and `metadata` parts.
+async fn upload_package(
+    State(s): State<AppState>,
+    Path((kind, tenant, ns, name, version)): Path<(String, String, String, String, String)>,
+    mut form: Multipart,
+) -> ApiResult<StatusCode> {
+    let pkg = package(&kind, &tenant, &ns, &name, &version)?;
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        ApiError(StatusCode::BAD_REQUEST, e.to_string())
+    };
+    let (mut data, mut meta) = (None, PackageMetadata::default());
+    while let Some(field) = form.next_field().await.map_err(bad)? {
+        match field.name() {
+            Some("file") => data = Some(field.bytes().await.map_err(bad)?),
+            Some("metadata") => {
+                let raw = field.bytes().await.map_err(bad)?;
+                meta = serde_json::from_slice(&raw)
+                    .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("metadata: {e}")))?;
+            }
+            _ => {}
+        }
+    }
+    let data = data.ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, "missing file part".into()))?;
+    let store = s.packages.clone();
+    tokio::task::spawn_blocking(move || store.upload(&pkg, &data, meta))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn download_package(
+    State(s): State<AppState>,
+    Path((kind, tenant, ns, name, version)): Path<(String, String, String, String, String)>,
+) -> ApiResult<Response> {
+    let pkg = package(&kind, &tenant, &ns, &name, &version)?;
+    let data = s.packages.download(&pkg)?;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/octet-stream"),
+    );
+    Ok((headers, data).into_response())
+}
+
+async fn delete_package(
+    State(s): State<AppState>,
+    Path((kind, tenant, ns, name, version)): Path<(String, String, String, String, String)>,
+) -> ApiResult<StatusCode> {
+    s.packages
+        .delete(&package(&kind, &tenant, &ns, &name, &version)?)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn package_metadata(
+    State(s): State<AppState>,
+    Path((kind, tenant, ns, name, version)): Path<(String, String, String, String, String)>,
+) -> ApiResult<Json<PackageMetadata>> {
+    Ok(Json(s.packages.metadata(&package(
+        &kind, &tenant, &ns, &name, &version,
+    )?)?))
+}
+
+async fn update_package_metadata(
+    State(s): State<AppState>,
+    Path((kind, tenant, ns, name, version)): Path<(String, String, String, String, String)>,
+    Json(meta): Json<PackageMetadata>,
+) -> ApiResult<StatusCode> {
+    s.packages
+        .update_metadata(&package(&kind, &tenant, &ns, &name, &version)?, meta)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn metrics(State(s): State<AppState>) -> String {
     let mut reg = prometheus_client::registry::Registry::default();
-    b.metrics.register(&mut reg);
+    s.broker.metrics.register(&mut reg);
     let mut out = String::new();
     let _ = prometheus_client::encoding::text::encode(&mut out, &reg);
     out

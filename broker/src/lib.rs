@@ -14,6 +14,7 @@ pub mod connection;
 pub mod error;
 pub mod metrics;
 pub mod murmur3;
+pub mod packages;
 pub mod server;
 pub mod storage;
 pub mod subscription;

@@ -2,6 +2,8 @@
 //! with their own temporary data directories.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::future::Future;
 use std::path::Path;
 use std::time::Duration;

@@ -1,0 +1,304 @@
+//! Admin REST subset, package registry and metrics.
+
+mod common;
+
+use common::http::{multipart, request};
+use common::{broker, client, topic, within};
+use futures::StreamExt;
+use pulsar::ConsumerOptions;
+use pulsar::consumer::InitialPosition;
+use serde_json::Value;
+
+fn json(b: &[u8]) -> Value {
+    serde_json::from_slice(b).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(b)))
+}
+
+#[tokio::test]
+async fn topics_partitions_stats_and_subscriptions() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), |_| {}).await;
+    let a = b.admin_addr.unwrap();
+    let base = "/admin/v2/persistent/public/default";
+    assert_eq!(
+        request(a, "PUT", &format!("{base}/plain"), &[], b"")
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        request(a, "PUT", &format!("{base}/plain"), &[], b"")
+            .await
+            .0,
+        409,
+        "exists"
+    );
+    assert_eq!(
+        request(a, "PUT", &format!("{base}/parted/partitions"), &[], b"3")
+            .await
+            .0,
+        204
+    );
+    let (s, body) = request(a, "GET", &format!("{base}/parted/partitions"), &[], b"").await;
+    assert_eq!((s, json(&body)["partitions"].as_u64()), (200, Some(3)));
+    let (_, body) = request(a, "GET", base, &[], b"").await;
+    let list: Vec<String> = serde_json::from_slice(&body).unwrap();
+    assert!(
+        list.contains(&topic("plain")) && list.contains(&topic("parted-partition-2")),
+        "{list:?}"
+    );
+    let (_, body) = request(a, "GET", &format!("{base}/partitioned"), &[], b"").await;
+    assert_eq!(json(&body), serde_json::json!([topic("parted")]));
+
+    // Traffic, then stats.
+    let c = client(&b.service_url()).await;
+    let mut cons = within(
+        "sub",
+        c.consumer()
+            .with_topic(topic("plain"))
+            .with_subscription("sub1")
+            .with_options(
+                ConsumerOptions::default().with_initial_position(InitialPosition::Earliest),
+            )
+            .build::<String>(),
+    )
+    .await
+    .unwrap();
+    let mut p = within("producer", c.producer().with_topic(topic("plain")).build())
+        .await
+        .unwrap();
+    for i in 0..5 {
+        within("send", p.send_non_blocking(format!("m{i}")))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let m = within("next", cons.next()).await.unwrap().unwrap();
+    cons.ack(&m).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let (s, body) = request(a, "GET", &format!("{base}/plain/stats"), &[], b"").await;
+    assert_eq!(s, 200);
+    let st = json(&body);
+    assert_eq!(st["msgInCounter"], 5);
+    assert_eq!(st["subscriptions"]["sub1"]["msgBacklog"], 4);
+    assert_eq!(
+        st["subscriptions"]["sub1"]["type"], "Shared",
+        "pulsar-rs defaults to Shared"
+    );
+    assert!(st["storageSize"].as_u64().unwrap() > 0);
+    let (_, body) = request(
+        a,
+        "GET",
+        &format!("{base}/parted/partitioned-stats"),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(json(&body)["metadata"]["partitions"], 3);
+    let (_, body) = request(a, "GET", &format!("{base}/plain/subscriptions"), &[], b"").await;
+    assert_eq!(json(&body), serde_json::json!(["sub1"]));
+    // A subscription with a connected consumer cannot be deleted...
+    assert_eq!(
+        request(
+            a,
+            "DELETE",
+            &format!("{base}/plain/subscription/sub1"),
+            &[],
+            b""
+        )
+        .await
+        .0,
+        412
+    );
+    cons.close().await.unwrap();
+    drop(cons);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // ...without one it can.
+    assert_eq!(
+        request(
+            a,
+            "DELETE",
+            &format!("{base}/plain/subscription/sub1"),
+            &[],
+            b""
+        )
+        .await
+        .0,
+        204
+    );
+    let (_, body) = request(a, "GET", &format!("{base}/plain/subscriptions"), &[], b"").await;
+    assert_eq!(json(&body), serde_json::json!([]));
+    assert_eq!(
+        request(a, "DELETE", &format!("{base}/parted/partitions"), &[], b"")
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        request(a, "GET", &format!("{base}/nope/stats"), &[], b"")
+            .await
+            .0,
+        404
+    );
+}
+
+#[tokio::test]
+async fn package_registry_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), |_| {}).await;
+    let a = b.admin_addr.unwrap();
+    let url = "/admin/v3/packages/function/public/default/wordcount/v1";
+    let (ctype, body) = multipart(&[
+        ("file", b"\x7fELF-binary-bytes"),
+        (
+            "metadata",
+            br#"{"description":"counts words","contact":"ops","properties":{"lang":"rust"}}"#,
+        ),
+    ]);
+    let (s, resp) = request(a, "POST", url, &[("Content-Type", &ctype)], &body).await;
+    assert_eq!(s, 204, "{}", String::from_utf8_lossy(&resp));
+    assert_eq!(
+        request(a, "POST", url, &[("Content-Type", &ctype)], &body)
+            .await
+            .0,
+        409
+    );
+    let (s, data) = request(a, "GET", url, &[], b"").await;
+    assert_eq!((s, data.as_slice()), (200, &b"\x7fELF-binary-bytes"[..]));
+    let (_, meta) = request(a, "GET", &format!("{url}/metadata"), &[], b"").await;
+    let meta = json(&meta);
+    assert_eq!(meta["description"], "counts words");
+    assert_eq!(meta["properties"]["lang"], "rust");
+    assert!(meta["createTime"].as_u64().unwrap() > 0);
+    let (s, _) = request(
+        a,
+        "PUT",
+        &format!("{url}/metadata"),
+        &[("Content-Type", "application/json")],
+        br#"{"description":"v1 of wordcount"}"#,
+    )
+    .await;
+    assert_eq!(s, 204);
+    let (_, meta) = request(a, "GET", &format!("{url}/metadata"), &[], b"").await;
+    assert_eq!(json(&meta)["description"], "v1 of wordcount");
+    let (_, versions) = request(
+        a,
+        "GET",
+        "/admin/v3/packages/function/public/default/wordcount",
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(json(&versions), serde_json::json!(["v1"]));
+    let (_, pkgs) = request(
+        a,
+        "GET",
+        "/admin/v3/packages/function/public/default",
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(
+        json(&pkgs),
+        serde_json::json!(["function://public/default/wordcount"])
+    );
+    // function://public/default/wordcount@v1 resolves to the same bytes.
+    let pkg = fmesh_broker::packages::PackageName::parse("function://public/default/wordcount@v1")
+        .unwrap();
+    let store = fmesh_broker::packages::PackageStore::new(dir.path().join("packages"));
+    assert_eq!(store.download(&pkg).unwrap(), b"\x7fELF-binary-bytes");
+    assert_eq!(
+        request(
+            a,
+            "GET",
+            "/admin/v3/packages/function/public/default/..%2F..%2Fetc/v1",
+            &[],
+            b""
+        )
+        .await
+        .0 / 100,
+        4
+    );
+    assert_eq!(request(a, "DELETE", url, &[], b"").await.0, 204);
+    assert_eq!(request(a, "GET", url, &[], b"").await.0, 404);
+}
+
+#[tokio::test]
+async fn admin_requires_the_token_when_auth_is_on_and_metrics_count_traffic() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), |c| {
+        c.auth = fmesh_broker::AuthConfig::Token {
+            static_tokens: [("admin-token".to_string(), "admin".to_string())].into(),
+            hs256_secret: None,
+        };
+    })
+    .await;
+    let a = b.admin_addr.unwrap();
+    let base = "/admin/v2/persistent/public/default";
+    assert_eq!(request(a, "GET", base, &[], b"").await.0, 401);
+    assert_eq!(
+        request(a, "GET", base, &[("Authorization", "Bearer wrong")], b"")
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        request(
+            a,
+            "GET",
+            base,
+            &[("Authorization", "Bearer admin-token")],
+            b""
+        )
+        .await
+        .0,
+        200
+    );
+    // The binary protocol refuses a client without the token...
+    let refused = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        pulsar::Pulsar::builder(b.service_url(), pulsar::TokioExecutor)
+            .with_connection_retry_options(pulsar::ConnectionRetryOptions {
+                max_retries: 0,
+                ..Default::default()
+            })
+            .build(),
+    )
+    .await;
+    assert!(
+        !matches!(refused, Ok(Ok(_))),
+        "connect without token must fail"
+    );
+    // ...and accepts one with it.
+    let c = within(
+        "client with token",
+        pulsar::Pulsar::builder(b.service_url(), pulsar::TokioExecutor)
+            .with_auth(pulsar::Authentication {
+                name: "token".into(),
+                data: b"admin-token".to_vec(),
+            })
+            .build(),
+    )
+    .await
+    .unwrap();
+    let mut p = within(
+        "producer",
+        c.producer().with_topic(topic("metered")).build(),
+    )
+    .await
+    .unwrap();
+    for i in 0..3 {
+        within("send", p.send_non_blocking(format!("m{i}")))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let (s, body) = request(a, "GET", "/metrics", &[], b"").await;
+    assert_eq!(s, 200);
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.contains("fmesh_broker_messages_in_total 3"), "{text}");
+    assert!(text.contains("fmesh_broker_connections 1"), "{text}");
+    assert!(text.contains("fmesh_broker_producers 1"), "{text}");
+    assert!(text.contains("fmesh_broker_fsync_seconds_count"), "{text}");
+}
