@@ -1,0 +1,186 @@
+//! Bad input on the binary protocol: answered with errors or a logged close,
+//! never a panic, and the broker keeps serving.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::{BufMut, BytesMut};
+use common::{broker, within};
+use fmesh_broker::codec::{Frame, FrameCodec, base};
+use futures::{SinkExt, StreamExt};
+use prost::Message as _;
+use pulsar::proto::{
+    CommandConnect, CommandPing, CommandProducer, CommandSend, MessageMetadata, ServerError,
+    base_command::Type,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::codec::Framed;
+
+type Conn = Framed<TcpStream, FrameCodec>;
+
+async fn connect(b: &fmesh_broker::RunningBroker) -> Conn {
+    let addr = b.addr;
+    let s = TcpStream::connect(addr).await.unwrap();
+    let mut f = Framed::new(s, FrameCodec::new(16 << 20));
+    let mut c = base(Type::Connect);
+    c.connect = Some(CommandConnect {
+        client_version: "raw-test".into(),
+        protocol_version: Some(21),
+        ..Default::default()
+    });
+    f.send(Frame::command(c)).await.unwrap();
+    let r = recv(&mut f).await;
+    let connected = r.command.connected.expect("Connected");
+    assert_eq!(connected.protocol_version, Some(19));
+    assert_eq!(
+        connected.max_message_size,
+        Some(b.broker.config.max_message_size as i32),
+        "limits are reported"
+    );
+    f
+}
+
+async fn recv(f: &mut Conn) -> Frame {
+    within("frame", f.next())
+        .await
+        .expect("open")
+        .expect("decodes")
+}
+
+async fn ping_pong(f: &mut Conn) {
+    let mut p = base(Type::Ping);
+    p.ping = Some(CommandPing {});
+    f.send(Frame::command(p)).await.unwrap();
+    assert!(recv(f).await.command.pong.is_some());
+}
+
+fn payload() -> bytes::Bytes {
+    let md = MessageMetadata {
+        producer_name: "p".into(),
+        sequence_id: 0,
+        publish_time: 1,
+        ..Default::default()
+    };
+    let mut b = BytesMut::new();
+    b.put_u32(md.encoded_len() as u32);
+    md.encode(&mut b).unwrap();
+    b.put_slice(b"hello");
+    b.freeze()
+}
+
+#[tokio::test]
+async fn unknown_command_is_answered_and_the_connection_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), |_| {}).await;
+    let mut f = connect(&b).await;
+    let mut weird = base(Type::Ping);
+    weird.r#type = 999;
+    f.send(Frame::command(weird)).await.unwrap();
+    let e = recv(&mut f).await.command.error.expect("Error");
+    assert_eq!(e.error, ServerError::UnknownError as i32);
+    ping_pong(&mut f).await;
+}
+
+#[tokio::test]
+async fn bad_checksum_gets_a_send_error_and_the_connection_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), |_| {}).await;
+    let mut f = connect(&b).await;
+    let mut p = base(Type::Producer);
+    p.producer = Some(CommandProducer {
+        topic: "crc".into(),
+        producer_id: 1,
+        request_id: 1,
+        ..Default::default()
+    });
+    f.send(Frame::command(p)).await.unwrap();
+    assert!(recv(&mut f).await.command.producer_success.is_some());
+    // Encode a valid Send, then flip a payload byte on the wire.
+    let mut s = base(Type::Send);
+    s.send = Some(CommandSend {
+        producer_id: 1,
+        sequence_id: 0,
+        ..Default::default()
+    });
+    let mut buf = BytesMut::new();
+    tokio_util::codec::Encoder::encode(
+        &mut FrameCodec::new(1 << 20),
+        Frame::with_payload(s, payload()),
+        &mut buf,
+    )
+    .unwrap();
+    let last = buf.len() - 1;
+    buf[last] ^= 0xff;
+    f.get_mut().write_all(&buf).await.unwrap();
+    let e = recv(&mut f).await.command.send_error.expect("SendError");
+    assert_eq!(e.error, ServerError::ChecksumError as i32);
+    ping_pong(&mut f).await;
+    let t = b
+        .broker
+        .existing_topic(&fmesh_broker::topic_name::TopicName::parse("crc").unwrap())
+        .unwrap();
+    assert_eq!(t.lock().log.end_entry(), 0, "nothing corrupt was stored");
+}
+
+#[tokio::test]
+async fn oversized_frame_closes_the_connection_with_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), |c| c.max_message_size = 1024).await;
+    let mut s = TcpStream::connect(&b).await.unwrap();
+    s.write_all(&(64u32 << 20).to_be_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    within("close", s.read_to_end(&mut out)).await.unwrap();
+    let mut codec = FrameCodec::new(1 << 20);
+    let mut buf = BytesMut::from(&out[..]);
+    let f = tokio_util::codec::Decoder::decode(&mut codec, &mut buf)
+        .unwrap()
+        .expect("an Error frame");
+    assert!(f.command.error.unwrap().message.contains("exceeds"));
+    // The broker still serves others.
+    let mut f = connect(&b).await;
+    ping_pong(&mut f).await;
+}
+
+#[tokio::test]
+async fn commands_before_connect_are_a_protocol_violation() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), |_| {}).await;
+    let s = TcpStream::connect(&b).await.unwrap();
+    let mut f = Framed::new(s, FrameCodec::new(1 << 20));
+    let mut p = base(Type::Ping);
+    p.ping = Some(CommandPing {});
+    f.send(Frame::command(p)).await.unwrap();
+    assert!(recv(&mut f).await.command.error.is_some());
+    assert!(
+        within("closed", f.next()).await.is_none(),
+        "connection closed"
+    );
+}
+
+#[tokio::test]
+async fn random_garbage_never_takes_the_broker_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), |_| {}).await;
+    let mut seed: u64 = 0x9e3779b97f4a7c15;
+    for round in 0..50 {
+        let mut s = TcpStream::connect(&b).await.unwrap();
+        let mut junk = Vec::new();
+        if round % 2 == 0 {
+            // Plausible small frame sizes, random bodies.
+            junk.extend_from_slice(&((round * 7 + 5) as u32).to_be_bytes());
+        }
+        for _ in 0..(64 + round * 13) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            junk.push(seed as u8);
+        }
+        let _ = s.write_all(&junk).await;
+        let mut sink = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_millis(200), s.read_to_end(&mut sink)).await;
+    }
+    let mut f = connect(&b).await;
+    ping_pong(&mut f).await;
+}
