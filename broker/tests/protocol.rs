@@ -128,7 +128,7 @@ async fn bad_checksum_gets_a_send_error_and_the_connection_stays() {
 async fn oversized_frame_closes_the_connection_with_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(dir.path(), |c| c.max_message_size = 1024).await;
-    let mut s = TcpStream::connect(&b).await.unwrap();
+    let mut s = TcpStream::connect(b.addr).await.unwrap();
     s.write_all(&(64u32 << 20).to_be_bytes()).await.unwrap();
     let mut out = Vec::new();
     within("close", s.read_to_end(&mut out)).await.unwrap();
@@ -147,7 +147,7 @@ async fn oversized_frame_closes_the_connection_with_an_error() {
 async fn commands_before_connect_are_a_protocol_violation() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(dir.path(), |_| {}).await;
-    let s = TcpStream::connect(&b).await.unwrap();
+    let s = TcpStream::connect(b.addr).await.unwrap();
     let mut f = Framed::new(s, FrameCodec::new(1 << 20));
     let mut p = base(Type::Ping);
     p.ping = Some(CommandPing {});
@@ -165,7 +165,7 @@ async fn random_garbage_never_takes_the_broker_down() {
     let b = broker(dir.path(), |_| {}).await;
     let mut seed: u64 = 0x9e3779b97f4a7c15;
     for round in 0..50 {
-        let mut s = TcpStream::connect(&b).await.unwrap();
+        let mut s = TcpStream::connect(b.addr).await.unwrap();
         let mut junk = Vec::new();
         if round % 2 == 0 {
             // Plausible small frame sizes, random bodies.
