@@ -13,6 +13,8 @@ use crate::workload::{ConsumerSpec, WorkloadSpec, WorkloadStatus};
 
 /// A Pulsar Function: consumes input topics, runs user code, publishes to an output topic.
 #[skip_serializing_none]
+// kube's `printcolumn(...)` repeats the same keys by design.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "compute.functionmesh.io",

@@ -257,30 +257,32 @@ fn check_edges(r: &mut Report, g: &MeshGraph) {
 }
 
 fn schema_agreement(r: &mut Report, topic: &TopicName, producer: &Member, consumer: &Member) {
-    if let (Some(ps), Some(cs)) = (&producer.output_schema, consumer.input_schema.get(topic)) {
-        if !ps.eq_ignore_ascii_case(cs) {
-            r.error(
-                &consumer.path.field("input"),
-                format!(
-                    "on {topic}, `{}` produces schema {ps} but `{}` consumes it as {cs}",
-                    producer.name, consumer.name
-                ),
-                "make the producer's output schema and the consumer's input schema agree",
-            );
-        }
+    if let (Some(ps), Some(cs)) = (&producer.output_schema, consumer.input_schema.get(topic))
+        && !ps.eq_ignore_ascii_case(cs)
+    {
+        r.error(
+            &consumer.path.field("input"),
+            format!(
+                "on {topic}, `{}` produces schema {ps} but `{}` consumes it as {cs}",
+                producer.name, consumer.name
+            ),
+            "make the producer's output schema and the consumer's input schema agree",
+        );
     }
     let bytes = defaults::BYTES_TYPE_CLASS;
-    if let (Some(pt), Some(ct)) = (&producer.output_type, &consumer.input_type) {
-        if pt != ct && pt != bytes && ct != bytes {
-            r.error(
-                &consumer.path.field("input").field("typeClassName"),
-                format!(
-                    "on {topic}, `{}` produces {pt} but `{}` expects {ct}",
-                    producer.name, consumer.name
-                ),
-                "make output.typeClassName and input.typeClassName agree",
-            );
-        }
+    if let (Some(pt), Some(ct)) = (&producer.output_type, &consumer.input_type)
+        && pt != ct
+        && pt != bytes
+        && ct != bytes
+    {
+        r.error(
+            &consumer.path.field("input").field("typeClassName"),
+            format!(
+                "on {topic}, `{}` produces {pt} but `{}` expects {ct}",
+                producer.name, consumer.name
+            ),
+            "make output.typeClassName and input.typeClassName agree",
+        );
     }
 }
 

@@ -16,11 +16,11 @@ use crate::{
 /// Any of the fmesh kinds.
 #[derive(Clone, Debug)]
 pub enum Resource {
-    Function(Function),
-    Source(Source),
-    Sink(Sink),
-    FunctionMesh(FunctionMesh),
-    BackendConfig(BackendConfig),
+    Function(Box<Function>),
+    Source(Box<Source>),
+    Sink(Box<Sink>),
+    FunctionMesh(Box<FunctionMesh>),
+    BackendConfig(Box<BackendConfig>),
 }
 
 /// What a document turned out to be.
@@ -69,11 +69,11 @@ impl Resource {
             return Parsed::Invalid(r);
         }
         let parsed = match kind {
-            "Function" => typed(doc).map(Resource::Function),
-            "Source" => typed(doc).map(Resource::Source),
-            "Sink" => typed(doc).map(Resource::Sink),
-            "FunctionMesh" => typed(doc).map(Resource::FunctionMesh),
-            "BackendConfig" => typed(doc).map(Resource::BackendConfig),
+            "Function" => typed(doc).map(|o| Resource::Function(Box::new(o))),
+            "Source" => typed(doc).map(|o| Resource::Source(Box::new(o))),
+            "Sink" => typed(doc).map(|o| Resource::Sink(Box::new(o))),
+            "FunctionMesh" => typed(doc).map(|o| Resource::FunctionMesh(Box::new(o))),
+            "BackendConfig" => typed(doc).map(|o| Resource::BackendConfig(Box::new(o))),
             other => {
                 let close = did_you_mean(other, KINDS.iter().copied());
                 r.error(

@@ -10,6 +10,8 @@ use crate::workload::{ConsumerSpec, WorkloadSpec, WorkloadStatus};
 
 /// A sink connector: consumes input topics and writes to an external system.
 #[skip_serializing_none]
+// kube's `printcolumn(...)` repeats the same keys by design.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "compute.functionmesh.io",

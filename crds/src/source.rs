@@ -10,6 +10,8 @@ use crate::workload::{WorkloadSpec, WorkloadStatus};
 
 /// A source connector: reads an external system and publishes to an output topic.
 #[skip_serializing_none]
+// kube's `printcolumn(...)` repeats the same keys by design.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "compute.functionmesh.io",

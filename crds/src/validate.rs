@@ -90,19 +90,18 @@ pub fn source(spec: &SourceSpec, at: &FieldPath) -> Report {
     if let Some(out) = &spec.output {
         output(&mut r, &at.field("output"), out);
     }
-    if let Some(b) = &spec.batch_source_config {
-        if b.discovery_triggerer_class_name
+    if let Some(b) = &spec.batch_source_config
+        && b.discovery_triggerer_class_name
             .as_deref()
             .unwrap_or("")
             .is_empty()
-        {
-            r.error(
-                &at.field("batchSourceConfig")
-                    .field("discoveryTriggererClassName"),
-                "a batch source needs a discovery triggerer",
-                "name the DiscoveryTriggerer class",
-            );
-        }
+    {
+        r.error(
+            &at.field("batchSourceConfig")
+                .field("discoveryTriggererClassName"),
+            "a batch source needs a discovery triggerer",
+            "name the DiscoveryTriggerer class",
+        );
     }
     r
 }
@@ -257,14 +256,14 @@ fn workload(r: &mut Report, at: &FieldPath, w: &WorkloadSpec, kind: WorkloadKind
             );
         }
     }
-    if let Some(policy) = &w.image_pull_policy {
-        if !["Always", "IfNotPresent", "Never"].contains(&policy.as_str()) {
-            r.error(
-                &at.field("imagePullPolicy"),
-                format!("unknown image pull policy `{policy}`"),
-                "use Always, IfNotPresent or Never",
-            );
-        }
+    if let Some(policy) = &w.image_pull_policy
+        && !["Always", "IfNotPresent", "Never"].contains(&policy.as_str())
+    {
+        r.error(
+            &at.field("imagePullPolicy"),
+            format!("unknown image pull policy `{policy}`"),
+            "use Always, IfNotPresent or Never",
+        );
     }
 }
 
@@ -419,27 +418,26 @@ fn runtime(
                 "remove it for the default or give a positive budget",
             );
         }
-        if let Some(q) = &w.max_memory {
-            if quantity::parse(&q.0).is_none_or(|v| v <= 0.0) {
-                r.error(
-                    &p.field("maxMemory"),
-                    format!("`{}` is not a positive quantity", q.0),
-                    "write a size like 64Mi",
-                );
-            }
-        }
-    }
-    if let Some(e) = &rt.exec {
-        if e.command
-            .as_ref()
-            .is_none_or(|c| c.is_empty() || c[0].is_empty())
+        if let Some(q) = &w.max_memory
+            && quantity::parse(&q.0).is_none_or(|v| v <= 0.0)
         {
             r.error(
-                &at.field("exec").field("command"),
-                "an exec runtime needs a command",
-                "set command to the program and its fixed arguments",
+                &p.field("maxMemory"),
+                format!("`{}` is not a positive quantity", q.0),
+                "write a size like 64Mi",
             );
         }
+    }
+    if let Some(e) = &rt.exec
+        && e.command
+            .as_ref()
+            .is_none_or(|c| c.is_empty() || c[0].is_empty())
+    {
+        r.error(
+            &at.field("exec").field("command"),
+            "an exec runtime needs a command",
+            "set command to the program and its fixed arguments",
+        );
     }
     if let Some(b) = &rt.builtin {
         required(
@@ -523,23 +521,24 @@ fn replicas(r: &mut Report, at: &FieldPath, w: &WorkloadSpec) {
             "set minReplicas to 1 or more",
         );
     }
-    if let (Some(min), Some(rep)) = (min, rep) {
-        if min > rep && rep >= 0 {
-            r.error(
-                &at.field("minReplicas"),
-                format!("minReplicas ({min}) must be less than or equal to replicas ({rep})"),
-                format!("lower minReplicas to {rep} or raise replicas"),
-            );
-        }
+    if let (Some(min), Some(rep)) = (min, rep)
+        && min > rep
+        && rep >= 0
+    {
+        r.error(
+            &at.field("minReplicas"),
+            format!("minReplicas ({min}) must be less than or equal to replicas ({rep})"),
+            format!("lower minReplicas to {rep} or raise replicas"),
+        );
     }
-    if let (Some(min), Some(max)) = (min, max) {
-        if min > max {
-            r.error(
-                &at.field("minReplicas"),
-                format!("minReplicas ({min}) must be less than or equal to maxReplicas ({max})"),
-                format!("lower minReplicas to {max} or raise maxReplicas"),
-            );
-        }
+    if let (Some(min), Some(max)) = (min, max)
+        && min > max
+    {
+        r.error(
+            &at.field("minReplicas"),
+            format!("minReplicas ({min}) must be less than or equal to maxReplicas ({max})"),
+            format!("lower minReplicas to {max} or raise maxReplicas"),
+        );
     }
 }
 
@@ -635,14 +634,13 @@ fn resources(r: &mut Report, at: &FieldPath, res: &ResourceRequirements) {
         if let (Some(req), Some(lim)) = (
             parsed.get(&("requests", name)),
             parsed.get(&("limits", name)),
-        ) {
-            if req > lim {
-                r.error(
-                    &at.field("requests").field(name),
-                    format!("{name} request is greater than its limit"),
-                    format!("lower requests.{name} or raise limits.{name}"),
-                );
-            }
+        ) && req > lim
+        {
+            r.error(
+                &at.field("requests").field(name),
+                format!("{name} request is greater than its limit"),
+                format!("lower requests.{name} or raise limits.{name}"),
+            );
         }
     }
 }

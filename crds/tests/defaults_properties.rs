@@ -5,7 +5,10 @@ use fmesh_crds::{FunctionSpec, SinkSpec, SourceSpec, defaults};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-fn maybe(key: &'static str, v: impl Strategy<Value = Value>) -> impl Strategy<Value = Option<(String, Value)>> {
+fn maybe(
+    key: &'static str,
+    v: impl Strategy<Value = Value>,
+) -> impl Strategy<Value = Option<(String, Value)>> {
     proptest::option::of(v.prop_map(move |v| (key.to_string(), v)))
 }
 
@@ -26,7 +29,12 @@ fn boolean() -> impl Strategy<Value = Value> {
 }
 
 fn guarantee() -> impl Strategy<Value = Value> {
-    prop_oneof![Just(json!("atleast_once")), Just(json!("atmost_once")), Just(json!("effectively_once")), Just(json!("manual"))]
+    prop_oneof![
+        Just(json!("atleast_once")),
+        Just(json!("atmost_once")),
+        Just(json!("effectively_once")),
+        Just(json!("manual"))
+    ]
 }
 
 fn window() -> impl Strategy<Value = Value> {
@@ -43,35 +51,76 @@ fn window() -> impl Strategy<Value = Value> {
 }
 
 fn io() -> impl Strategy<Value = Value> {
-    (maybe("typeClassName", text()), maybe("topic", text()))
-        .prop_map(|(a, b)| object(vec![a, b]))
+    (maybe("typeClassName", text()), maybe("topic", text())).prop_map(|(a, b)| object(vec![a, b]))
 }
 
 fn input() -> impl Strategy<Value = Value> {
-    (maybe("typeClassName", text()), maybe("topics", proptest::collection::vec(text(), 0..3).prop_map(Value::from)))
+    (
+        maybe("typeClassName", text()),
+        maybe(
+            "topics",
+            proptest::collection::vec(text(), 0..3).prop_map(Value::from),
+        ),
+    )
         .prop_map(|(a, b)| object(vec![a, b]))
 }
 
 fn producer() -> impl Strategy<Value = Value> {
-    (maybe("maxPendingMessages", small_int()), maybe("useThreadLocalProducers", boolean()))
+    (
+        maybe("maxPendingMessages", small_int()),
+        maybe("useThreadLocalProducers", boolean()),
+    )
         .prop_map(|(a, b)| object(vec![a, b]))
 }
 
 /// A spec with a random subset of the fields `defaults` touches.
 fn spec() -> impl Strategy<Value = Value> {
     (
-        (maybe("replicas", small_int()), maybe("minReplicas", small_int()), maybe("maxReplicas", small_int())),
-        (maybe("name", text()), maybe("tenant", text()), maybe("namespace", text()), maybe("clusterName", text())),
-        (maybe("autoAck", boolean()), maybe("processingGuarantee", guarantee()), maybe("subscriptionName", text())),
-        (maybe("logTopic", text()), maybe("logTopicAgent", prop_oneof![Just(json!("runtime")), Just(json!("sidecar"))])),
-        (maybe("maxPendingAsyncRequests", small_int()), maybe("forwardSourceMessageProperty", boolean())),
-        (maybe("windowConfig", window()), maybe("input", input()), maybe("output", (io(), proptest::option::of(producer())).prop_map(|(mut o, p)| {
-            if let (Value::Object(m), Some(p)) = (&mut o, p) { m.insert("producerConf".into(), p); }
-            o
-        }))),
+        (
+            maybe("replicas", small_int()),
+            maybe("minReplicas", small_int()),
+            maybe("maxReplicas", small_int()),
+        ),
+        (
+            maybe("name", text()),
+            maybe("tenant", text()),
+            maybe("namespace", text()),
+            maybe("clusterName", text()),
+        ),
+        (
+            maybe("autoAck", boolean()),
+            maybe("processingGuarantee", guarantee()),
+            maybe("subscriptionName", text()),
+        ),
+        (
+            maybe("logTopic", text()),
+            maybe(
+                "logTopicAgent",
+                prop_oneof![Just(json!("runtime")), Just(json!("sidecar"))],
+            ),
+        ),
+        (
+            maybe("maxPendingAsyncRequests", small_int()),
+            maybe("forwardSourceMessageProperty", boolean()),
+        ),
+        (
+            maybe("windowConfig", window()),
+            maybe("input", input()),
+            maybe(
+                "output",
+                (io(), proptest::option::of(producer())).prop_map(|(mut o, p)| {
+                    if let (Value::Object(m), Some(p)) = (&mut o, p) {
+                        m.insert("producerConf".into(), p);
+                    }
+                    o
+                }),
+            ),
+        ),
     )
         .prop_map(|(a, b, c, d, e, f)| {
-            object(vec![a.0, a.1, a.2, b.0, b.1, b.2, b.3, c.0, c.1, c.2, d.0, d.1, e.0, e.1, f.0, f.1, f.2])
+            object(vec![
+                a.0, a.1, a.2, b.0, b.1, b.2, b.3, c.0, c.1, c.2, d.0, d.1, e.0, e.1, f.0, f.1, f.2,
+            ])
         })
 }
 
@@ -88,7 +137,9 @@ fn without(mut user: Value, keys: &[&str]) -> Value {
 /// Every leaf the user wrote is still there with the same value.
 fn is_subset(small: &Value, big: &Value) -> bool {
     match (small, big) {
-        (Value::Object(s), Value::Object(b)) => s.iter().all(|(k, v)| b.get(k).is_some_and(|bv| is_subset(v, bv))),
+        (Value::Object(s), Value::Object(b)) => s
+            .iter()
+            .all(|(k, v)| b.get(k).is_some_and(|bv| is_subset(v, bv))),
         _ => small == big,
     }
 }
@@ -103,7 +154,10 @@ where
     apply(&mut spec);
     prop_assert_eq!(&once, &spec, "applying defaults twice changed the spec");
     let defaulted = serde_json::to_value(&once).unwrap();
-    prop_assert!(is_subset(&user, &defaulted), "a user field changed:\nuser: {user}\nafter: {defaulted}");
+    prop_assert!(
+        is_subset(&user, &defaulted),
+        "a user field changed:\nuser: {user}\nafter: {defaulted}"
+    );
     Ok(())
 }
 
@@ -131,6 +185,12 @@ proptest! {
 #[test]
 fn the_property_would_catch_a_rewrite() {
     // Guard against a vacuous subset check: a rewritten leaf must be detected.
-    assert!(!is_subset(&json!({"autoAck": false}), &json!({"autoAck": true})));
-    assert!(is_subset(&json!({"a": {"b": 1}}), &json!({"a": {"b": 1, "c": 2}})));
+    assert!(!is_subset(
+        &json!({"autoAck": false}),
+        &json!({"autoAck": true})
+    ));
+    assert!(is_subset(
+        &json!({"a": {"b": 1}}),
+        &json!({"a": {"b": 1, "c": 2}})
+    ));
 }

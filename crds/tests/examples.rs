@@ -6,8 +6,13 @@ use fmesh_crds::{Parsed, Resource, diagnostic::Report};
 use serde_json::Value;
 
 fn reports(dir: &str) -> Vec<(String, Report)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(dir);
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(dir);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.retain(|f| f.extension().is_some_and(|e| e == "yaml"));
     files.sort();
     let mut out = Vec::new();
@@ -40,7 +45,10 @@ fn examples_are_valid() {
 #[test]
 fn the_broken_example_shows_each_kind_of_finding() {
     let all = reports("examples/invalid");
-    let (_, r) = all.iter().find(|(f, _)| f == "broken-mesh.yaml").expect("broken-mesh.yaml");
+    let (_, r) = all
+        .iter()
+        .find(|(f, _)| f == "broken-mesh.yaml")
+        .expect("broken-mesh.yaml");
     assert!(!r.is_valid());
     let lines: Vec<String> = r.0.iter().map(ToString::to_string).collect();
     for expected in [
@@ -48,6 +56,9 @@ fn the_broken_example_shows_each_kind_of_finding() {
         "spec.functions[0].maxMessageRetry: dead letter topic is set",
         "spec.sinks[0].input: nothing in the mesh produces persistent://public/default/orders-enriched-v2",
     ] {
-        assert!(lines.iter().any(|l| l.starts_with(expected)), "{expected} not in {lines:#?}");
+        assert!(
+            lines.iter().any(|l| l.starts_with(expected)),
+            "{expected} not in {lines:#?}"
+        );
     }
 }
