@@ -102,7 +102,7 @@ impl Broker {
         let is_partition_of_known = name
             .partition_of()
             .is_some_and(|(base, i)| self.partitions(&base).is_some_and(|n| i < n));
-        if !(create && self.config.auto_create_topics) && !is_partition_of_known {
+        if !(is_partition_of_known || create && self.config.auto_create_topics) {
             return Err(BrokerError::TopicNotFound(name.to_string()));
         }
         if self.partitions(name).is_some() {
@@ -153,7 +153,7 @@ impl Broker {
                 return Err(BrokerError::ProducerBusy(format!("{name} already exists")));
             }
             p.insert(name.clone(), partitions);
-            write_json(&self.config.data_dir.join("partitioned-topics.json"), &*p)?;
+            write_json(&self.config.data_dir.join("partitioned-topics.json"), &p)?;
         }
         for i in 0..partitions {
             self.topic(&name.partition(i), true)?;
@@ -179,7 +179,7 @@ impl Broker {
         let mut p = lock(&self.partitioned);
         if p.remove(name).is_some() {
             found = true;
-            write_json(&self.config.data_dir.join("partitioned-topics.json"), &*p)?;
+            write_json(&self.config.data_dir.join("partitioned-topics.json"), &p)?;
         }
         if found {
             Ok(())

@@ -27,7 +27,7 @@ pub fn acceptor(cfg: &TlsConfig) -> Result<TlsAcceptor> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .and_then(|b| Ok(b.with_no_client_auth().with_single_cert(certs, key)?))
+        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
         .map_err(|e: rustls::Error| BrokerError::NotReady(format!("TLS config: {e}")))?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
