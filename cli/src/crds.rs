@@ -12,7 +12,8 @@ pub fn rendered() -> anyhow::Result<Vec<(String, String)>> {
         .iter()
         .map(|crd| {
             let name = fmesh_crds::crd::file_name(crd);
-            let yaml = serde_saphyr::to_string(crd).with_context(|| format!("serializing {name}"))?;
+            let yaml =
+                serde_saphyr::to_string(crd).with_context(|| format!("serializing {name}"))?;
             Ok((name, yaml))
         })
         .collect()
@@ -20,7 +21,9 @@ pub fn rendered() -> anyhow::Result<Vec<(String, String)>> {
 
 /// All CRDs as one stream, each document introduced by `---`.
 pub fn stream(crds: &[(String, String)]) -> String {
-    crds.iter().map(|(_, yaml)| format!("---\n{yaml}")).collect()
+    crds.iter()
+        .map(|(_, yaml)| format!("---\n{yaml}"))
+        .collect()
 }
 
 /// Writes each CRD to `dir/<file_name>`, creating `dir` if needed; returns the paths written.

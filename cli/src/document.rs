@@ -56,8 +56,8 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, YamlError> {
         budget: serde_saphyr::budget! { max_depth: MAX_DEPTH },
         with_snippet: false,
     };
-    let roots: Vec<Node> =
-        serde_saphyr::from_multiple_with_options(text, options).map_err(|e| YamlError::Syntax(one_line(&e)))?;
+    let roots: Vec<Node> = serde_saphyr::from_multiple_with_options(text, options)
+        .map_err(|e| YamlError::Syntax(one_line(&e)))?;
     Ok(roots.into_iter().map(|root| Document { root }).collect())
 }
 
@@ -65,17 +65,28 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, YamlError> {
 fn check_depth(text: &str) -> Result<(), YamlError> {
     let mut budget = Budget::default();
     budget.max_depth = MAX_DEPTH;
-    let report = serde_saphyr::budget::check_yaml_budget(text, budget, serde_saphyr::budget::EnforcingPolicy::AllContent)
-        .map_err(|e| YamlError::Syntax(e.to_string()))?;
+    let report = serde_saphyr::budget::check_yaml_budget(
+        text,
+        budget,
+        serde_saphyr::budget::EnforcingPolicy::AllContent,
+    )
+    .map_err(|e| YamlError::Syntax(e.to_string()))?;
     match report.breached {
         Some(serde_saphyr::budget::BudgetBreach::Depth { .. }) => Err(YamlError::TooDeep),
-        Some(breach) => Err(YamlError::Syntax(format!("the input exceeds a parser limit ({breach:?})"))),
+        Some(breach) => Err(YamlError::Syntax(format!(
+            "the input exceeds a parser limit ({breach:?})"
+        ))),
         None => Ok(()),
     }
 }
 
 fn one_line(e: &serde_saphyr::Error) -> String {
-    e.to_string().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+    e.to_string()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The line a node starts on.
@@ -98,7 +109,9 @@ impl Document {
     /// as `m[key]`). A field that is absent is reported at its nearest present ancestor; a path
     /// that matches nothing at the document's first line.
     pub fn line_of_path(&self, path: &str) -> usize {
-        locate(&self.root, path).filter(|l| *l > 0).unwrap_or_else(|| self.first_line())
+        locate(&self.root, path)
+            .filter(|l| *l > 0)
+            .unwrap_or_else(|| self.first_line())
     }
 }
 
@@ -106,7 +119,12 @@ fn to_json(node: &Node) -> Value {
     match &node.value {
         NodeKind::Scalar(v) => v.clone(),
         NodeKind::Seq(items) => Value::Array(items.iter().map(to_json).collect()),
-        NodeKind::Map(entries) => Value::Object(entries.iter().map(|e| (e.key.clone(), to_json(&e.value))).collect()),
+        NodeKind::Map(entries) => Value::Object(
+            entries
+                .iter()
+                .map(|e| (e.key.clone(), to_json(&e.value)))
+                .collect(),
+        ),
     }
 }
 
@@ -116,7 +134,9 @@ fn locate(node: &Node, path: &str) -> Option<usize> {
     let mut line = None;
     let mut rest = path;
     while !rest.is_empty() {
-        let Some((next, next_line, remaining)) = step(current, rest) else { break };
+        let Some((next, next_line, remaining)) = step(current, rest) else {
+            break;
+        };
         line = Some(next_line);
         current = next;
         rest = remaining;
@@ -147,8 +167,13 @@ fn step<'n, 'p>(node: &'n Node, rest: &'p str) -> Option<(&'n Node, usize, &'p s
 
 /// What follows `key` at the start of `rest` when it names that key as `key`, `.key` or `[key]`.
 fn key_prefix<'p>(rest: &'p str, key: &str) -> Option<&'p str> {
-    let ends_segment = |after: &str| after.is_empty() || after.starts_with('.') || after.starts_with('[');
-    if let Some(after) = rest.strip_prefix('[').and_then(|r| r.strip_prefix(key)).and_then(|r| r.strip_prefix(']')) {
+    let ends_segment =
+        |after: &str| after.is_empty() || after.starts_with('.') || after.starts_with('[');
+    if let Some(after) = rest
+        .strip_prefix('[')
+        .and_then(|r| r.strip_prefix(key))
+        .and_then(|r| r.strip_prefix(']'))
+    {
         return ends_segment(after).then_some(after);
     }
     let plain = rest.strip_prefix('.').unwrap_or(rest);
@@ -210,7 +235,11 @@ impl<'de> Visitor<'de> for NodeVisitor {
         let mut entries = Vec::new();
         while let Some((key, value)) = map.next_entry::<Spanned<Key>, Node>()? {
             let key_line = usize::try_from(key.referenced.line()).unwrap_or(0);
-            entries.push(MapEntry { key: key.value.0, key_line, value });
+            entries.push(MapEntry {
+                key: key.value.0,
+                key_line,
+                value,
+            });
         }
         Ok(NodeKind::Map(entries))
     }
@@ -304,7 +333,8 @@ metadata: {name: c}
     #[test]
     fn map_keys_with_dots_and_slashes_are_found() {
         let d = &docs()[0];
-        let path = "spec.functions[1].input.sourceSpecs[persistent://public/default/x.y].schemaType";
+        let path =
+            "spec.functions[1].input.sourceSpecs[persistent://public/default/x.y].schemaType";
         assert_eq!(d.line_of_path(path), 16);
     }
 
@@ -329,21 +359,32 @@ metadata: {name: c}
     fn json_is_read_like_yaml() {
         let text = "{\n  \"kind\": \"Function\",\n  \"spec\": {\"replicas\": 2}\n}\n";
         let d = &parse_documents(text).expect("parses")[0];
-        assert_eq!(d.to_json(), serde_json::json!({"kind": "Function", "spec": {"replicas": 2}}));
+        assert_eq!(
+            d.to_json(),
+            serde_json::json!({"kind": "Function", "spec": {"replicas": 2}})
+        );
         assert_eq!(d.line_of_path("spec.replicas"), 3);
     }
 
     #[test]
     fn deep_nesting_is_refused_without_recursion() {
         let flow = "[".repeat(10_000);
-        assert!(matches!(parse_documents(&flow), Err(YamlError::TooDeep | YamlError::Syntax(_))));
-        let block: String = (0..200).map(|i| format!("{}k:\n", "  ".repeat(i))).collect();
+        assert!(matches!(
+            parse_documents(&flow),
+            Err(YamlError::TooDeep | YamlError::Syntax(_))
+        ));
+        let block: String = (0..200)
+            .map(|i| format!("{}k:\n", "  ".repeat(i)))
+            .collect();
         assert!(matches!(parse_documents(&block), Err(YamlError::TooDeep)));
     }
 
     #[test]
     fn empty_documents_are_skipped() {
         assert!(parse_documents("").expect("parses").is_empty());
-        assert_eq!(parse_documents("---\n---\na: 1\n").expect("parses").len(), 1);
+        assert_eq!(
+            parse_documents("---\n---\na: 1\n").expect("parses").len(),
+            1
+        );
     }
 }

@@ -66,11 +66,16 @@ pub fn expand(args: &[PathBuf]) -> (Vec<InputPath>, Vec<InputError>) {
                 let before = files.len();
                 walk(arg, &mut files, &mut errors);
                 if files.len() == before {
-                    errors.push(InputError::NoManifests { name: arg.display().to_string() });
+                    errors.push(InputError::NoManifests {
+                        name: arg.display().to_string(),
+                    });
                 }
             }
             Ok(_) => files.push(InputPath::File(arg.clone())),
-            Err(source) => errors.push(InputError::Io { name: arg.display().to_string(), source }),
+            Err(source) => errors.push(InputError::Io {
+                name: arg.display().to_string(),
+                source,
+            }),
         }
     }
     (files, errors)
@@ -79,14 +84,24 @@ pub fn expand(args: &[PathBuf]) -> (Vec<InputPath>, Vec<InputError>) {
 fn walk(dir: &Path, files: &mut Vec<InputPath>, errors: &mut Vec<InputError>) {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
-        Err(source) => return errors.push(InputError::Io { name: dir.display().to_string(), source }),
+        Err(source) => {
+            return errors.push(InputError::Io {
+                name: dir.display().to_string(),
+                source,
+            });
+        }
     };
     let mut paths: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
     paths.sort();
     for path in paths {
-        let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
         // symlink_metadata: a link to a directory is not followed, so a loop cannot recurse.
-        let Ok(meta) = fs::symlink_metadata(&path) else { continue };
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
         if hidden {
             continue;
         }
@@ -99,16 +114,23 @@ fn walk(dir: &Path, files: &mut Vec<InputPath>, errors: &mut Vec<InputError>) {
 }
 
 fn is_manifest(path: &Path) -> bool {
-    path.extension().and_then(|e| e.to_str()).is_some_and(|e| MANIFEST_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| MANIFEST_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// Reads one input whole, refusing more than [`MAX_FILE_BYTES`] and anything that is not text.
 pub fn read(input: &InputPath) -> Result<SourceText, InputError> {
     let name = input.display_name();
-    let io_error = |source| InputError::Io { name: name.clone(), source };
+    let io_error = |source| InputError::Io {
+        name: name.clone(),
+        source,
+    };
     let bytes = match input {
         InputPath::Stdin => read_capped(io::stdin().lock()).map_err(io_error)?,
-        InputPath::File(path) => read_capped(fs::File::open(path).map_err(io_error)?).map_err(io_error)?,
+        InputPath::File(path) => {
+            read_capped(fs::File::open(path).map_err(io_error)?).map_err(io_error)?
+        }
     };
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(InputError::TooLarge { name });
@@ -128,7 +150,10 @@ fn text(name: String, bytes: Vec<u8>) -> Result<SourceText, InputError> {
     }
     match String::from_utf8(bytes) {
         Ok(text) => Ok(SourceText { name, text }),
-        Err(e) => Err(InputError::NotUtf8 { name, offset: e.utf8_error().valid_up_to() }),
+        Err(e) => Err(InputError::NotUtf8 {
+            name,
+            offset: e.utf8_error().valid_up_to(),
+        }),
     }
 }
 
@@ -149,7 +174,11 @@ mod tests {
         let names: Vec<String> = files
             .iter()
             .map(|f| match f {
-                InputPath::File(p) => p.strip_prefix(dir.path()).expect("under dir").display().to_string(),
+                InputPath::File(p) => p
+                    .strip_prefix(dir.path())
+                    .expect("under dir")
+                    .display()
+                    .to_string(),
                 InputPath::Stdin => "-".to_string(),
             })
             .collect();
@@ -161,13 +190,22 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let (files, errors) = expand(&[dir.path().join("absent.yaml"), dir.path().to_path_buf()]);
         assert!(files.is_empty());
-        assert!(matches!(errors[..], [InputError::Io { .. }, InputError::NoManifests { .. }]));
+        assert!(matches!(
+            errors[..],
+            [InputError::Io { .. }, InputError::NoManifests { .. }]
+        ));
     }
 
     #[test]
     fn binary_and_non_utf8_bytes_are_refused() {
-        assert!(matches!(text("x".into(), b"a: \0".to_vec()), Err(InputError::Binary { offset: 3, .. })));
-        assert!(matches!(text("x".into(), b"a: \xff".to_vec()), Err(InputError::NotUtf8 { offset: 3, .. })));
+        assert!(matches!(
+            text("x".into(), b"a: \0".to_vec()),
+            Err(InputError::Binary { offset: 3, .. })
+        ));
+        assert!(matches!(
+            text("x".into(), b"a: \xff".to_vec()),
+            Err(InputError::NotUtf8 { offset: 3, .. })
+        ));
         assert!(text("x".into(), "a: é".as_bytes().to_vec()).is_ok());
     }
 }

@@ -18,7 +18,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 const EXIT_UNREADABLE: u8 = 2;
 
 #[derive(Debug, Parser)]
-#[command(name = "fmesh", version, about = "Function Mesh, rebuilt in Rust: serverless Pulsar stream processing on Kubernetes")]
+#[command(
+    name = "fmesh",
+    version,
+    about = "Function Mesh, rebuilt in Rust: serverless Pulsar stream processing on Kubernetes"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -111,7 +115,8 @@ fn main() -> ExitCode {
 fn run_validate(args: &ValidateArgs) -> anyhow::Result<u8> {
     let (files, expand_errors) = input::expand(&args.paths);
     let outcome = validate::check_inputs(&files, expand_errors);
-    validate::print(&outcome, args.output == OutputFormat::Json).context("writing findings")?;
+    quiet_broken_pipe(validate::print(&outcome, args.output == OutputFormat::Json))
+        .context("writing findings")?;
     if args.output == OutputFormat::Text {
         eprintln!("{}", outcome.summary());
     }
@@ -119,7 +124,11 @@ fn run_validate(args: &ValidateArgs) -> anyhow::Result<u8> {
 }
 
 fn run_graph(args: &GraphArgs) -> anyhow::Result<u8> {
-    let path = if args.file.as_os_str() == "-" { input::InputPath::Stdin } else { input::InputPath::File(args.file.clone()) };
+    let path = if args.file.as_os_str() == "-" {
+        input::InputPath::Stdin
+    } else {
+        input::InputPath::File(args.file.clone())
+    };
     let source = input::read(&path)?;
     let docs = document::parse_documents(&source.text).with_context(|| source.name.clone())?;
     let objects: Vec<manifest::FmeshObject> = docs
@@ -138,17 +147,23 @@ fn run_graph(args: &GraphArgs) -> anyhow::Result<u8> {
             obj.name
         );
     }
-    let resources: Vec<&fmesh_crds::Resource> = objects.iter().filter_map(manifest::FmeshObject::resource).collect();
+    let resources: Vec<&fmesh_crds::Resource> = objects
+        .iter()
+        .filter_map(manifest::FmeshObject::resource)
+        .collect();
     let clusters = graph::clusters(&resources);
     if clusters.is_empty() {
-        eprintln!("fmesh: error: {}: no FunctionMesh, Function, Source or Sink to draw", source.name);
+        eprintln!(
+            "fmesh: error: {}: no FunctionMesh, Function, Source or Sink to draw",
+            source.name
+        );
         return Ok(1);
     }
     let text = match args.format {
         GraphFormat::Dot => graph::render_dot(&clusters),
         GraphFormat::Mermaid => graph::render_mermaid(&clusters),
     };
-    std::io::stdout().lock().write_all(text.as_bytes()).context("writing the graph")?;
+    write_stdout(&text).context("writing the graph")?;
     Ok(0)
 }
 
@@ -160,7 +175,24 @@ fn run_crds(args: &CrdsArgs) -> anyhow::Result<u8> {
                 eprintln!("wrote {path}");
             }
         }
-        None => std::io::stdout().lock().write_all(crds::stream(&rendered).as_bytes()).context("writing the CRDs")?,
+        None => write_stdout(&crds::stream(&rendered)).context("writing the CRDs")?,
     }
     Ok(0)
+}
+
+/// Writes to stdout; a reader that went away (`fmesh … | head`) is not an error.
+fn write_stdout(text: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    quiet_broken_pipe(
+        stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush()),
+    )
+}
+
+fn quiet_broken_pipe(result: std::io::Result<()>) -> std::io::Result<()> {
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
 }

@@ -51,13 +51,26 @@ impl FmeshObject {
 pub fn classify(doc: Document) -> Manifest {
     let json = doc.to_json();
     if !json.is_object() {
-        let problem = document_error("", "the document is not a mapping, so not a Kubernetes object", "");
+        let problem = document_error(
+            "",
+            "the document is not a mapping, so not a Kubernetes object",
+            "",
+        );
         return Manifest::NotAnObject { doc, problem };
     }
-    let text = |pointer: &str| json.pointer(pointer).and_then(Value::as_str).unwrap_or_default().to_string();
+    let text = |pointer: &str| {
+        json.pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     let (api_version, kind, name) = (text("/apiVersion"), text("/kind"), text("/metadata/name"));
     if api_version.is_empty() || kind.is_empty() {
-        let field = if api_version.is_empty() { "apiVersion" } else { "kind" };
+        let field = if api_version.is_empty() {
+            "apiVersion"
+        } else {
+            "kind"
+        };
         let problem = document_error(
             field,
             &format!("`{field}` is missing, so this is not a Kubernetes object"),
@@ -66,10 +79,18 @@ pub fn classify(doc: Document) -> Manifest {
         return Manifest::NotAnObject { doc, problem };
     }
     match Resource::parse(&json) {
-        Parsed::Other { api_version, kind } => {
-            Manifest::Other(OtherObject { line: doc.first_line(), api_version, kind, name })
-        }
-        parsed => Manifest::Fmesh(FmeshObject { doc, kind, name, parsed }),
+        Parsed::Other { api_version, kind } => Manifest::Other(OtherObject {
+            line: doc.first_line(),
+            api_version,
+            kind,
+            name,
+        }),
+        parsed => Manifest::Fmesh(FmeshObject {
+            doc,
+            kind,
+            name,
+            parsed,
+        }),
     }
 }
 
@@ -88,7 +109,11 @@ mod tests {
     use crate::document::parse_documents;
 
     fn classify_all(text: &str) -> Vec<Manifest> {
-        parse_documents(text).expect("test YAML parses").into_iter().map(classify).collect()
+        parse_documents(text)
+            .expect("test YAML parses")
+            .into_iter()
+            .map(classify)
+            .collect()
     }
 
     #[test]
@@ -108,9 +133,15 @@ just text
 kind: Function
 ";
         let all = classify_all(text);
-        assert!(matches!(&all[0], Manifest::Other(o) if o.kind == "ConfigMap" && o.name == "settings" && o.line == 1));
+        assert!(
+            matches!(&all[0], Manifest::Other(o) if o.kind == "ConfigMap" && o.name == "settings" && o.line == 1)
+        );
         assert!(matches!(&all[1], Manifest::Fmesh(o) if o.kind == "Function" && o.name == "f"));
-        assert!(matches!(&all[2], Manifest::NotAnObject { problem, .. } if problem.path.is_empty()));
-        assert!(matches!(&all[3], Manifest::NotAnObject { problem, .. } if problem.path == "apiVersion"));
+        assert!(
+            matches!(&all[2], Manifest::NotAnObject { problem, .. } if problem.path.is_empty())
+        );
+        assert!(
+            matches!(&all[3], Manifest::NotAnObject { problem, .. } if problem.path == "apiVersion")
+        );
     }
 }

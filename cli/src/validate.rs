@@ -41,15 +41,30 @@ impl Finding {
 
     /// `file:line: [warning: ]Kind/name: path: message (hint)`.
     pub fn human(&self) -> String {
-        let mark = if self.severity == Severity::Warning { "warning: " } else { "" };
+        let mark = if self.severity == Severity::Warning {
+            "warning: "
+        } else {
+            ""
+        };
         let subject = match (self.kind.as_str(), self.name.as_str()) {
             ("", _) => "document".to_string(),
             (kind, "") => format!("{kind}/<unnamed>"),
             (kind, name) => format!("{kind}/{name}"),
         };
-        let what = if self.path.is_empty() { String::new() } else { format!("{}: ", self.path) };
-        let hint = self.hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default();
-        format!("{}:{}: {mark}{subject}: {what}{}{hint}", self.file, self.line, self.message)
+        let what = if self.path.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", self.path)
+        };
+        let hint = self
+            .hint
+            .as_ref()
+            .map(|h| format!(" ({h})"))
+            .unwrap_or_default();
+        format!(
+            "{}:{}: {mark}{subject}: {what}{}{hint}",
+            self.file, self.line, self.message
+        )
     }
 }
 
@@ -67,10 +82,16 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn errors(&self) -> usize {
-        self.findings.iter().filter(|f| f.severity == Severity::Error).count()
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count()
     }
     pub fn warnings(&self) -> usize {
-        self.findings.iter().filter(|f| f.severity == Severity::Warning).count()
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
+            .count()
     }
 
     /// 2 when some input could not be checked, 1 when something is invalid (or warned, if
@@ -93,17 +114,27 @@ impl Outcome {
             plural(self.warnings(), "warning"),
         ];
         if !self.others.is_empty() {
-            parts.push(format!("{} skipped (not fmesh kinds)", plural(self.others.len(), "other object")));
+            parts.push(format!(
+                "{} skipped (not fmesh kinds)",
+                plural(self.others.len(), "other object")
+            ));
         }
         if !self.unreadable.is_empty() {
-            parts.push(format!("{} unreadable", plural(self.unreadable.len(), "input")));
+            parts.push(format!(
+                "{} unreadable",
+                plural(self.unreadable.len(), "input")
+            ));
         }
         parts.join(", ")
     }
 }
 
 fn plural(n: usize, word: &str) -> String {
-    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 /// Checks every input; input problems are reported on stderr as they happen.
@@ -141,7 +172,8 @@ pub fn check_source(out: &mut Outcome, source: &SourceText) {
             Manifest::Other(other) => out.others.push((source.name.clone(), other)),
             Manifest::NotAnObject { doc, problem } => {
                 let line = doc.line_of_path(&problem.path);
-                out.findings.push(Finding::new(&source.name, line, "", "", problem));
+                out.findings
+                    .push(Finding::new(&source.name, line, "", "", problem));
             }
         }
     }
@@ -187,7 +219,13 @@ mod tests {
 
     fn outcome(text: &str) -> Outcome {
         let mut out = Outcome::default();
-        check_source(&mut out, &SourceText { name: "f.yaml".into(), text: text.into() });
+        check_source(
+            &mut out,
+            &SourceText {
+                name: "f.yaml".into(),
+                text: text.into(),
+            },
+        );
         out
     }
 
@@ -214,19 +252,40 @@ spec:
 
     #[test]
     fn findings_carry_the_line_of_their_field() {
-        let text = FUNCTION.replace("  className: org.example.Enrich\n", "  className: org.example.Enrich\n  maxPendingAsyncRequests: -1\n");
+        let text = FUNCTION.replace(
+            "  className: org.example.Enrich\n",
+            "  className: org.example.Enrich\n  maxPendingAsyncRequests: -1\n",
+        );
         let out = outcome(&text);
-        let f = out.findings.iter().find(|f| f.path == "spec.maxPendingAsyncRequests").expect("rule fires");
-        assert_eq!((f.line, f.kind.as_str(), f.name.as_str()), (7, "Function", "enrich"));
-        assert!(f.human().starts_with("f.yaml:7: Function/enrich: spec.maxPendingAsyncRequests: must be positive"));
+        let f = out
+            .findings
+            .iter()
+            .find(|f| f.path == "spec.maxPendingAsyncRequests")
+            .expect("rule fires");
+        assert_eq!(
+            (f.line, f.kind.as_str(), f.name.as_str()),
+            (7, "Function", "enrich")
+        );
+        assert!(f.human().starts_with(
+            "f.yaml:7: Function/enrich: spec.maxPendingAsyncRequests: must be positive"
+        ));
         assert_eq!(out.exit_code(false), 1);
     }
 
     #[test]
     fn warnings_are_marked_and_fail_only_when_strict() {
         let out = outcome(&FUNCTION.replace("  pulsar:", "  colour: blue\n  pulsar:"));
-        let w = out.findings.iter().find(|f| f.severity == Severity::Warning).expect("unknown field warns");
-        assert!(w.human().starts_with("f.yaml:10: warning: Function/enrich: spec.colour:"), "{}", w.human());
+        let w = out
+            .findings
+            .iter()
+            .find(|f| f.severity == Severity::Warning)
+            .expect("unknown field warns");
+        assert!(
+            w.human()
+                .starts_with("f.yaml:10: warning: Function/enrich: spec.colour:"),
+            "{}",
+            w.human()
+        );
         assert_eq!((out.exit_code(false), out.exit_code(true)), (0, 1));
     }
 
@@ -234,6 +293,9 @@ spec:
     fn summary_counts_everything() {
         let text = format!("{FUNCTION}---\napiVersion: v1\nkind: Secret\nmetadata: {{name: s}}\n");
         let out = outcome(&text);
-        assert_eq!(out.summary(), "1 object, 0 errors, 0 warnings, 1 other object skipped (not fmesh kinds)");
+        assert_eq!(
+            out.summary(),
+            "1 object, 0 errors, 0 warnings, 1 other object skipped (not fmesh kinds)"
+        );
     }
 }

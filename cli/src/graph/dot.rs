@@ -6,9 +6,15 @@ use super::{Cluster, Flag, Node, Role};
 
 /// The whole picture as DOT text (deterministic: same input, same bytes).
 pub fn render(clusters: &[Cluster]) -> String {
-    let mut out = String::from("digraph fmesh {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n");
+    let mut out =
+        String::from("digraph fmesh {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n");
     for c in clusters {
-        let _ = writeln!(out, "  subgraph cluster_{} {{\n    label={};", c.id, quote(&c.title));
+        let _ = writeln!(
+            out,
+            "  subgraph cluster_{} {{\n    label={};",
+            c.id,
+            quote(&c.title)
+        );
         for n in &c.nodes {
             let _ = writeln!(out, "    {} [{}];", n.id, attributes(n));
         }
@@ -51,7 +57,10 @@ fn attributes(n: &Node) -> String {
 
 /// A DOT double-quoted string.
 fn quote(s: &str) -> String {
-    let escaped = s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+    let escaped = s
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n");
     format!("\"{escaped}\"")
 }
 

@@ -5,8 +5,7 @@ use std::fmt::Write as _;
 use super::{Cluster, Flag, Node, Role};
 
 /// Styles for the roles and flags, appended once.
-const CLASS_DEFS: &str = "\
-  classDef source fill:#e8f5e9,stroke:#2e7d32
+const CLASS_DEFS: &str = "  classDef source fill:#e8f5e9,stroke:#2e7d32
   classDef function fill:#e3f2fd,stroke:#1565c0
   classDef sink fill:#fff3e0,stroke:#ef6c00
   classDef topic fill:#f5f5f5,stroke:#616161
@@ -29,7 +28,10 @@ pub fn render(clusters: &[Cluster]) -> String {
         }
     }
     out.push_str(CLASS_DEFS);
-    for (flag_class, flags) in [("dangling", [Flag::NoProducer, Flag::NoConsumer].as_slice()), ("cycle", &[Flag::OnCycle])] {
+    for (flag_class, flags) in [
+        ("dangling", [Flag::NoProducer, Flag::NoConsumer].as_slice()),
+        ("cycle", &[Flag::OnCycle]),
+    ] {
         let ids: Vec<&str> = clusters
             .iter()
             .flat_map(|c| &c.nodes)
@@ -72,7 +74,10 @@ fn class(role: Role) -> &'static str {
 
 /// Mermaid labels are quoted; quotes and markup characters become entity codes.
 fn escape(s: &str) -> String {
-    s.replace('"', "#quot;").replace('<', "#lt;").replace('>', "#gt;").replace('\n', " ")
+    s.replace('"', "#quot;")
+        .replace('<', "#lt;")
+        .replace('>', "#gt;")
+        .replace('\n', " ")
 }
 
 #[cfg(test)]
@@ -88,7 +93,10 @@ mod tests {
         assert!(text.contains("%% t0_1: persistent://public/default/orphan"));
         assert!(text.contains("m0_0 --> t0_"));
         assert!(text.contains("classDef dangling"));
-        assert!(text.lines().any(|l| l.starts_with("  class ") && l.ends_with(" dangling")));
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("  class ") && l.ends_with(" dangling"))
+        );
     }
 
     #[test]

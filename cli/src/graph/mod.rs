@@ -98,7 +98,9 @@ pub fn clusters(resources: &[&Resource]) -> Vec<Cluster> {
 /// Standalone Functions, Sources and Sinks as the members of one mesh, named by metadata.name.
 fn standalone_mesh(resources: &[&Resource]) -> Option<FunctionMeshSpec> {
     let mut spec = FunctionMeshSpec::default();
-    let named = |member: &Option<String>, res: &Resource| member.clone().or_else(|| Some(res.name().to_string()));
+    let named = |member: &Option<String>, res: &Resource| {
+        member.clone().or_else(|| Some(res.name().to_string()))
+    };
     for res in resources {
         match res {
             Resource::Function(o) => {
@@ -124,7 +126,12 @@ fn standalone_mesh(resources: &[&Resource]) -> Option<FunctionMeshSpec> {
 
 fn cluster(index: usize, title: String, g: &MeshGraph) -> Cluster {
     let member_id = |i: usize| format!("m{index}_{i}");
-    let mut nodes: Vec<Node> = g.members.iter().enumerate().map(|(i, m)| member_node(member_id(i), m, g.cyclic_members.contains(&i))).collect();
+    let mut nodes: Vec<Node> = g
+        .members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| member_node(member_id(i), m, g.cyclic_members.contains(&i)))
+        .collect();
     let mut edges = Vec::new();
     let labels = topic_labels(g);
     for (t, (name, topic)) in g.topics.iter().enumerate() {
@@ -136,10 +143,25 @@ fn cluster(index: usize, title: String, g: &MeshGraph) -> Cluster {
         } else {
             None
         };
-        let label = labels.get(name).cloned().unwrap_or_else(|| name.local.clone());
-        nodes.push(Node { id: id.clone(), label, tooltip: name.to_string(), role: Role::Topic, flag });
-        edges.extend(topic.producers.iter().map(|p| Edge { from: member_id(*p), to: id.clone() }));
-        edges.extend(topic.consumers.iter().map(|c| Edge { from: id.clone(), to: member_id(*c) }));
+        let label = labels
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| name.local.clone());
+        nodes.push(Node {
+            id: id.clone(),
+            label,
+            tooltip: name.to_string(),
+            role: Role::Topic,
+            flag,
+        });
+        edges.extend(topic.producers.iter().map(|p| Edge {
+            from: member_id(*p),
+            to: id.clone(),
+        }));
+        edges.extend(topic.consumers.iter().map(|c| Edge {
+            from: id.clone(),
+            to: member_id(*c),
+        }));
     }
     for (i, m) in g.members.iter().enumerate() {
         for (j, p) in m.patterns.iter().enumerate() {
@@ -149,11 +171,25 @@ fn cluster(index: usize, title: String, g: &MeshGraph) -> Cluster {
             let id = format!("p{index}_{i}_{j}");
             let tooltip = format!("topic pattern {}", p.full);
             let label = p.full.rsplit('/').next().unwrap_or(&p.full).to_string();
-            nodes.push(Node { id: id.clone(), label, tooltip, role: Role::Pattern, flag: Some(Flag::NoProducer) });
-            edges.push(Edge { from: id, to: member_id(i) });
+            nodes.push(Node {
+                id: id.clone(),
+                label,
+                tooltip,
+                role: Role::Pattern,
+                flag: Some(Flag::NoProducer),
+            });
+            edges.push(Edge {
+                from: id,
+                to: member_id(i),
+            });
         }
     }
-    Cluster { id: format!("mesh{index}"), title, nodes, edges }
+    Cluster {
+        id: format!("mesh{index}"),
+        title,
+        nodes,
+        edges,
+    }
 }
 
 fn member_node(id: String, m: &fmesh_crds::graph::Member, on_cycle: bool) -> Node {
@@ -162,9 +198,19 @@ fn member_node(id: String, m: &fmesh_crds::graph::Member, on_cycle: bool) -> Nod
         WorkloadKind::Function => Role::Function,
         WorkloadKind::Sink => Role::Sink,
     };
-    let name = if m.name.is_empty() { "<unnamed>" } else { &m.name };
+    let name = if m.name.is_empty() {
+        "<unnamed>"
+    } else {
+        &m.name
+    };
     let tooltip = format!("{} {name} ({})", m.kind.as_str(), m.path);
-    Node { id, label: name.to_string(), tooltip, role, flag: on_cycle.then_some(Flag::OnCycle) }
+    Node {
+        id,
+        label: name.to_string(),
+        tooltip,
+        role,
+        flag: on_cycle.then_some(Flag::OnCycle),
+    }
 }
 
 /// Topic labels: the local name, or `tenant/ns/local` where two topics share a local name.
@@ -176,8 +222,11 @@ fn topic_labels(g: &MeshGraph) -> BTreeMap<fmesh_crds::topic::TopicName, String>
     g.topics
         .keys()
         .map(|name| {
-            let label =
-                if count[name.local.as_str()] > 1 { format!("{}/{}", name.namespace, name.local) } else { name.local.clone() };
+            let label = if count[name.local.as_str()] > 1 {
+                format!("{}/{}", name.namespace, name.local)
+            } else {
+                name.local.clone()
+            };
             (name.clone(), label)
         })
         .collect()
@@ -201,7 +250,9 @@ mod tests {
                                "pulsar": {"pulsarConfig": "p"}}]
             }
         });
-        let Parsed::Resource(res, _) = Resource::parse(&mesh) else { panic!("sample parses") };
+        let Parsed::Resource(res, _) = Resource::parse(&mesh) else {
+            panic!("sample parses")
+        };
         clusters(&[&res])
     }
 
@@ -209,7 +260,12 @@ mod tests {
     fn members_and_topics_become_nodes_with_flags() {
         let c = &sample()[0];
         assert_eq!(c.title, "FunctionMesh/m");
-        let find = |label: &str| c.nodes.iter().find(|n| n.label == label).unwrap_or_else(|| panic!("{label} drawn"));
+        let find = |label: &str| {
+            c.nodes
+                .iter()
+                .find(|n| n.label == label)
+                .unwrap_or_else(|| panic!("{label} drawn"))
+        };
         assert_eq!(find("cdc").role, Role::Source);
         assert_eq!(find("enrich").role, Role::Function);
         assert_eq!(find("orphan").flag, Some(Flag::NoProducer));
@@ -217,8 +273,14 @@ mod tests {
         assert_eq!(find("raw").flag, None);
         assert_eq!(find("raw").tooltip, "persistent://public/default/raw");
         let raw = &find("raw").id;
-        assert!(c.edges.contains(&Edge { from: find("cdc").id.clone(), to: raw.clone() }));
-        assert!(c.edges.contains(&Edge { from: raw.clone(), to: find("enrich").id.clone() }));
+        assert!(c.edges.contains(&Edge {
+            from: find("cdc").id.clone(),
+            to: raw.clone()
+        }));
+        assert!(c.edges.contains(&Edge {
+            from: raw.clone(),
+            to: find("enrich").id.clone()
+        }));
     }
 
     #[test]
@@ -228,10 +290,17 @@ mod tests {
             "metadata": {"name": "solo"},
             "spec": {"className": "E", "input": {"topics": ["a"]}, "output": {"topic": "b"}}
         });
-        let Parsed::Resource(res, _) = Resource::parse(&f) else { panic!("parses") };
+        let Parsed::Resource(res, _) = Resource::parse(&f) else {
+            panic!("parses")
+        };
         let all = clusters(&[&res]);
         assert_eq!(all.len(), 1);
         assert_eq!(all[0].title, STANDALONE_TITLE);
-        assert!(all[0].nodes.iter().any(|n| n.label == "solo" && n.role == Role::Function));
+        assert!(
+            all[0]
+                .nodes
+                .iter()
+                .any(|n| n.label == "solo" && n.role == Role::Function)
+        );
     }
 }
