@@ -179,7 +179,7 @@ fn usage_errors_exit_2() {
 fn hostile_input_is_refused_with_a_message() {
     let dir = tempfile::tempdir().expect("temp dir");
     let block_nesting: String = (0..500).map(|i| format!("{}k:\n", " ".repeat(i))).collect();
-    let cases: [(&str, Vec<u8>, &str); 5] = [
+    let cases: [(&str, Vec<u8>, &str); 6] = [
         (
             "garbage.yaml",
             b"key: [unclosed\n  : : {".to_vec(),
@@ -194,7 +194,12 @@ fn hostile_input_is_refused_with_a_message() {
         (
             "flow.yaml",
             "[".repeat(10_000).into_bytes(),
-            "not valid YAML",
+            "nested deeper than 64 levels",
+        ),
+        (
+            "closed.yaml",
+            format!("{}{}", "{a: ".repeat(100), "}".repeat(100)).into_bytes(),
+            "nested deeper than 64 levels",
         ),
         (
             "block.yaml",
