@@ -46,6 +46,9 @@ enum Command {
     /// nodes, with edges producer → topic → consumer. Standalone Function, Source and Sink objects
     /// in the file are drawn together as one more cluster, as if members of one mesh. Topics
     /// nothing produces or consumes are dashed red; members on a cycle are red and marked.
+    /// Objects that do not parse are skipped with a warning (`fmesh validate` says why).
+    ///
+    /// Exit status: 0 drawn, 1 nothing to draw, 2 unreadable input or usage error.
     Graph(GraphArgs),
     /// Print the CustomResourceDefinitions, or write one file each with --out.
     Crds(CrdsArgs),

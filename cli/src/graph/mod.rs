@@ -303,4 +303,39 @@ mod tests {
                 .any(|n| n.label == "solo" && n.role == Role::Function)
         );
     }
+
+    #[test]
+    fn members_on_a_cycle_and_unmatched_patterns_are_flagged() {
+        let function = |name: &str, input: serde_json::Value, output: &str| {
+            serde_json::json!({"name": name, "className": "F", "java": {"jar": "f.jar"},
+                               "input": input, "output": {"topic": output},
+                               "pulsar": {"pulsarConfig": "p"}})
+        };
+        let mesh = serde_json::json!({
+            "apiVersion": "compute.functionmesh.io/v1alpha1", "kind": "FunctionMesh",
+            "metadata": {"name": "loop"},
+            "spec": {"functions": [
+                function("ping", serde_json::json!({"topics": ["b"]}), "a"),
+                function("pong", serde_json::json!({"topics": ["a"]}), "b"),
+                function("watch", serde_json::json!({"topicPattern": "audit-.*"}), "c"),
+            ]}
+        });
+        let Parsed::Resource(res, _) = Resource::parse(&mesh) else {
+            panic!("parses")
+        };
+        let c = &clusters(&[&res])[0];
+        let flag = |label: &str| c.nodes.iter().find(|n| n.label == label).map(|n| n.flag);
+        assert_eq!(flag("ping"), Some(Some(Flag::OnCycle)));
+        assert_eq!(flag("pong"), Some(Some(Flag::OnCycle)));
+        assert_eq!(flag("watch"), Some(None));
+        let pattern = c
+            .nodes
+            .iter()
+            .find(|n| n.role == Role::Pattern)
+            .expect("pattern drawn");
+        assert_eq!(
+            (pattern.label.as_str(), pattern.flag),
+            ("audit-.*", Some(Flag::NoProducer))
+        );
+    }
 }
