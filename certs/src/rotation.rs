@@ -1,0 +1,315 @@
+//! When to renew ([`plan`], pure) and the self-managed loop: load or create the bundle in the
+//! Secret, renew it before expiry, inject the CA bundle, and hot-swap the served certificate.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::error::{Error, Result};
+use crate::inject::Injector;
+use crate::pki::{self, KeyedCert};
+use crate::resolver::HotResolver;
+use crate::store::{Bundle, SecretStore, Write};
+
+/// How long certificates live and when they are renewed.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// The CA's common name.
+    pub ca_name: String,
+    /// The serving certificate's common name.
+    pub serving_name: String,
+    /// DNS names / IPs the serving certificate covers (`<svc>.<ns>.svc`, …).
+    pub sans: Vec<String>,
+    pub ca_validity: Duration,
+    pub serving_validity: Duration,
+    /// Renew once less than this fraction of a certificate's lifetime is left (e.g. 1/3).
+    pub renew_when_left: f64,
+}
+
+impl Policy {
+    /// Ten-year CA, one-year serving certificate, renewed with a third of its life left.
+    pub fn new(sans: Vec<String>) -> Self {
+        const DAY: u64 = 86_400;
+        Policy {
+            ca_name: "fmesh-webhook-ca".into(),
+            serving_name: "fmesh-webhook".into(),
+            sans,
+            ca_validity: Duration::from_secs(3650 * DAY),
+            serving_validity: Duration::from_secs(365 * DAY),
+            renew_when_left: 1.0 / 3.0,
+        }
+    }
+}
+
+/// What a bundle needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plan {
+    /// Fine until `renew_at`.
+    Keep { renew_at: SystemTime },
+    /// A new serving certificate from the same CA.
+    RenewServing,
+    /// A new CA (the old one stays trusted) and a serving certificate from it.
+    RenewCa,
+    /// Nothing usable: make everything.
+    Create,
+}
+
+/// Decides what `bundle` needs at `now` under `policy` (pure).
+pub fn plan(bundle: Option<&Bundle>, policy: &Policy, now: SystemTime) -> Plan {
+    let Some(bundle) = bundle else {
+        return Plan::Create;
+    };
+    let renew_at = |pem: &str| -> Option<SystemTime> {
+        let (nb, na) = pki::validity(pem).ok()?;
+        let life = na.duration_since(nb).ok()?;
+        Some(na - life.mul_f64(policy.renew_when_left))
+    };
+    let Some(ca_renew) = renew_at(&bundle.ca.cert_pem) else {
+        return Plan::RenewCa;
+    };
+    if now >= ca_renew {
+        return Plan::RenewCa;
+    }
+    let Some(serving_renew) = renew_at(&bundle.serving.cert_pem) else {
+        return Plan::RenewServing;
+    };
+    if now >= serving_renew || !covers(&bundle.serving.cert_pem, &policy.sans) {
+        return Plan::RenewServing;
+    }
+    Plan::Keep {
+        renew_at: serving_renew.min(ca_renew),
+    }
+}
+
+/// Whether the certificate names every SAN the policy asks for (a renamed Service gets a new one).
+fn covers(cert_pem: &str, sans: &[String]) -> bool {
+    let Ok((_, pem)) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes()) else {
+        return false;
+    };
+    let Ok(cert) = pem.parse_x509() else {
+        return false;
+    };
+    let Ok(Some(ext)) = cert.subject_alternative_name() else {
+        return sans.is_empty();
+    };
+    let names: Vec<String> = ext
+        .value
+        .general_names
+        .iter()
+        .map(|n| match n {
+            x509_parser::extensions::GeneralName::DNSName(d) => d.to_string(),
+            x509_parser::extensions::GeneralName::IPAddress(ip) => match ip.len() {
+                4 => std::net::Ipv4Addr::new(ip[0], ip[1], ip[2], ip[3]).to_string(),
+                _ => String::new(),
+            },
+            _ => String::new(),
+        })
+        .collect();
+    sans.iter().all(|s| names.contains(s))
+}
+
+/// Builds the bundle `plan` asks for from `current`.
+fn next_bundle(current: Option<&Bundle>, plan: Plan, policy: &Policy) -> Result<Bundle> {
+    let issue = |ca: &KeyedCert| {
+        pki::issue_serving(ca, &policy.serving_name, &policy.sans, policy.serving_validity)
+    };
+    let resource_version = current.and_then(|b| b.resource_version.clone());
+    match (plan, current) {
+        (Plan::RenewServing, Some(cur)) => Ok(Bundle {
+            serving: issue(&cur.ca)?,
+            ca: cur.ca.clone(),
+            previous_ca_pem: cur.previous_ca_pem.clone(),
+            resource_version,
+        }),
+        (Plan::RenewCa, Some(cur)) => {
+            let ca = pki::generate_ca(&policy.ca_name, policy.ca_validity)?;
+            // Keep trusting the old CA only while it is still valid.
+            let previous = pki::validity(&cur.ca.cert_pem)
+                .ok()
+                .filter(|(_, na)| *na > SystemTime::now())
+                .map(|_| cur.ca.cert_pem.clone());
+            Ok(Bundle {
+                serving: issue(&ca)?,
+                ca,
+                previous_ca_pem: previous,
+                resource_version,
+            })
+        }
+        _ => {
+            let ca = pki::generate_ca(&policy.ca_name, policy.ca_validity)?;
+            Ok(Bundle {
+                serving: issue(&ca)?,
+                ca,
+                previous_ca_pem: None,
+                resource_version,
+            })
+        }
+    }
+}
+
+/// Self-managed certificates: the Secret is the truth every replica converges on.
+pub struct SelfManaged {
+    store: SecretStore,
+    injector: Option<Injector>,
+    resolver: Arc<HotResolver>,
+    policy: Policy,
+}
+
+/// Conflicting Secret writes tolerated per pass.
+const ATTEMPTS: u32 = 5;
+
+impl SelfManaged {
+    /// Manages the bundle in `store`, injecting into `injector`'s configurations (if any) and
+    /// serving through `resolver`.
+    pub fn new(
+        store: SecretStore,
+        injector: Option<Injector>,
+        resolver: Arc<HotResolver>,
+        policy: Policy,
+    ) -> Self {
+        SelfManaged {
+            store,
+            injector,
+            resolver,
+            policy,
+        }
+    }
+
+    /// One pass: read the Secret, renew what is due (losing a race means using the winner's),
+    /// inject the CA bundle, serve the Secret's certificate. Returns when the next pass is due.
+    pub async fn reconcile(&self) -> Result<SystemTime> {
+        let bundle = self.converge(None).await?;
+        self.publish(&bundle).await?;
+        match plan(Some(&bundle), &self.policy, SystemTime::now()) {
+            Plan::Keep { renew_at } => Ok(renew_at),
+            _ => Ok(SystemTime::now()),
+        }
+    }
+
+    /// Replaces the serving certificate now (same CA), whatever its age; for operators who
+    /// suspect a leaked key, and for tests of rotation under load.
+    pub async fn rotate_serving_now(&self) -> Result<Bundle> {
+        let bundle = self.converge(Some(Plan::RenewServing)).await?;
+        self.publish(&bundle).await?;
+        Ok(bundle)
+    }
+
+    async fn converge(&self, force: Option<Plan>) -> Result<Bundle> {
+        let mut force = force;
+        for _ in 0..ATTEMPTS {
+            let current = self.store.read().await?;
+            let wanted = match (force, &current) {
+                (Some(p), Some(_)) => p,
+                _ => plan(current.as_ref(), &self.policy, SystemTime::now()),
+            };
+            if let (Plan::Keep { .. }, Some(cur)) = (wanted, &current) {
+                return Ok(cur.clone());
+            }
+            let next = next_bundle(current.as_ref(), wanted, &self.policy)?;
+            match self.store.write(&next).await? {
+                Write::Stored(stored) => {
+                    tracing::info!(secret = %self.store.describe(), plan = ?wanted, "certificates written");
+                    return Ok(stored);
+                }
+                Write::Lost => {
+                    tracing::info!(secret = %self.store.describe(), "another replica wrote the certificates first; using theirs");
+                    // Theirs is fresh: a forced rotation is satisfied by it too.
+                    force = None;
+                }
+            }
+        }
+        Err(Error::Contention {
+            what: self.store.describe(),
+            attempts: ATTEMPTS,
+        })
+    }
+
+    /// Trust first, then serve: the CA bundle reaches the apiserver before a certificate from
+    /// a new CA is presented.
+    async fn publish(&self, bundle: &Bundle) -> Result<()> {
+        if let Some(injector) = &self.injector {
+            injector.inject(&bundle.ca_bundle_pem()).await?;
+        }
+        self.resolver
+            .set_pem(&bundle.serving.cert_pem, &bundle.serving.key_pem)?;
+        Ok(())
+    }
+
+    /// Reconciles forever: at least every `check_every` (picking up a rotation another replica
+    /// made) and when renewal is due; errors are logged and retried after `check_every`.
+    pub async fn run(self, check_every: Duration) {
+        loop {
+            let wait = match self.reconcile().await {
+                Ok(next) => next
+                    .duration_since(SystemTime::now())
+                    .unwrap_or_default()
+                    .min(check_every)
+                    .max(Duration::from_secs(1)),
+                Err(e) => {
+                    tracing::warn!(error = %e, secret = %self.store.describe(), "certificate reconcile failed; retrying");
+                    check_every
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    fn policy() -> Policy {
+        Policy::new(vec!["svc.ns.svc".into(), "127.0.0.1".into()])
+    }
+
+    fn bundle(ca_days: u32, serving_days: u32, p: &Policy) -> Bundle {
+        let ca = pki::generate_ca("ca", DAY * ca_days).unwrap();
+        let serving = pki::issue_serving(&ca, "s", &p.sans, DAY * serving_days).unwrap();
+        Bundle {
+            ca,
+            serving,
+            previous_ca_pem: None,
+            resource_version: Some("1".into()),
+        }
+    }
+
+    #[test]
+    fn plans_follow_remaining_lifetime() {
+        let p = policy();
+        let now = SystemTime::now();
+        assert_eq!(plan(None, &p, now), Plan::Create);
+        let b = bundle(3650, 365, &p);
+        let Plan::Keep { renew_at } = plan(Some(&b), &p, now) else {
+            panic!("fresh bundle must be kept")
+        };
+        let until = renew_at.duration_since(now).unwrap();
+        assert!(until > 240 * DAY && until < 245 * DAY, "{until:?}");
+        assert_eq!(plan(Some(&b), &p, now + 250 * DAY), Plan::RenewServing);
+        assert_eq!(plan(Some(&b), &p, now + 2500 * DAY), Plan::RenewCa);
+    }
+
+    #[test]
+    fn a_certificate_missing_a_san_is_renewed() {
+        let p = policy();
+        let b = bundle(3650, 365, &p);
+        let mut moved = p.clone();
+        moved.sans.push("new.ns.svc".into());
+        assert_eq!(plan(Some(&b), &moved, SystemTime::now()), Plan::RenewServing);
+    }
+
+    #[test]
+    fn renewing_keeps_or_replaces_the_ca_as_planned() {
+        let p = policy();
+        let b = bundle(3650, 365, &p);
+        let serving = next_bundle(Some(&b), Plan::RenewServing, &p).unwrap();
+        assert_eq!(serving.ca, b.ca);
+        assert_ne!(serving.serving, b.serving);
+        assert_eq!(serving.resource_version.as_deref(), Some("1"));
+        let ca = next_bundle(Some(&b), Plan::RenewCa, &p).unwrap();
+        assert_ne!(ca.ca, b.ca);
+        assert_eq!(ca.previous_ca_pem.as_deref(), Some(b.ca.cert_pem.as_str()));
+        assert_eq!(pki::split_bundle(&ca.ca_bundle_pem()).len(), 2);
+    }
+}
