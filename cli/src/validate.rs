@@ -81,12 +81,14 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// How many findings are errors.
     pub fn errors(&self) -> usize {
         self.findings
             .iter()
             .filter(|f| f.severity == Severity::Error)
             .count()
     }
+    /// How many findings are warnings.
     pub fn warnings(&self) -> usize {
         self.findings
             .iter()

@@ -432,3 +432,45 @@ fn crds_are_printed_and_written_exactly_as_generated() {
         );
     }
 }
+
+/// Graphviz itself accepts the output, when it is installed (skipped otherwise).
+#[test]
+fn graphviz_accepts_the_dot_output() {
+    if Command::new("dot")
+        .arg("-V")
+        .stderr(Stdio::null())
+        .status()
+        .is_err()
+    {
+        eprintln!("graphviz `dot` not installed; skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let odd = FUNCTION.replace("topic: out", "topic: \"we\\\"ird\\\\name\"");
+    let file = write(dir.path(), "mesh.yaml", format!("{MESH}---\n{odd}"));
+    let dot = run(&["graph", &file]);
+    assert_eq!(dot.code, 0, "{}", dot.stderr);
+    let rendered = run_program("dot", &["-Tsvg"], dot.stdout.as_bytes());
+    assert!(
+        rendered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+}
+
+fn run_program(program: &str, args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("program starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(stdin)
+        .expect("stdin accepts input");
+    child.wait_with_output().expect("program finishes")
+}

@@ -85,12 +85,18 @@ pub fn clusters(resources: &[&Resource]) -> Vec<Cluster> {
         if let Resource::FunctionMesh(mesh) = res {
             let (graph, _) = analyze(res.name(), &mesh.spec);
             let title = format!("FunctionMesh/{}", res.name());
-            out.push(cluster(out.len(), title, &graph));
+            out.push(cluster(out.len(), title, &graph, true));
         }
     }
     if let Some(spec) = standalone_mesh(resources) {
         let (graph, _) = analyze("standalone", &spec);
-        out.push(cluster(out.len(), STANDALONE_TITLE.to_string(), &graph));
+        // Member paths (`spec.functions[0]`) exist only in the synthetic mesh: not shown.
+        out.push(cluster(
+            out.len(),
+            STANDALONE_TITLE.to_string(),
+            &graph,
+            false,
+        ));
     }
     out
 }
@@ -124,13 +130,14 @@ fn standalone_mesh(resources: &[&Resource]) -> Option<FunctionMeshSpec> {
     (spec != FunctionMeshSpec::default()).then_some(spec)
 }
 
-fn cluster(index: usize, title: String, g: &MeshGraph) -> Cluster {
+/// One cluster; `in_mesh` says whether member paths point into a real FunctionMesh.
+fn cluster(index: usize, title: String, g: &MeshGraph, in_mesh: bool) -> Cluster {
     let member_id = |i: usize| format!("m{index}_{i}");
     let mut nodes: Vec<Node> = g
         .members
         .iter()
         .enumerate()
-        .map(|(i, m)| member_node(member_id(i), m, g.cyclic_members.contains(&i)))
+        .map(|(i, m)| member_node(member_id(i), m, g.cyclic_members.contains(&i), in_mesh))
         .collect();
     let mut edges = Vec::new();
     let labels = topic_labels(g);
@@ -192,7 +199,7 @@ fn cluster(index: usize, title: String, g: &MeshGraph) -> Cluster {
     }
 }
 
-fn member_node(id: String, m: &fmesh_crds::graph::Member, on_cycle: bool) -> Node {
+fn member_node(id: String, m: &fmesh_crds::graph::Member, on_cycle: bool, in_mesh: bool) -> Node {
     let role = match m.kind {
         WorkloadKind::Source => Role::Source,
         WorkloadKind::Function => Role::Function,
@@ -203,7 +210,11 @@ fn member_node(id: String, m: &fmesh_crds::graph::Member, on_cycle: bool) -> Nod
     } else {
         &m.name
     };
-    let tooltip = format!("{} {name} ({})", m.kind.as_str(), m.path);
+    let tooltip = if in_mesh {
+        format!("{} {name} ({})", m.kind.as_str(), m.path)
+    } else {
+        format!("{} {name}", m.kind.as_str())
+    };
     Node {
         id,
         label: name.to_string(),
@@ -296,11 +307,14 @@ mod tests {
         let all = clusters(&[&res]);
         assert_eq!(all.len(), 1);
         assert_eq!(all[0].title, STANDALONE_TITLE);
-        assert!(
-            all[0]
-                .nodes
-                .iter()
-                .any(|n| n.label == "solo" && n.role == Role::Function)
+        let solo = all[0]
+            .nodes
+            .iter()
+            .find(|n| n.label == "solo")
+            .expect("drawn");
+        assert_eq!(
+            (solo.role, solo.tooltip.as_str()),
+            (Role::Function, "Function solo")
         );
     }
 
