@@ -78,13 +78,24 @@ async fn publish(
     Ok((n as f64 / start.elapsed().as_secs_f64(), n))
 }
 
-/// Sends at `rate`/s for `secs`; returns (p50, p99) publish→receive latency in ms.
+fn percentiles(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let pct = |q: f64| {
+        v.get(((v.len() as f64 * q) as usize).min(v.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    (pct(0.50), pct(0.99))
+}
+
+/// Sends at `rate`/s for `secs`; returns (p50, p99) of publish→receive and of
+/// send→receipt latency, in ms.
 async fn latency(
     client: &Pulsar<TokioExecutor>,
     topic: &str,
     rate: u64,
     secs: f64,
-) -> anyhow::Result<(f64, f64)> {
+) -> anyhow::Result<((f64, f64), (f64, f64))> {
     let mut cons = client
         .consumer()
         .with_topic(topic)
@@ -109,29 +120,30 @@ async fn latency(
     });
     let mut p = client.producer().with_topic(topic).build().await?;
     let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
-    let mut pending = Vec::new();
+    let receipts = Arc::new(std::sync::Mutex::new(Vec::with_capacity(total)));
+    let mut waiters = Vec::with_capacity(total);
     for _ in 0..total {
         tick.tick().await;
-        let mut body = now_us().to_be_bytes().to_vec();
+        let sent = now_us();
+        let mut body = sent.to_be_bytes().to_vec();
         body.resize(1024, b'x');
-        pending.push(p.send_non_blocking(body).await?);
-        if pending.len() > 256 {
-            for f in pending.drain(..) {
-                f.await?;
+        let f = p.send_non_blocking(body).await?;
+        let receipts = receipts.clone();
+        waiters.push(tokio::spawn(async move {
+            if f.await.is_ok() {
+                let ms = now_us().saturating_sub(sent) as f64 / 1000.0;
+                receipts.lock().unwrap_or_else(|e| e.into_inner()).push(ms);
             }
-        }
+        }));
     }
-    for f in pending {
-        f.await?;
+    for w in waiters {
+        w.await?;
     }
-    let mut lat = reader.await?;
-    lat.sort_by(|a, b| a.total_cmp(b));
-    let pct = |q: f64| {
-        lat.get(((lat.len() as f64 * q) as usize).min(lat.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(f64::NAN)
-    };
-    Ok((pct(0.50), pct(0.99)))
+    let e2e = percentiles(reader.await?);
+    let receipt = percentiles(std::mem::take(
+        &mut *receipts.lock().unwrap_or_else(|e| e.into_inner()),
+    ));
+    Ok((e2e, receipt))
 }
 
 /// Consumes `n` pre-published messages from the start; returns messages per second.
@@ -191,7 +203,7 @@ async fn tcp_floor(size: usize, secs: f64) -> anyhow::Result<f64> {
 }
 
 /// Floor: 1 KiB appends with fdatasync after each, on the data directory's disk.
-fn fsync_floor(dir: &std::path::Path, secs: f64) -> anyhow::Result<f64> {
+fn fsync_floor(dir: &std::path::Path, secs: f64) -> anyhow::Result<(f64, (f64, f64))> {
     let path = dir.join("fsync-probe");
     let mut f = std::fs::OpenOptions::new()
         .create(true)
@@ -199,14 +211,16 @@ fn fsync_floor(dir: &std::path::Path, secs: f64) -> anyhow::Result<f64> {
         .open(&path)?;
     let block = vec![0u8; 1024];
     let start = Instant::now();
-    let mut n = 0u64;
+    let mut lat = Vec::new();
     while start.elapsed().as_secs_f64() < secs {
+        let t = Instant::now();
         f.write_all(&block)?;
         f.sync_data()?;
-        n += 1;
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     std::fs::remove_file(&path)?;
-    Ok(n as f64 / start.elapsed().as_secs_f64())
+    let rate = lat.len() as f64 / start.elapsed().as_secs_f64();
+    Ok((rate, percentiles(lat)))
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -240,9 +254,9 @@ async fn main() -> anyhow::Result<()> {
         "floor  raw TCP loopback 100 B : {:>10.0} msg/s",
         tcp_floor(100, secs).await?
     );
+    let (fs_rate, (fs50, fs99)) = fsync_floor(root.path(), secs)?;
     println!(
-        "floor  disk fdatasync (1 KiB) : {:>10.0} /s",
-        fsync_floor(root.path(), secs)?
+        "floor  disk append+fdatasync (1 KiB): {fs_rate:>10.0} /s  (p50 {fs50:.3} ms  p99 {fs99:.3} ms)"
     );
     for policy in [FsyncPolicy::EveryEntry, FsyncPolicy::Grouped] {
         let name = if policy == FsyncPolicy::EveryEntry {
@@ -268,8 +282,10 @@ async fn main() -> anyhow::Result<()> {
                 );
             }
         }
-        let (p50, p99) = latency(&client, "latency", 1000, secs).await?;
-        println!("fsync={name:<7} e2e latency 1 KiB @1000/s : p50 {p50:.2} ms  p99 {p99:.2} ms");
+        let ((p50, p99), (r50, r99)) = latency(&client, "latency", 1000, secs).await?;
+        println!(
+            "fsync={name:<7} e2e latency 1 KiB @1000/s : p50 {p50:.2} ms  p99 {p99:.2} ms (send→receipt p50 {r50:.2} p99 {r99:.2})"
+        );
         let (_, n) = publish(&client, "drain", 1024, true, secs).await?;
         let rate = consume(&client, "drain", n).await?;
         println!("fsync={name:<7} consume 1 KiB ({n} msgs)     : {rate:>10.0} msg/s");
