@@ -126,12 +126,12 @@ impl LocalCluster {
             if c.health(&self.layout).await.is_ok() {
                 return Ok(());
             }
-            // Maybe still starting (another `up` just launched it): give it its start time.
-            match self.wait_healthy(c, pid).await {
+            // Maybe still starting (an interrupted `up` just launched it): give it a moment.
+            match self.wait_healthy(c, pid, Duration::from_secs(15)).await {
                 Ok(()) => return Ok(()),
                 Err(e) => tracing::warn!(component = c.name(), error = %e, "unhealthy; restarting"),
             }
-            process::stop(&self.layout, c.name(), Duration::from_secs(10))?;
+            process::stop(&self.layout, c.name(), Duration::from_secs(5))?;
         }
         for &port in c.ports() {
             crate::prereq::require_free_port(port, c.name())?;
@@ -141,11 +141,10 @@ impl LocalCluster {
             let _ = fs::remove_file(self.layout.containerd_socket());
         }
         let pid = process::start(&self.layout, &c.spec(&self.layout, &self.bins, pki))?;
-        self.wait_healthy(c, pid).await
+        self.wait_healthy(c, pid, c.start_timeout()).await
     }
 
-    async fn wait_healthy(&self, c: Component, pid: u32) -> Result<()> {
-        let timeout = c.start_timeout();
+    async fn wait_healthy(&self, c: Component, pid: u32, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
             if !process::alive(pid) {

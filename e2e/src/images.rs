@@ -330,27 +330,23 @@ pub fn build_fmesh(layout: &Layout, workspace: &Path, release: bool) -> Result<V
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace.join("target"));
     let profile = if release { "release" } else { "debug" };
-    let packages = workspace_packages(workspace)?;
+    // A workspace that does not load (a member mid-edit) still lets prebuilt binaries through.
+    let packages = workspace_packages(workspace).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot list workspace packages; using prebuilt binaries only");
+        BTreeSet::new()
+    });
     let mut results = Vec::new();
     for program in FMESH_PROGRAMS {
         let package = format!("fmesh-{program}");
         let binary = target.join(profile).join(&package);
-        if packages.contains(&package) {
-            let mut args = vec!["build", "-p", &package, "--bin", &package];
-            if release {
-                args.push("--release");
-            }
-            let status = Command::new("cargo")
-                .args(&args)
-                .current_dir(workspace)
-                .status()
-                .ctx(|| format!("cargo {}", args.join(" ")))?;
-            if !status.success() {
-                return Err(Error::Command {
-                    command: format!("cargo {}", args.join(" ")),
-                    detail: status.to_string(),
-                });
-            }
+        if packages.contains(&package)
+            && let Err(e) = cargo_build(workspace, &package, release)
+        {
+            results.push(Built::Skipped {
+                program: program.to_owned(),
+                reason: e.to_string(),
+            });
+            continue;
         }
         if !binary.is_file() {
             let reason = if packages.contains(&package) {
@@ -372,6 +368,25 @@ pub fn build_fmesh(layout: &Layout, workspace: &Path, release: bool) -> Result<V
         results.push(Built::Imported { reference, binary });
     }
     Ok(results)
+}
+
+fn cargo_build(workspace: &Path, package: &str, release: bool) -> Result<()> {
+    let mut args = vec!["build", "-p", package, "--bin", package];
+    if release {
+        args.push("--release");
+    }
+    let status = Command::new("cargo")
+        .args(&args)
+        .current_dir(workspace)
+        .status()
+        .ctx(|| format!("cargo {}", args.join(" ")))?;
+    if !status.success() {
+        return Err(Error::Command {
+            command: format!("cargo {}", args.join(" ")),
+            detail: status.to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// Package names of the workspace members, from `cargo metadata`.

@@ -109,7 +109,11 @@ pub fn stop(layout: &Layout, name: &str, grace: Duration) -> Result<bool> {
 pub fn terminate(pid: u32, grace: Duration) {
     let Ok(raw) = i32::try_from(pid) else { return };
     // SAFETY: plain syscalls on a pid we own; failures (already gone) are fine.
-    unsafe { libc::kill(raw, libc::SIGTERM) };
+    unsafe {
+        libc::kill(raw, libc::SIGTERM);
+        // A stopped (hung, SIGSTOPped) process only acts on SIGTERM once continued.
+        libc::kill(raw, libc::SIGCONT);
+    }
     if !wait_gone(raw, grace) {
         unsafe { libc::kill(raw, libc::SIGKILL) };
         wait_gone(raw, Duration::from_secs(10));
