@@ -5,6 +5,7 @@
 //! tree that keeps those lines, then turned into `serde_json::Value` for `fmesh_crds`.
 
 use std::fmt;
+use std::rc::Rc;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
@@ -34,10 +35,12 @@ pub struct MapEntry {
     pub value: Node,
 }
 
-/// One document of a YAML stream.
-#[derive(Debug)]
+/// One document of a YAML stream, or one item of a `kind: List` document.
+#[derive(Clone, Debug)]
 pub struct Document {
-    pub root: Node,
+    root: Rc<Node>,
+    /// Where this document's object sits in `root`: empty, or `items[3]` in a List.
+    base: String,
 }
 
 /// Why a text could not be read as YAML.
@@ -58,7 +61,13 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, YamlError> {
     };
     let roots: Vec<Node> = serde_saphyr::from_multiple_with_options(text, options)
         .map_err(|e| YamlError::Syntax(one_line(&e)))?;
-    Ok(roots.into_iter().map(|root| Document { root }).collect())
+    Ok(roots
+        .into_iter()
+        .map(|root| Document {
+            root: Rc::new(root),
+            base: String::new(),
+        })
+        .collect())
 }
 
 /// Scans the event stream (no tree is built) so deep nesting is refused before any recursion.
@@ -105,23 +114,71 @@ pub fn line_of(node: &Node) -> usize {
 }
 
 impl Document {
+    /// The node this document's object is.
+    fn node(&self) -> &Node {
+        descend(&self.root, &self.base).0
+    }
+
     /// The first line of the document's content.
     pub fn first_line(&self) -> usize {
-        line_of(&self.root).max(1)
+        line_of(self.node()).max(1)
     }
 
     /// The document as JSON, what `fmesh_crds::Resource::parse` takes.
     pub fn to_json(&self) -> Value {
-        to_json(&self.root)
+        to_json(self.node())
     }
 
     /// The line of the field at `path` (as `fmesh_crds` writes paths: `a.b[2].c`, map keys
     /// as `m[key]`). A field that is absent is reported at its nearest present ancestor; a path
     /// that matches nothing at the document's first line.
     pub fn line_of_path(&self, path: &str) -> usize {
-        locate(&self.root, path)
+        descend(&self.root, &join(&self.base, path))
+            .1
             .filter(|l| *l > 0)
             .unwrap_or_else(|| self.first_line())
+    }
+
+    /// The items of a `v1` `List` (what `kubectl get -o yaml` prints), each as a document;
+    /// `None` for any other document.
+    pub fn list_items(&self) -> Option<Vec<Document>> {
+        let NodeKind::Map(entries) = &self.node().value else {
+            return None;
+        };
+        let scalar = |key: &str| {
+            entries
+                .iter()
+                .find(|e| e.key == key)
+                .and_then(|e| match &e.value.value {
+                    NodeKind::Scalar(Value::String(s)) => Some(s.as_str()),
+                    _ => None,
+                })
+        };
+        if scalar("apiVersion") != Some("v1") || scalar("kind") != Some("List") {
+            return None;
+        }
+        let items = entries
+            .iter()
+            .find(|e| e.key == "items")
+            .map(|e| &e.value.value);
+        let count = match items {
+            Some(NodeKind::Seq(items)) => items.len(),
+            _ => 0,
+        };
+        let item = |i| Document {
+            root: Rc::clone(&self.root),
+            base: join(&self.base, &format!("items[{i}]")),
+        };
+        Some((0..count).map(item).collect())
+    }
+}
+
+/// `base` + `path` as one path: `items[0]` + `spec.x` → `items[0].spec.x`.
+fn join(base: &str, path: &str) -> String {
+    if base.is_empty() || path.is_empty() || path.starts_with('[') {
+        format!("{base}{path}")
+    } else {
+        format!("{base}.{path}")
     }
 }
 
@@ -138,8 +195,9 @@ fn to_json(node: &Node) -> Value {
     }
 }
 
-/// Walks `path` down from `node`; returns the line of the deepest node reached.
-fn locate(node: &Node, path: &str) -> Option<usize> {
+/// Walks `path` down from `node`: the deepest node reached and its line (`None` when not
+/// even the first step matched).
+fn descend<'n>(node: &'n Node, path: &str) -> (&'n Node, Option<usize>) {
     let mut current = node;
     let mut line = None;
     let mut rest = path;
@@ -151,7 +209,7 @@ fn locate(node: &Node, path: &str) -> Option<usize> {
         current = next;
         rest = remaining;
     }
-    line
+    (current, line)
 }
 
 /// One step: `name`, `.name`, `[index]` or `[key]` at the start of `rest`.
@@ -363,6 +421,28 @@ metadata: {name: c}
         let d = &parse_documents(text).expect("parses")[0];
         assert_eq!(d.line_of_path("spec.input"), 3);
         assert_eq!(d.line_of_path("spec.in"), 2);
+    }
+
+    #[test]
+    fn list_items_are_documents_of_their_own() {
+        let text =
+            "apiVersion: v1\nkind: List\nitems:\n  - kind: A\n    spec:\n      x: 1\n  - kind: B\n";
+        let list = &parse_documents(text).expect("parses")[0];
+        let items = list.list_items().expect("a List");
+        assert_eq!(items.len(), 2);
+        assert_eq!(
+            items[0].to_json(),
+            serde_json::json!({"kind": "A", "spec": {"x": 1}})
+        );
+        assert_eq!(
+            (items[0].first_line(), items[0].line_of_path("spec.x")),
+            (4, 6)
+        );
+        assert_eq!(
+            (items[1].first_line(), items[1].line_of_path("spec.x")),
+            (7, 7)
+        );
+        assert!(items[0].list_items().is_none());
     }
 
     #[test]

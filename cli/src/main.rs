@@ -34,7 +34,8 @@ enum Command {
     ///
     /// Reads multi-document YAML (or JSON) files, directories (walked recursively for *.yaml,
     /// *.yml and *.json, sorted) or `-` for stdin. Objects of other kinds (ConfigMap, Secret, …)
-    /// are skipped. Prints one line per finding: `file:line: [warning: ]Kind/name: path: message
+    /// are skipped; the items of a `kind: List` (as `kubectl get -o yaml` prints) are checked
+    /// one by one. Prints one line per finding: `file:line: [warning: ]Kind/name: path: message
     /// (hint)`, and a summary on stderr.
     ///
     /// Exit status: 0 valid (warnings allowed), 1 invalid (or warnings with --strict),
@@ -136,7 +137,8 @@ fn run_graph(args: &GraphArgs) -> anyhow::Result<u8> {
     let docs = document::parse_documents(&source.text).with_context(|| source.name.clone())?;
     let objects: Vec<manifest::FmeshObject> = docs
         .into_iter()
-        .filter_map(|doc| match manifest::classify(doc) {
+        .flat_map(manifest::classify)
+        .filter_map(|m| match m {
             manifest::Manifest::Fmesh(obj) => Some(obj),
             _ => None,
         })

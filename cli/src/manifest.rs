@@ -47,8 +47,15 @@ impl FmeshObject {
     }
 }
 
-/// Sorts one document.
-pub fn classify(doc: Document) -> Manifest {
+/// Sorts one document; a `List` yields one manifest per item.
+pub fn classify(doc: Document) -> Vec<Manifest> {
+    match doc.list_items() {
+        Some(items) => items.into_iter().flat_map(classify).collect(),
+        None => vec![classify_object(doc)],
+    }
+}
+
+fn classify_object(doc: Document) -> Manifest {
     let json = doc.to_json();
     if !json.is_object() {
         let problem = document_error(
@@ -112,7 +119,7 @@ mod tests {
         parse_documents(text)
             .expect("test YAML parses")
             .into_iter()
-            .map(classify)
+            .flat_map(classify)
             .collect()
     }
 

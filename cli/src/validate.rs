@@ -165,8 +165,8 @@ pub fn check_source(out: &mut Outcome, source: &SourceText) {
         Ok(docs) => docs,
         Err(e) => return report_unreadable(out, format!("{}: {e}", source.name)),
     };
-    for doc in docs {
-        match classify(doc) {
+    for manifest in docs.into_iter().flat_map(classify) {
+        match manifest {
             Manifest::Fmesh(obj) => {
                 out.objects += 1;
                 out.findings.extend(check_object(&source.name, &obj));

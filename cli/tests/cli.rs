@@ -474,3 +474,36 @@ fn run_program(program: &str, args: &[&str], stdin: &[u8]) -> Output {
         .expect("stdin accepts input");
     child.wait_with_output().expect("program finishes")
 }
+
+#[test]
+fn the_items_of_a_list_are_checked_at_their_lines() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let indented: String = FUNCTION
+        .replace(
+            "  className: org.example.Enrich\n",
+            "  className: org.example.Enrich\n  maxPendingAsyncRequests: 0\n",
+        )
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                format!("  - {l}\n")
+            } else {
+                format!("    {l}\n")
+            }
+        })
+        .collect();
+    let file = write(
+        dir.path(),
+        "list.yaml",
+        format!("apiVersion: v1\nkind: List\nitems:\n{indented}"),
+    );
+    let r = run(&["validate", &file]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let expected = format!("{file}:10: Function/enrich: spec.maxPendingAsyncRequests: ");
+    assert!(
+        r.stdout.lines().any(|l| l.starts_with(&expected)),
+        "{}",
+        r.stdout
+    );
+}
