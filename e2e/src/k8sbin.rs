@@ -54,6 +54,15 @@ impl KubeBinaries {
             return Ok(());
         }
         fs::create_dir_all(&self.dir).ctx(|| format!("create {}", self.dir.display()))?;
+        // Two `up`s on a fresh machine (two state dirs) share this cache: one builds, one waits.
+        let lock_path = self.dir.join("build.lock");
+        let lock =
+            fs::File::create(&lock_path).ctx(|| format!("create {}", lock_path.display()))?;
+        lock.lock()
+            .ctx(|| format!("lock {}", lock_path.display()))?;
+        if self.complete() {
+            return Ok(());
+        }
         let script = self.dir.join("build-kubernetes.sh");
         fs::write(&script, BUILD_SCRIPT).ctx(|| format!("write {}", script.display()))?;
         let log_path = self.dir.join("build.log");

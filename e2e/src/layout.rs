@@ -9,10 +9,13 @@ pub const BRIDGE: &str = "fmesh0";
 /// Pod subnet on that bridge (host-local IPAM).
 pub const POD_SUBNET: &str = "10.244.0.0/24";
 
-/// The root of the cache: `$FMESH_E2E_CACHE_DIR`, else `$XDG_CACHE_HOME/fmesh`, else `~/.cache/fmesh`.
+/// The root of the cache: `$FMESH_E2E_CACHE_DIR`, else `$FMESH_CACHE` (the project-wide cache
+/// `.ci/run` and `run.sh` use), else `$XDG_CACHE_HOME/fmesh`, else `~/.cache/fmesh`.
 pub fn cache_root() -> PathBuf {
-    if let Some(dir) = std::env::var_os("FMESH_E2E_CACHE_DIR") {
-        return PathBuf::from(dir);
+    for var in ["FMESH_E2E_CACHE_DIR", "FMESH_CACHE"] {
+        if let Some(dir) = std::env::var_os(var).filter(|d| !d.is_empty()) {
+            return PathBuf::from(dir);
+        }
     }
     if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir).join("fmesh");
