@@ -195,10 +195,21 @@ fn check_object(file: &str, obj: &FmeshObject) -> Vec<Finding> {
     let mut findings: Vec<Finding> = report
         .0
         .into_iter()
+        .map(explain_yaml_boolean)
         .map(|d| Finding::new(file, obj.doc.line_of_path(&d.path), &obj.kind, &obj.name, d))
         .collect();
     findings.sort_by_key(|f| f.line);
     findings
+}
+
+/// A string field holding a boolean is almost always an unquoted `on`, `no`, `y`…, which YAML
+/// (as Kubernetes reads it) takes for a boolean; say so instead of the generic type hint.
+fn explain_yaml_boolean(mut d: Diagnostic) -> Diagnostic {
+    if d.message.starts_with("invalid type: boolean") && d.message.ends_with("expected a string") {
+        d.hint =
+            Some("quote the value: YAML reads unquoted yes/no/on/off/y/n as booleans".to_string());
+    }
+    d
 }
 
 /// Prints the findings one per line (human) or as one JSON array.
@@ -289,6 +300,23 @@ spec:
             w.human()
         );
         assert_eq!((out.exit_code(false), out.exit_code(true)), (0, 1));
+    }
+
+    #[test]
+    fn an_unquoted_yaml_boolean_in_a_string_field_is_explained() {
+        let out = outcome(&FUNCTION.replace("output: {topic: out}", "output: {topic: on}"));
+        let f = out
+            .findings
+            .iter()
+            .find(|f| f.path == "spec.output.topic")
+            .expect("type error");
+        assert_eq!(f.line, 9);
+        assert!(
+            f.hint
+                .as_deref()
+                .is_some_and(|h| h.starts_with("quote the value")),
+            "{f:?}"
+        );
     }
 
     #[test]
