@@ -22,7 +22,7 @@ use crate::storage::segment::SegmentLog;
 pub type ConsumerKey = (u64, u64);
 
 /// Permits a consumer may hold at once, whatever it asks for (bounds memory).
-const MAX_PERMITS: u32 = 100_000;
+const MAX_PERMITS: u32 = 20_000;
 /// Points each Key_Shared consumer gets on the hash ring.
 const RING_POINTS: u32 = 64;
 /// Hash used for entries without a key (Pulsar hashes a fixed "NONE_KEY").
@@ -507,4 +507,174 @@ fn send_message(
         ..Default::default()
     });
     c.out.send(Frame::with_payload(cmd, payload)).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::parse_metadata;
+    use crate::storage::segment::{self, EntryInfo};
+    use bytes::BufMut;
+    use prost::Message as _;
+    use pulsar::proto::MessageMetadata;
+    use tokio::sync::mpsc;
+
+    fn append(log: &mut SegmentLog, w: &mut segment::SegmentWriter, key: &str) {
+        let md = MessageMetadata {
+            producer_name: "p".into(),
+            publish_time: 1,
+            partition_key: Some(key.into()),
+            ..Default::default()
+        };
+        let mut b = Vec::new();
+        b.put_u32(md.encoded_len() as u32);
+        md.encode(&mut b).unwrap();
+        b.extend_from_slice(key.as_bytes());
+        let (at, rolled) = w.append(&b).unwrap();
+        assert!(rolled.is_none());
+        log.push(at, EntryInfo::from_metadata(&parse_metadata(&b).unwrap()));
+    }
+
+    fn slot(id: u64) -> (ConsumerSlot, mpsc::UnboundedReceiver<Frame>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (ConsumerSlot::new((1, id), format!("c{id}"), 0, tx), rx)
+    }
+
+    fn received(rx: &mut mpsc::UnboundedReceiver<Frame>) -> Vec<u64> {
+        let mut out = Vec::new();
+        while let Ok(f) = rx.try_recv() {
+            if let Some(m) = f.command.message {
+                out.push(m.message_id.entry_id);
+            }
+        }
+        out
+    }
+
+    fn sub(kind: SubType) -> Subscription {
+        Subscription::new(
+            "s".into(),
+            kind,
+            false,
+            CursorState::at(0),
+            PathBuf::from("unused"),
+        )
+    }
+
+    #[test]
+    fn key_shared_holds_a_moved_key_until_earlier_messages_are_acked() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, mut w) = segment::open(dir.path(), 1 << 20, 1 << 20, |_, _| {}).unwrap();
+        let mut s = sub(SubType::KeyShared);
+        let (a, mut arx) = slot(1);
+        s.add_consumer(a, SubType::KeyShared, -1).unwrap();
+        s.flow((1, 1), 100);
+        // Find a key that the second consumer will own once it joins.
+        let (probe, _prx) = slot(2);
+        let mut probe_sub = sub(SubType::KeyShared);
+        probe_sub
+            .add_consumer(slot(1).0, SubType::KeyShared, -1)
+            .unwrap();
+        probe_sub
+            .add_consumer(probe, SubType::KeyShared, -1)
+            .unwrap();
+        let key = (0..1000)
+            .map(|i| format!("key-{i}"))
+            .find(|k| probe_sub.owner_of(murmur3_32(k.as_bytes(), 0) % HASH_RANGE) == Some((1, 2)))
+            .expect("some key moves to the new consumer");
+        for _ in 0..3 {
+            append(&mut log, &mut w, &key);
+        }
+        s.dispatch(&log, -1);
+        assert_eq!(received(&mut arx), vec![0, 1, 2]);
+        let (b, mut brx) = slot(2);
+        s.add_consumer(b, SubType::KeyShared, -1).unwrap();
+        s.flow((1, 2), 100);
+        append(&mut log, &mut w, &key);
+        s.dispatch(&log, -1);
+        assert!(
+            received(&mut brx).is_empty(),
+            "the new owner waits for the old one's acks"
+        );
+        assert!(received(&mut arx).is_empty());
+        let ids: Vec<MessageIdData> = (0..3)
+            .map(|e| MessageIdData {
+                ledger_id: 0,
+                entry_id: e,
+                ..Default::default()
+            })
+            .collect();
+        s.ack(&ids, false, &log);
+        s.dispatch(&log, -1);
+        assert_eq!(
+            received(&mut brx),
+            vec![3],
+            "key order kept across the hand-over"
+        );
+    }
+
+    #[test]
+    fn permits_bound_what_is_in_flight_and_disconnect_hands_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, mut w) = segment::open(dir.path(), 1 << 20, 1 << 20, |_, _| {}).unwrap();
+        for _ in 0..20 {
+            append(&mut log, &mut w, "k");
+        }
+        let mut s = sub(SubType::Shared);
+        let (a, mut arx) = slot(1);
+        let (b, mut brx) = slot(2);
+        s.add_consumer(a, SubType::Shared, -1).unwrap();
+        s.add_consumer(b, SubType::Shared, -1).unwrap();
+        s.flow((1, 1), 3);
+        s.dispatch(&log, -1);
+        assert_eq!(
+            received(&mut arx),
+            vec![0, 1, 2],
+            "no more than the permits"
+        );
+        assert!(received(&mut brx).is_empty(), "no permits, nothing sent");
+        s.remove_consumer((1, 1), -1);
+        s.flow((1, 2), 2);
+        s.dispatch(&log, -1);
+        assert_eq!(
+            received(&mut brx),
+            vec![0, 1],
+            "a gone consumer's messages go to the others first"
+        );
+        s.flow((1, 2), 10);
+        let sent = s.dispatch(&log, -1);
+        assert_eq!(sent, 10);
+        assert_eq!(s.redelivery_count.get(&2), Some(&1));
+    }
+
+    #[test]
+    fn failover_elects_by_priority_then_name_and_announces_it() {
+        let mut s = sub(SubType::Failover);
+        let (z, mut zrx) = slot(1);
+        let z = ConsumerSlot {
+            name: "z".into(),
+            ..z
+        };
+        let (a, mut arx) = slot(2);
+        let a = ConsumerSlot {
+            name: "a".into(),
+            ..a
+        };
+        s.add_consumer(z, SubType::Failover, -1).unwrap();
+        s.add_consumer(a, SubType::Failover, -1).unwrap();
+        let active = |rx: &mut mpsc::UnboundedReceiver<Frame>| {
+            let mut last = None;
+            while let Ok(f) = rx.try_recv() {
+                if let Some(c) = f.command.active_consumer_change {
+                    last = c.is_active;
+                }
+            }
+            last
+        };
+        assert_eq!(active(&mut arx), Some(true));
+        assert_eq!(active(&mut zrx), Some(false));
+        assert!(
+            s.add_consumer(slot(3).0, SubType::Exclusive, -1).is_err(),
+            "type mismatch refused"
+        );
+    }
 }

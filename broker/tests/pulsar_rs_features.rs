@@ -354,3 +354,90 @@ async fn acks_survive_a_broker_restart_in_process() {
     assert_eq!(next_body(&mut cons).await, "m4");
     let _ = MessageIdData::default();
 }
+
+#[tokio::test]
+async fn retention_deletes_segments_only_once_every_subscription_acked_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), |c| {
+        c.segment_bytes = 400;
+        c.retention = Duration::ZERO;
+    })
+    .await;
+    let c = client(&b.service_url()).await;
+    let t = topic("retention");
+    let _lazy = earliest(&c, &t, "lazy").await;
+    let mut fast = earliest(&c, &t, "fast").await;
+    produce(&c, &t, None, 30).await;
+    for _ in 0..30 {
+        next_body(&mut fast).await;
+    }
+    let topic = b
+        .broker
+        .existing_topic(&TopicName::parse(&t).unwrap())
+        .unwrap();
+    within("acks applied", async {
+        while topic.lock().subscriptions["fast"].cursor.mark_delete < 30 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let segments = || {
+        std::fs::read_dir(topic.dir().join("ledger"))
+            .unwrap()
+            .count()
+    };
+    let before = segments();
+    assert!(before > 3, "small segments rolled: {before}");
+    topic.maintain(Duration::from_secs(5), Duration::ZERO);
+    assert_eq!(segments(), before, "the lazy subscription still needs them");
+    drop(_lazy);
+    within("lazy gone", async {
+        while !topic.lock().subscriptions["lazy"].consumers().is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    topic.unsubscribe("lazy", None).await.unwrap();
+    topic.maintain(Duration::from_secs(5), Duration::ZERO);
+    assert!(segments() < before, "acknowledged segments deleted");
+    assert!(topic.lock().log.first_entry() > 0);
+    // Reading still works from what is left.
+    let mut again = earliest(&c, &t, "late").await;
+    let first = next_body(&mut again).await;
+    assert_ne!(first, "m0", "deleted entries are gone");
+}
+
+#[tokio::test]
+async fn auto_creation_can_be_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), |c| c.auto_create_topics = false).await;
+    let c = within(
+        "client",
+        pulsar::Pulsar::builder(b.service_url(), pulsar::TokioExecutor)
+            .with_operation_retry_options(pulsar::OperationRetryOptions {
+                max_retries: Some(0),
+                ..Default::default()
+            })
+            .build(),
+    )
+    .await
+    .unwrap();
+    let refused = within("producer", c.producer().with_topic(topic("absent")).build()).await;
+    assert!(
+        refused.is_err(),
+        "unknown topic refused without auto-creation"
+    );
+    let name = TopicName::parse(&topic("present")).unwrap();
+    b.broker.create_partitioned(&name, 2).unwrap();
+    let mut p = within(
+        "producer",
+        c.producer().with_topic(topic("present")).build(),
+    )
+    .await
+    .unwrap();
+    within("send", p.send_non_blocking("x".to_string()))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+}
