@@ -25,6 +25,7 @@ use crate::auth;
 use crate::broker::{Broker, schema_version};
 use crate::codec::{Frame, FrameCodec, base};
 use crate::error::{BrokerError, Result};
+use crate::subscription::OutboundGauge;
 use crate::topic::{ProducerInfo, SubscribeRequest, Topic};
 use crate::topic_name::TopicName;
 
@@ -54,6 +55,15 @@ struct Connection {
     producers: HashMap<u64, ProducerRef>,
     consumers: HashMap<u64, ConsumerRef>,
     pending: Arc<Semaphore>,
+    gauge: Arc<OutboundGauge>,
+}
+
+/// Payload bytes of a dispatched message (what the outbound gauge counts).
+fn message_bytes(f: &Frame) -> usize {
+    match (&f.command.message, &f.payload) {
+        (Some(_), Some(p)) => p.len(),
+        _ => 0,
+    }
 }
 
 /// Serves one client until it disconnects or breaks the protocol.
@@ -64,12 +74,16 @@ where
     let framed = Framed::new(stream, FrameCodec::new(broker.config.max_frame_size()));
     let (mut sink, mut frames) = framed.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Frame>();
+    let gauge = Arc::new(OutboundGauge::default());
+    let (wb, wg) = (broker.clone(), gauge.clone());
     let writer = tokio::spawn(async move {
         while let Some(f) = rx.recv().await {
+            let mut written = message_bytes(&f);
             if sink.feed(f).await.is_err() {
                 return;
             }
             while let Ok(f) = rx.try_recv() {
+                written += message_bytes(&f);
                 if sink.feed(f).await.is_err() {
                     return;
                 }
@@ -77,10 +91,17 @@ where
             if sink.flush().await.is_err() {
                 return;
             }
+            if wg.written(written) {
+                // This connection had stopped taking messages; let dispatch resume.
+                for t in wb.all_topics() {
+                    t.redispatch();
+                }
+            }
         }
     });
     broker.metrics.connections.inc();
     let mut conn = Connection {
+        gauge,
         id: broker.next_id(),
         pending: Arc::new(Semaphore::new(
             broker.config.max_pending_bytes_per_connection,
@@ -569,7 +590,7 @@ impl Connection {
             earliest,
             start_entry: if durable { None } else { start_entry },
         };
-        topic.subscribe(key, &req, self.out.clone())?;
+        topic.subscribe(key, &req, self.out.clone(), self.gauge.clone())?;
         Ok(topic)
     }
 

@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -33,6 +35,40 @@ const NONE_KEY: &[u8] = b"NONE_KEY";
 /// automatic reconnect of the old one.
 const SEEK_FENCE: Duration = Duration::from_millis(250);
 
+/// Bytes of messages queued to one connection and not yet written to its
+/// socket: a slow reader stops dispatch to it before memory grows.
+#[derive(Debug, Default)]
+pub struct OutboundGauge {
+    queued: AtomicUsize,
+    stalled: AtomicBool,
+}
+
+/// Dispatch to a connection pauses above this many queued bytes.
+pub const OUTBOUND_LIMIT: usize = 16 * 1024 * 1024;
+
+impl OutboundGauge {
+    fn is_full(&self) -> bool {
+        let full = self.queued.load(Ordering::Relaxed) >= OUTBOUND_LIMIT;
+        if full {
+            self.stalled.store(true, Ordering::Relaxed);
+        }
+        full
+    }
+
+    fn queued(&self, bytes: usize) {
+        self.queued.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Records bytes written to the socket; true when dispatch should resume.
+    pub fn written(&self, bytes: usize) -> bool {
+        let left = self
+            .queued
+            .fetch_sub(bytes, Ordering::Relaxed)
+            .saturating_sub(bytes);
+        left < OUTBOUND_LIMIT / 2 && self.stalled.swap(false, Ordering::Relaxed)
+    }
+}
+
 /// A connected consumer as the dispatcher sees it.
 #[derive(Debug)]
 pub struct ConsumerSlot {
@@ -46,19 +82,28 @@ pub struct ConsumerSlot {
     pub permits: u32,
     /// Frames to the consumer's connection.
     pub out: UnboundedSender<Frame>,
+    /// Bytes queued to that connection.
+    pub gauge: Arc<OutboundGauge>,
     /// Key_Shared: entries at or above this wait until everything below is acked.
     join_marker: Option<u64>,
 }
 
 impl ConsumerSlot {
     /// A consumer with no permits yet.
-    pub fn new(key: ConsumerKey, name: String, priority: i32, out: UnboundedSender<Frame>) -> Self {
+    pub fn new(
+        key: ConsumerKey,
+        name: String,
+        priority: i32,
+        out: UnboundedSender<Frame>,
+        gauge: Arc<OutboundGauge>,
+    ) -> Self {
         ConsumerSlot {
             key,
             name,
             priority,
             permits: 0,
             out,
+            gauge,
             join_marker: None,
         }
     }
@@ -402,7 +447,7 @@ impl Subscription {
     }
 
     fn pick(&mut self, entry: u64, key_hash: Option<u32>, partition: i32) -> Option<usize> {
-        let ready = |c: &ConsumerSlot| c.permits > 0;
+        let ready = |c: &ConsumerSlot| c.permits > 0 && !c.gauge.is_full();
         match self.kind {
             SubType::Exclusive => self.consumers.iter().position(ready),
             SubType::Failover => {
@@ -506,7 +551,12 @@ fn send_message(
         redelivery_count: Some(redelivery_count),
         ..Default::default()
     });
-    c.out.send(Frame::with_payload(cmd, payload)).is_ok()
+    let len = payload.len();
+    let ok = c.out.send(Frame::with_payload(cmd, payload)).is_ok();
+    if ok {
+        c.gauge.queued(len);
+    }
+    ok
 }
 
 #[cfg(test)]
@@ -537,7 +587,10 @@ mod tests {
 
     fn slot(id: u64) -> (ConsumerSlot, mpsc::UnboundedReceiver<Frame>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (ConsumerSlot::new((1, id), format!("c{id}"), 0, tx), rx)
+        (
+            ConsumerSlot::new((1, id), format!("c{id}"), 0, tx, Arc::default()),
+            rx,
+        )
     }
 
     fn received(rx: &mut mpsc::UnboundedReceiver<Frame>) -> Vec<u64> {
@@ -676,5 +729,21 @@ mod tests {
             s.add_consumer(slot(3).0, SubType::Exclusive, -1).is_err(),
             "type mismatch refused"
         );
+    }
+}
+
+#[cfg(test)]
+mod outbound_tests {
+    use super::*;
+
+    #[test]
+    fn gauge_stalls_above_the_limit_and_resumes_below_half() {
+        let g = OutboundGauge::default();
+        g.queued(OUTBOUND_LIMIT);
+        assert!(g.is_full());
+        assert!(!g.written(OUTBOUND_LIMIT / 4), "still above half");
+        assert!(g.written(OUTBOUND_LIMIT / 2), "resume once below half");
+        assert!(!g.is_full());
+        assert!(!g.written(0), "only one wake-up per stall");
     }
 }

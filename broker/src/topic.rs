@@ -19,7 +19,7 @@ use crate::metrics::Metrics;
 use crate::storage::cursor::{self, CursorState};
 use crate::storage::segment::{self, EntryInfo, SegmentLog};
 use crate::storage::writer::{self, Committed, WriteOp};
-use crate::subscription::{ConsumerKey, ConsumerSlot, Subscription};
+use crate::subscription::{ConsumerKey, ConsumerSlot, OutboundGauge, Subscription};
 use crate::topic_name::TopicName;
 
 /// Cursor records between snapshots (bounds cursor file size and replay time).
@@ -313,6 +313,12 @@ impl Topic {
         self.dispatch_all(st);
     }
 
+    /// Retries dispatch (e.g. once a stalled connection drained).
+    pub fn redispatch(&self) {
+        let mut st = self.lock();
+        self.dispatch_all(&mut st);
+    }
+
     fn dispatch_all(&self, st: &mut TopicState) {
         for sub in st.subscriptions.values_mut() {
             let sent = sub.dispatch(&st.log, self.partition);
@@ -418,6 +424,7 @@ impl Topic {
         key: ConsumerKey,
         req: &SubscribeRequest,
         out: mpsc::UnboundedSender<Frame>,
+        gauge: Arc<OutboundGauge>,
     ) -> Result<()> {
         let mut guard = self.lock();
         let st = &mut *guard;
@@ -448,7 +455,7 @@ impl Topic {
             .get_mut(&req.subscription)
             .ok_or_else(|| BrokerError::SubscriptionNotFound(req.subscription.clone()))?;
         sub.add_consumer(
-            ConsumerSlot::new(key, req.consumer_name.clone(), req.priority, out),
+            ConsumerSlot::new(key, req.consumer_name.clone(), req.priority, out, gauge),
             req.kind,
             self.partition,
         )?;

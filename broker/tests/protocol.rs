@@ -184,3 +184,59 @@ async fn random_garbage_never_takes_the_broker_down() {
     let mut f = connect(&b).await;
     ping_pong(&mut f).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_that_stops_reading_does_not_make_the_broker_buffer_everything() {
+    use pulsar::proto::{CommandFlow, CommandSubscribe};
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), |_| {}).await;
+    let mut f = connect(&b).await;
+    let mut s = base(Type::Subscribe);
+    s.subscribe = Some(CommandSubscribe {
+        topic: "slow".into(),
+        subscription: "s".into(),
+        consumer_id: 1,
+        request_id: 1,
+        initial_position: Some(1),
+        ..Default::default()
+    });
+    f.send(Frame::command(s)).await.unwrap();
+    assert!(recv(&mut f).await.command.success.is_some());
+    let mut flow = base(Type::Flow);
+    flow.flow = Some(CommandFlow {
+        consumer_id: 1,
+        message_permits: 100_000,
+    });
+    f.send(Frame::command(flow)).await.unwrap();
+    // 400 x 100 KiB = 40 MiB published while the consumer reads nothing.
+    let c = common::client(&b.service_url()).await;
+    let mut p = within("producer", c.producer().with_topic("slow").build())
+        .await
+        .unwrap();
+    let body = vec![7u8; 100 * 1024];
+    for _ in 0..400 {
+        within("send", p.send_non_blocking(body.clone()))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = b
+        .broker
+        .existing_topic(&fmesh_broker::topic_name::TopicName::parse("slow").unwrap())
+        .unwrap();
+    let in_flight = t.lock().subscriptions["s"].unacked();
+    // Queued bytes are capped (16 MiB) plus what the kernel socket buffers hold.
+    assert!(
+        in_flight < 300,
+        "{in_flight} messages pushed at a consumer that reads nothing"
+    );
+    // Reading again resumes delivery of everything.
+    let mut got = 0;
+    while got < 400 {
+        if recv(&mut f).await.command.message.is_some() {
+            got += 1;
+        }
+    }
+}
