@@ -1,16 +1,15 @@
 //! One fmesh object of any kind, parsed from a JSON/YAML document: the entry point the CLI,
 //! the webhook and the operator share (parse → defaults → validate).
 
-use std::collections::BTreeMap;
-use std::sync::LazyLock;
+use std::sync::OnceLock;
 
-use kube::Resource as _;
+use kube::{CustomResourceExt, Resource as _};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::diagnostic::{FieldPath, Report};
 use crate::{
-    BackendConfig, Function, FunctionMesh, GROUP, Sink, Source, VERSION, crd, defaults, validate,
+    BackendConfig, Function, FunctionMesh, GROUP, Sink, Source, VERSION, defaults, validate,
 };
 
 /// Any of the fmesh kinds.
@@ -231,12 +230,21 @@ fn culprit<T: DeserializeOwned>(doc: &Value, pointer: &str) -> Option<(String, S
     })
 }
 
-/// Each kind's structural schema, as the CRD publishes it.
-static SCHEMAS: LazyLock<BTreeMap<String, Value>> = LazyLock::new(|| {
-    crd::all()
-        .into_iter()
-        .filter_map(|c| {
-            let schema = c
+/// One kind's structural schema, as its CRD publishes it. Built on first use per kind:
+/// generating a CRD is not free, and most callers only ever see one or two kinds.
+fn schema(kind: &str) -> Option<&'static Value> {
+    static SCHEMAS: [OnceLock<Option<Value>>; 5] = [const { OnceLock::new() }; 5];
+    let i = KINDS.iter().position(|k| *k == kind)?;
+    SCHEMAS[i]
+        .get_or_init(|| {
+            let crd = match kind {
+                "Function" => Function::crd(),
+                "Source" => Source::crd(),
+                "Sink" => Sink::crd(),
+                "FunctionMesh" => FunctionMesh::crd(),
+                _ => BackendConfig::crd(),
+            };
+            let schema = crd
                 .spec
                 .versions
                 .first()?
@@ -244,13 +252,13 @@ static SCHEMAS: LazyLock<BTreeMap<String, Value>> = LazyLock::new(|| {
                 .as_ref()?
                 .open_api_v3_schema
                 .clone()?;
-            Some((c.spec.names.kind, serde_json::to_value(schema).ok()?))
+            serde_json::to_value(schema).ok()
         })
-        .collect()
-});
+        .as_ref()
+}
 
 fn unknown_fields(r: &mut Report, kind: &str, doc: &Value) {
-    let Some(schema) = SCHEMAS.get(kind) else {
+    let Some(schema) = schema(kind) else {
         return;
     };
     if let (Some(spec), Some(spec_schema)) = (doc.get("spec"), schema.pointer("/properties/spec")) {
