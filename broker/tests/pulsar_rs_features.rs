@@ -441,3 +441,59 @@ async fn auto_creation_can_be_turned_off() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn batches_pass_through_and_a_partly_acked_batch_comes_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), |_| {}).await;
+    let c = client(&b.service_url()).await;
+    let t = topic("batches");
+    let mut p = within(
+        "producer",
+        c.producer()
+            .with_topic(&t)
+            .with_options(ProducerOptions {
+                batch_size: Some(5),
+                batch_timeout: Some(Duration::from_millis(50)),
+                ..Default::default()
+            })
+            .build(),
+    )
+    .await
+    .unwrap();
+    let mut futs = Vec::new();
+    for i in 0..10 {
+        futs.push(
+            within("send", p.send_non_blocking(format!("m{i}")))
+                .await
+                .unwrap(),
+        );
+    }
+    for f in futs {
+        within("receipt", f).await.unwrap();
+    }
+    let st = b
+        .broker
+        .existing_topic(&TopicName::parse(&t).unwrap())
+        .unwrap();
+    assert_eq!(st.lock().log.end_entry(), 2, "two batch entries of five");
+    let mut cons = earliest(&c, &t, "s").await;
+    for i in 0..10 {
+        let m = within("next", cons.next()).await.unwrap().unwrap();
+        assert_eq!(body(&m), format!("m{i}"));
+        if i != 7 {
+            cons.ack(&m).await.unwrap();
+        }
+    }
+    within("acks applied", async {
+        while st.lock().subscriptions["s"].cursor.mark_delete < 1 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    cons.close().await.unwrap();
+    drop(cons);
+    let mut again = earliest(&c, &t, "s").await;
+    // The first batch is fully acked; the second is redelivered as a whole.
+    assert_eq!(next_body(&mut again).await, "m5");
+}

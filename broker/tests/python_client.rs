@@ -80,6 +80,7 @@ scenario_test!(seek);
 scenario_test!(reader);
 scenario_test!(dedup);
 scenario_test!(schema);
+scenario_test!(pattern);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitioned() {

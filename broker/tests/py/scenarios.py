@@ -300,6 +300,20 @@ def consume_all(url, t, n):
     c.close()
 
 
+def pattern(url, t):
+    import re
+    c = client(url)
+    for suffix in ("a", "b", "other"):
+        c.create_producer(f"{t}-{suffix}" if suffix != "other" else f"{t}x-other").send(suffix.encode())
+    cons = c.subscribe(re.compile(re.escape(t) + r"-.*"), "s",
+                       initial_position=pulsar.InitialPosition.Earliest,
+                       pattern_auto_discovery_period=1)
+    got = sorted(m.data().decode() for m in drain(cons, 2))
+    assert got == ["a", "b"], got
+    nothing_more(cons)
+    c.close()
+
+
 def produce_burst(url, t, n):
     """Send n messages asynchronously; print each one as its receipt arrives."""
     c = client(url)
