@@ -314,6 +314,15 @@ def pattern(url, t):
     c.close()
 
 
+def tls(url, t, ca_file):
+    c = pulsar.Client(url, tls_trust_certs_file_path=ca_file, tls_allow_insecure_connection=False,
+                      operation_timeout_seconds=10)
+    cons = c.subscribe(t, "s", initial_position=pulsar.InitialPosition.Earliest)
+    c.create_producer(t).send(b"over-tls")
+    assert cons.receive(timeout_millis=TIMEOUT_MS).data() == b"over-tls"
+    c.close()
+
+
 def produce_burst(url, t, n):
     """Send n messages asynchronously; print each one as its receipt arrives."""
     c = client(url)
