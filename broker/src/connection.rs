@@ -381,18 +381,18 @@ impl Connection {
         self.send(r);
     }
 
+    /// URLs lookups hand out: with TLS both point at the TLS listener (it is the only one).
     fn advertised(&self) -> (String, Option<String>) {
-        let url = self
-            .broker
-            .config
+        let cfg = &self.broker.config;
+        let url = cfg
             .advertised_url
             .clone()
-            .unwrap_or_else(|| format!("pulsar://{}", self.broker.config.listen));
-        match &self.broker.config.tls {
-            Some(_) => (
-                url.replacen("pulsar://", "pulsar+ssl://", 1).clone(),
-                Some(url.replacen("pulsar://", "pulsar+ssl://", 1)),
-            ),
+            .unwrap_or_else(|| format!("pulsar://{}", cfg.listen));
+        match &cfg.tls {
+            Some(_) => {
+                let tls = url.replacen("pulsar://", "pulsar+ssl://", 1);
+                (tls.clone(), Some(tls))
+            }
             None => (url, None),
         }
     }

@@ -10,7 +10,7 @@ use common::{broker, client, topic, within};
 use fmesh_broker::topic_name::TopicName;
 use futures::StreamExt;
 use pulsar::consumer::InitialPosition;
-use pulsar::proto::{MessageIdData, Schema, schema::Type as SchemaType};
+use pulsar::proto::{Schema, schema::Type as SchemaType};
 use pulsar::{ConsumerOptions, ProducerOptions, SubType};
 
 type Client = pulsar::Pulsar<pulsar::TokioExecutor>;
@@ -352,7 +352,6 @@ async fn acks_survive_a_broker_restart_in_process() {
     let c = client(&b.service_url()).await;
     let mut cons = earliest(&c, &t, "s").await;
     assert_eq!(next_body(&mut cons).await, "m4");
-    let _ = MessageIdData::default();
 }
 
 #[tokio::test]
