@@ -1,0 +1,290 @@
+//! Pulsar's `FunctionDetails` (the protobuf's JSON form) as the instance mains take it in
+//! `--function_details`: the same fields Function Mesh fills from a CR.
+
+use std::collections::BTreeMap;
+
+use fmesh_crds::common::{
+    InputConf, OutputConf, ProcessingGuarantee, RuntimeKind, SecretRef, SubscriptionPosition,
+};
+use fmesh_crds::workload::{ConsumerSpec, WorkloadSpec};
+use fmesh_crds::{FunctionSpec, SinkSpec, SourceSpec};
+use serde_json::{Map, Value, json};
+
+/// Details of a Function.
+pub fn function(spec: &FunctionSpec) -> Value {
+    let mut d = common(&spec.workload, "FUNCTION");
+    if let Some(cfg) = &spec.func_config {
+        d.insert("userConfig".into(), json!(to_string(&cfg.0)));
+    }
+    d.insert("source".into(), input(&spec.consumer, None));
+    d.insert(
+        "sink".into(),
+        output(spec.output.as_ref(), spec.forward_source_message_property),
+    );
+    consumer_fields(&mut d, &spec.consumer);
+    Value::Object(d)
+}
+
+/// Details of a Source connector.
+pub fn source(spec: &SourceSpec) -> Value {
+    let mut d = common(&spec.workload, "SOURCE");
+    let mut src = Map::new();
+    if let Some(c) = &spec.workload.class_name {
+        src.insert("className".into(), json!(c));
+    }
+    if let Some(cfg) = &spec.source_config {
+        src.insert("configs".into(), json!(to_string(&cfg.0)));
+    }
+    if let Some(t) = &spec.source_type {
+        src.insert("builtin".into(), json!(t));
+    }
+    if let Some(t) = spec.output.as_ref().and_then(|o| o.type_class_name.as_ref()) {
+        src.insert("typeClassName".into(), json!(t));
+    }
+    d.insert("source".into(), Value::Object(src));
+    d.insert(
+        "sink".into(),
+        output(spec.output.as_ref(), spec.forward_source_message_property),
+    );
+    Value::Object(d)
+}
+
+/// Details of a Sink connector.
+pub fn sink(spec: &SinkSpec) -> Value {
+    let mut d = common(&spec.workload, "SINK");
+    d.insert(
+        "source".into(),
+        input(&spec.consumer, spec.negative_ack_redelivery_delay_ms),
+    );
+    let mut snk = Map::new();
+    if let Some(c) = &spec.workload.class_name {
+        snk.insert("className".into(), json!(c));
+    }
+    if let Some(cfg) = &spec.sink_config {
+        snk.insert("configs".into(), json!(to_string(&cfg.0)));
+    }
+    if let Some(t) = &spec.sink_type {
+        snk.insert("builtin".into(), json!(t));
+    }
+    if let Some(t) = spec
+        .consumer
+        .input
+        .as_ref()
+        .and_then(|i| i.type_class_name.as_ref())
+    {
+        snk.insert("typeClassName".into(), json!(t));
+    }
+    d.insert("sink".into(), Value::Object(snk));
+    consumer_fields(&mut d, &spec.consumer);
+    Value::Object(d)
+}
+
+fn common(w: &WorkloadSpec, component: &str) -> Map<String, Value> {
+    let mut d = Map::new();
+    d.insert("tenant".into(), json!(w.tenant));
+    d.insert("namespace".into(), json!(w.namespace));
+    d.insert("name".into(), json!(w.name));
+    if let Some(c) = &w.class_name {
+        d.insert("className".into(), json!(c));
+    }
+    if let Some(t) = &w.log_topic {
+        d.insert("logTopic".into(), json!(t));
+    }
+    let guarantee = match w
+        .processing_guarantee
+        .unwrap_or(ProcessingGuarantee::AtleastOnce)
+    {
+        ProcessingGuarantee::AtleastOnce => "ATLEAST_ONCE",
+        ProcessingGuarantee::AtmostOnce => "ATMOST_ONCE",
+        ProcessingGuarantee::EffectivelyOnce => "EFFECTIVELY_ONCE",
+        ProcessingGuarantee::Manual => "MANUAL",
+    };
+    d.insert("processingGuarantees".into(), json!(guarantee));
+    if let Some(secrets) = &w.secrets_map {
+        d.insert("secretsMap".into(), json!(secrets_json(secrets)));
+    }
+    let runtime = match w.runtime.kind() {
+        Some(RuntimeKind::Python) => "PYTHON",
+        Some(RuntimeKind::Golang) => "GO",
+        _ => "JAVA",
+    };
+    d.insert("runtime".into(), json!(runtime));
+    d.insert("parallelism".into(), json!(w.replicas.unwrap_or(1)));
+    if let Some(res) = resources(w) {
+        d.insert("resources".into(), res);
+    }
+    if let Some(flags) = &w.runtime_flags {
+        d.insert("runtimeFlags".into(), json!(flags));
+    }
+    d.insert("componentType".into(), json!(component));
+    d
+}
+
+fn consumer_fields(d: &mut Map<String, Value>, c: &ConsumerSpec) {
+    d.insert("autoAck".into(), json!(c.auto_ack.unwrap_or(true)));
+    if let Some(r) = c.retain_ordering {
+        d.insert("retainOrdering".into(), json!(r));
+    }
+    if let Some(r) = c.retain_key_ordering {
+        d.insert("retainKeyOrdering".into(), json!(r));
+    }
+    if c.max_message_retry.is_some() || c.dead_letter_topic.is_some() {
+        let mut retry = Map::new();
+        if let Some(n) = c.max_message_retry {
+            retry.insert("maxMessageRetries".into(), json!(n));
+        }
+        if let Some(t) = &c.dead_letter_topic {
+            retry.insert("deadLetterTopic".into(), json!(t));
+        }
+        d.insert("retryDetails".into(), Value::Object(retry));
+    }
+}
+
+fn input(c: &ConsumerSpec, negative_ack_delay: Option<i32>) -> Value {
+    let mut s = Map::new();
+    if let Some(sub) = &c.subscription_name {
+        s.insert("subscriptionName".into(), json!(sub));
+    }
+    let sub_type = if c.retain_ordering == Some(true) {
+        "FAILOVER"
+    } else if c.retain_key_ordering == Some(true) {
+        "KEY_SHARED"
+    } else {
+        "SHARED"
+    };
+    s.insert("subscriptionType".into(), json!(sub_type));
+    if let Some(input) = &c.input {
+        s.insert("inputSpecs".into(), input_specs(input));
+        if let Some(t) = &input.type_class_name {
+            s.insert("typeClassName".into(), json!(t));
+        }
+    }
+    if let Some(t) = c.timeout {
+        s.insert("timeoutMs".into(), json!(t));
+    }
+    if let Some(delay) = negative_ack_delay {
+        s.insert("negativeAckRedeliveryDelayMs".into(), json!(delay));
+    }
+    if let Some(cleanup) = c.cleanup_subscription {
+        s.insert("cleanupSubscription".into(), json!(cleanup));
+    }
+    if let Some(pos) = c.subscription_position {
+        let p = match pos {
+            SubscriptionPosition::Latest => "LATEST",
+            SubscriptionPosition::Earliest => "EARLIEST",
+        };
+        s.insert("subscriptionPosition".into(), json!(p));
+    }
+    Value::Object(s)
+}
+
+fn input_specs(input: &InputConf) -> Value {
+    let mut specs = Map::new();
+    for t in input.topics.iter().flatten() {
+        specs.insert(t.clone(), json!({}));
+    }
+    if let Some(p) = &input.topic_pattern {
+        specs.insert(p.clone(), json!({"isRegexPattern": true}));
+    }
+    for (t, serde) in input.custom_serde_sources.iter().flatten() {
+        specs.insert(t.clone(), json!({"serdeClassName": serde}));
+    }
+    for (t, schema) in input.custom_schema_sources.iter().flatten() {
+        specs.insert(t.clone(), json!({"schemaType": schema}));
+    }
+    for (t, conf) in input.source_specs.iter().flatten() {
+        let mut c = Map::new();
+        if let Some(s) = &conf.schema_type {
+            c.insert("schemaType".into(), json!(s));
+        }
+        if let Some(s) = &conf.serde_class_name {
+            c.insert("serdeClassName".into(), json!(s));
+        }
+        if let Some(r) = conf.is_regex_pattern {
+            c.insert("isRegexPattern".into(), json!(r));
+        }
+        if let Some(p) = &conf.schema_properties {
+            c.insert("schemaProperties".into(), json!(p));
+        }
+        if let Some(p) = &conf.consumer_properties {
+            c.insert("consumerProperties".into(), json!(p));
+        }
+        if let Some(q) = conf.receiver_queue_size {
+            c.insert("receiverQueueSize".into(), json!({"value": q}));
+        }
+        specs.insert(t.clone(), Value::Object(c));
+    }
+    Value::Object(specs)
+}
+
+fn output(out: Option<&OutputConf>, forward: Option<bool>) -> Value {
+    let mut s = Map::new();
+    if let Some(o) = out {
+        if let Some(t) = &o.topic {
+            s.insert("topic".into(), json!(t));
+        }
+        if let Some(t) = &o.type_class_name {
+            s.insert("typeClassName".into(), json!(t));
+        }
+        if let Some(t) = &o.sink_serde_class_name {
+            s.insert("serDeClassName".into(), json!(t));
+        }
+        if let Some(t) = &o.sink_schema_type {
+            s.insert("schemaType".into(), json!(t));
+        }
+        if let Some(p) = &o.producer_conf {
+            let mut ps = Map::new();
+            if let Some(n) = p.max_pending_messages {
+                ps.insert("maxPendingMessages".into(), json!(n));
+            }
+            if let Some(n) = p.max_pending_messages_across_partitions {
+                ps.insert("maxPendingMessagesAcrossPartitions".into(), json!(n));
+            }
+            if let Some(b) = p.use_thread_local_producers {
+                ps.insert("useThreadLocalProducers".into(), json!(b));
+            }
+            if let Some(b) = &p.batch_builder {
+                ps.insert("batchBuilder".into(), json!(b));
+            }
+            if let Some(c) = p.compression_type {
+                ps.insert("compressionType".into(), json!(c.as_str()));
+            }
+            s.insert("producerSpec".into(), Value::Object(ps));
+        }
+    }
+    if let Some(f) = forward {
+        s.insert("forwardSourceMessageProperty".into(), json!(f));
+    }
+    Value::Object(s)
+}
+
+fn resources(w: &WorkloadSpec) -> Option<Value> {
+    let req = w.resources.as_ref()?.requests.as_ref()?;
+    let cpu = req
+        .get("cpu")
+        .and_then(|q| fmesh_crds::quantity::parse(&q.0));
+    let ram = req
+        .get("memory")
+        .and_then(|q| fmesh_crds::quantity::parse(&q.0));
+    let mut r = Map::new();
+    if let Some(c) = cpu {
+        r.insert("cpu".into(), json!(c));
+    }
+    if let Some(m) = ram {
+        r.insert("ram".into(), json!(m as i64));
+    }
+    (!r.is_empty()).then_some(Value::Object(r))
+}
+
+/// `secretsMap` as the `EnvironmentBasedSecretsProvider` reads it: each key is an env var.
+fn secrets_json(secrets: &BTreeMap<String, SecretRef>) -> String {
+    let m: Map<String, Value> = secrets
+        .iter()
+        .map(|(k, r)| (k.clone(), json!({"path": r.path, "key": r.key})))
+        .collect();
+    to_string(&m)
+}
+
+fn to_string(m: &Map<String, Value>) -> String {
+    serde_json::to_string(m).expect("a JSON map serializes")
+}
