@@ -1,0 +1,288 @@
+//! The handlers: one validating and one mutating entry per kind, pure over [`References`].
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use fmesh_crds::diagnostic::{Diagnostic, Report};
+use fmesh_crds::{GROUP, Parsed, Resource};
+use serde_json::Value;
+
+use crate::mutate;
+use crate::references::{self, Lookup, OPT_OUT_ANNOTATION, OPT_OUT_VALUE, References};
+use crate::review::{Request, Verdict};
+use crate::update;
+
+/// The kinds with admission endpoints (`/validate/<path>`, `/mutate/<path>`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Function,
+    Source,
+    Sink,
+    FunctionMesh,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [Kind::Function, Kind::Source, Kind::Sink, Kind::FunctionMesh];
+
+    /// The `kind` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Function => "Function",
+            Kind::Source => "Source",
+            Kind::Sink => "Sink",
+            Kind::FunctionMesh => "FunctionMesh",
+        }
+    }
+
+    /// The URL segment: `function`, `source`, `sink`, `functionmesh`.
+    pub fn segment(self) -> &'static str {
+        match self {
+            Kind::Function => "function",
+            Kind::Source => "source",
+            Kind::Sink => "sink",
+            Kind::FunctionMesh => "functionmesh",
+        }
+    }
+
+    /// The plural resource name the webhook rules use.
+    pub fn plural(self) -> &'static str {
+        match self {
+            Kind::Function => "functions",
+            Kind::Source => "sources",
+            Kind::Sink => "sinks",
+            Kind::FunctionMesh => "functionmeshes",
+        }
+    }
+
+    /// The kind served at URL segment `s`.
+    pub fn from_segment(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.segment() == s)
+    }
+}
+
+/// Settings of the handlers.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Check Secret/ConfigMap references against the cluster.
+    pub reference_checks: bool,
+    /// Budget for all reference lookups of one request; past it they count as failed.
+    pub lookup_budget: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            reference_checks: true,
+            lookup_budget: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Validating and mutating admission over some [`References`].
+pub struct Admission<R> {
+    refs: R,
+    settings: Settings,
+}
+
+impl<R: References> Admission<R> {
+    pub fn new(refs: R, settings: Settings) -> Self {
+        Admission { refs, settings }
+    }
+
+    /// The validating answer: every error in one denial, warnings returned either way.
+    pub async fn validate(&self, kind: Kind, req: &Request) -> Verdict {
+        let (object, res, mut report) = match self.prepare(kind, req) {
+            Prepared::Answer(v) => return v,
+            Prepared::Object(o, r, rep) => (o, r, rep),
+        };
+        report.extend(res.validate());
+        let old = self.old_resource(req);
+        if let Some(old) = &old {
+            // Metadata-only updates (labels, finalizers) of an existing object must not be
+            // blocked by rules it already broke, or by a Secret deleted since.
+            if object.get("spec") == req.old_object.as_ref().and_then(|o| o.get("spec")) {
+                return Verdict::allow().with_warnings(render(report.warnings()));
+            }
+            report.extend(update::check(old, &res, &update::intents(object)));
+        }
+        if self.settings.reference_checks {
+            report.extend(self.reference_report(req, object, &res, old.as_ref()).await);
+        }
+        verdict(&res, report)
+    }
+
+    /// The mutating answer: the defaults as a patch of `add` operations, or nothing.
+    pub async fn mutate(&self, kind: Kind, req: &Request) -> Verdict {
+        let (object, res) = match self.prepare(kind, req) {
+            Prepared::Answer(v) => return v,
+            Prepared::Object(o, r, _) => (o, r),
+        };
+        match mutate::defaults_patch(object, &res) {
+            Ok(Some(patch)) => Verdict {
+                patch: Some(patch),
+                ..Verdict::allow()
+            },
+            Ok(None) => Verdict::allow(),
+            Err(e) => Verdict::deny(500, "InternalError", format!("could not compute defaults: {e}")),
+        }
+    }
+
+    /// Common front: operation, kind and parse checks.
+    fn prepare<'a>(&self, kind: Kind, req: &'a Request) -> Prepared<'a> {
+        if !matches!(req.operation.as_str(), "CREATE" | "UPDATE") {
+            return Prepared::Answer(Verdict::allow());
+        }
+        if req.kind.group != GROUP || req.kind.kind != kind.as_str() {
+            return Prepared::Answer(Verdict::deny(
+                400,
+                "BadRequest",
+                format!(
+                    "this endpoint admits {GROUP} {}, got {}/{} {}",
+                    kind.as_str(),
+                    req.kind.group,
+                    req.kind.version,
+                    req.kind.kind
+                ),
+            ));
+        }
+        let Some(object) = req.object.as_ref().filter(|o| o.is_object()) else {
+            return Prepared::Answer(Verdict::deny(400, "BadRequest", "the request has no object"));
+        };
+        if object.pointer("/metadata/deletionTimestamp").is_some() {
+            // Being deleted: only finalizers change now; never stand in the way.
+            return Prepared::Answer(Verdict::allow());
+        }
+        match Resource::parse(object) {
+            Parsed::Resource(res, report) => Prepared::Object(object, *res, report),
+            Parsed::Invalid(report) => Prepared::Answer(verdict_named(kind.as_str(), &name_of(req, object), report)),
+            Parsed::Other { api_version, kind: k } => Prepared::Answer(Verdict::deny(
+                400,
+                "BadRequest",
+                format!("the object is {api_version} {k}, not {GROUP} {}", kind.as_str()),
+            )),
+        }
+    }
+
+    fn old_resource(&self, req: &Request) -> Option<Resource> {
+        if req.operation != "UPDATE" {
+            return None;
+        }
+        match Resource::parse(req.old_object.as_ref()?) {
+            Parsed::Resource(r, _) => Some(*r),
+            _ => None,
+        }
+    }
+
+    async fn reference_report(
+        &self,
+        req: &Request,
+        object: &Value,
+        res: &Resource,
+        old: Option<&Resource>,
+    ) -> Report {
+        let namespace = req
+            .namespace
+            .clone()
+            .or_else(|| object.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_else(|| "default".to_string());
+        let mut refs = references::collect(res);
+        if let Some(old) = old {
+            // Only what this update introduces: a Secret deleted after admission is the
+            // operator's concern, not a reason to refuse an unrelated edit.
+            let before: BTreeSet<_> = references::collect(old)
+                .into_iter()
+                .map(|r| (r.target, r.name, r.keys))
+                .collect();
+            refs.retain(|r| !before.contains(&(r.target, r.name.clone(), r.keys.clone())));
+        }
+        if refs.is_empty() {
+            return Report::default();
+        }
+        let lenient = annotation(object, OPT_OUT_ANNOTATION) == Some(OPT_OUT_VALUE)
+            || tokio::time::timeout(
+                self.settings.lookup_budget,
+                self.refs.namespace_annotation(&namespace, OPT_OUT_ANNOTATION),
+            )
+            .await
+            .ok()
+            .flatten()
+            .as_deref()
+                == Some(OPT_OUT_VALUE);
+        let lookups = Budgeted {
+            inner: &self.refs,
+            deadline: tokio::time::Instant::now() + self.settings.lookup_budget,
+        };
+        references::check(&lookups, &namespace, &refs, lenient).await
+    }
+}
+
+enum Prepared<'a> {
+    Answer(Verdict),
+    Object(&'a Value, Resource, Report),
+}
+
+/// Lookups that fail once the request's lookup budget is spent.
+struct Budgeted<'a, R> {
+    inner: &'a R,
+    deadline: tokio::time::Instant,
+}
+
+impl<R: References> Budgeted<'_, R> {
+    async fn within(&self, f: impl std::future::Future<Output = Lookup>) -> Lookup {
+        tokio::time::timeout_at(self.deadline, f)
+            .await
+            .unwrap_or_else(|_| Lookup::Failed("lookup timed out".into()))
+    }
+}
+
+impl<R: References> References for Budgeted<'_, R> {
+    async fn secret(&self, namespace: &str, name: &str) -> Lookup {
+        self.within(self.inner.secret(namespace, name)).await
+    }
+    async fn config_map(&self, namespace: &str, name: &str) -> Lookup {
+        self.within(self.inner.config_map(namespace, name)).await
+    }
+    async fn namespace_annotation(&self, namespace: &str, key: &str) -> Option<String> {
+        self.inner.namespace_annotation(namespace, key).await
+    }
+}
+
+fn annotation<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
+    object
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(key))
+        .and_then(Value::as_str)
+}
+
+fn name_of(req: &Request, object: &Value) -> String {
+    object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| req.name.clone())
+        .unwrap_or_default()
+}
+
+fn render<'a>(diags: impl Iterator<Item = &'a Diagnostic>) -> Vec<String> {
+    diags.map(ToString::to_string).collect()
+}
+
+fn verdict(res: &Resource, report: Report) -> Verdict {
+    verdict_named(res.kind(), res.name(), report)
+}
+
+/// Denies with every error (`path: message (hint)`, one per line) or allows; warnings either way.
+fn verdict_named(kind: &str, name: &str, report: Report) -> Verdict {
+    let warnings = render(report.warnings());
+    let errors = render(report.errors());
+    if errors.is_empty() {
+        return Verdict::allow().with_warnings(warnings);
+    }
+    let count = if errors.len() == 1 {
+        "1 error".to_string()
+    } else {
+        format!("{} errors", errors.len())
+    };
+    let message = format!("{kind} {name:?} is invalid, {count}:\n- {}", errors.join("\n- "));
+    Verdict::deny(422, "Invalid", message).with_warnings(warnings)
+}
