@@ -245,6 +245,35 @@ mod tests {
         assert!(codec.decode(&mut part).unwrap().is_some());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let mut codec = FrameCodec::new(1 << 16);
+            let mut buf = BytesMut::from(&bytes[..]);
+            // Errors are fine; panics and endless loops are not.
+            while let Ok(Some(_)) = codec.decode(&mut buf) {}
+        }
+
+        #[test]
+        fn frames_round_trip(seq in proptest::num::u64::ANY, body in proptest::collection::vec(proptest::num::u8::ANY, 0..2048)) {
+            let md = MessageMetadata { producer_name: "p".into(), sequence_id: seq, publish_time: 1, ..Default::default() };
+            let mut p = BytesMut::new();
+            p.put_u32(md.encoded_len() as u32);
+            md.encode(&mut p).unwrap();
+            p.put_slice(&body);
+            let mut cmd = base(Type::Send);
+            cmd.send = Some(CommandSend { producer_id: 3, sequence_id: seq, ..Default::default() });
+            let mut codec = FrameCodec::new(1 << 20);
+            let mut buf = BytesMut::new();
+            codec.encode(Frame::with_payload(cmd, p.clone().freeze()), &mut buf).unwrap();
+            let f = codec.decode(&mut buf).unwrap().unwrap();
+            proptest::prop_assert!(f.checksum_ok);
+            proptest::prop_assert_eq!(f.payload.unwrap(), p.freeze());
+            proptest::prop_assert_eq!(f.command.send.unwrap().sequence_id, seq);
+            proptest::prop_assert!(buf.is_empty(), "the whole frame is consumed");
+        }
+    }
+
     #[test]
     fn garbage_never_panics() {
         let mut codec = FrameCodec::new(1 << 16);

@@ -365,3 +365,32 @@ async fn nacked_message_comes_back_until_acked() {
     .await;
     assert_eq!(topic.lock().subscriptions["s"].unacked(), 0);
 }
+
+#[tokio::test]
+async fn cumulative_ack_acknowledges_everything_up_to_the_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), |_| {}).await;
+    let c = client(&b.service_url()).await;
+    let t = topic("cumulative");
+    produce(&c, &t, (0..10).map(|i| format!("m{i}"))).await;
+    let mut cons = consumer(&c, &t, "s", SubType::Exclusive).await;
+    let mut last = None;
+    for _ in 0..6 {
+        last = Some(next(&mut cons).await);
+    }
+    cons.cumulative_ack(&last.unwrap()).await.unwrap();
+    let topic = b
+        .broker
+        .existing_topic(&fmesh_broker::topic_name::TopicName::parse(&t).unwrap())
+        .unwrap();
+    within("cumulative ack applied", async {
+        while topic.lock().subscriptions["s"].cursor.mark_delete < 6 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    cons.close().await.unwrap();
+    drop(cons);
+    let mut cons = consumer(&c, &t, "s", SubType::Exclusive).await;
+    assert_eq!(body(&next(&mut cons).await), "m6");
+}
