@@ -257,3 +257,27 @@ async fn http_ok(port: u16, path: &str, expect: &str) -> std::result::Result<(),
         response.lines().next().unwrap_or("nothing")
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_full_and_short_names() {
+        assert_eq!(
+            Component::parse("kube-apiserver"),
+            Some(Component::Apiserver)
+        );
+        assert_eq!(Component::parse("apiserver"), Some(Component::Apiserver));
+        assert_eq!(Component::parse("kubelet"), Some(Component::Kubelet));
+        assert_eq!(Component::parse("dns"), None);
+    }
+
+    #[test]
+    fn start_order_has_storage_and_runtime_before_their_users() {
+        let at = |c| Component::ALL.iter().position(|x| *x == c);
+        assert!(at(Component::Etcd) < at(Component::Apiserver));
+        assert!(at(Component::Containerd) < at(Component::Kubelet));
+        assert!(at(Component::Apiserver) < at(Component::ControllerManager));
+    }
+}

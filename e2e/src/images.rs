@@ -414,3 +414,93 @@ fn workspace_packages(workspace: &Path) -> Result<BTreeSet<String>> {
         .filter_map(|p| p["name"].as_str().map(str::to_owned))
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn read_tar(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+        let mut archive = tar::Archive::new(bytes);
+        let entries = archive.entries().expect("tar entries");
+        entries
+            .map(|e| {
+                let mut e = e.expect("tar entry");
+                let path = e.path().expect("path").display().to_string();
+                let mut data = Vec::new();
+                e.read_to_end(&mut data).expect("read entry");
+                (path, data)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn archive_has_manifest_config_and_layer_with_matching_diff_id() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut spec = ImageSpec::base("fmesh.local/t:dev", &["/bin/t"]);
+        spec.entries.push(Entry::Bytes {
+            dest: "bin/t".into(),
+            data: b"x".to_vec(),
+            mode: 0o755,
+        });
+        spec.entries.push(Entry::Symlink {
+            dest: "bin/u".into(),
+            target: "t".into(),
+        });
+        let out = dir.path().join("t.tar");
+        spec.write_archive(&out).expect("archive");
+
+        let files = read_tar(&fs::read(&out).expect("read archive"));
+        let get = |name: &str| {
+            files
+                .iter()
+                .find(|(p, _)| p == name)
+                .map(|(_, d)| d.clone())
+        };
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&get("manifest.json").expect("manifest")).expect("json");
+        assert_eq!(manifest[0]["RepoTags"][0], "fmesh.local/t:dev");
+        let config_name = manifest[0]["Config"].as_str().expect("config name");
+        let config: serde_json::Value =
+            serde_json::from_slice(&get(config_name).expect("config")).expect("json");
+        assert_eq!(config["config"]["Entrypoint"][0], "/bin/t");
+        let layer = get(manifest[0]["Layers"][0].as_str().expect("layer name")).expect("layer");
+        let diff_id = format!("sha256:{}", hex::encode(Sha256::digest(&layer)));
+        assert_eq!(config["rootfs"]["diff_ids"][0], diff_id.as_str());
+
+        let paths: Vec<String> = read_tar(&layer).into_iter().map(|(p, _)| p).collect();
+        for expected in ["bin", "etc", "tmp", "etc/passwd", "bin/t", "bin/u"] {
+            assert!(
+                paths.iter().any(|p| p.trim_end_matches('/') == expected),
+                "{expected} in {paths:?}"
+            );
+        }
+        // Parents come before children so the runtime can unpack in order.
+        let bin = paths.iter().position(|p| p.trim_end_matches('/') == "bin");
+        let t = paths.iter().position(|p| p == "bin/t");
+        assert!(bin < t);
+    }
+
+    #[test]
+    fn static_binary_needs_no_libraries() {
+        assert!(
+            shared_libraries(Path::new("/bin/busybox"))
+                .expect("ldd")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn dynamic_binary_brings_its_loader_and_libc() {
+        let libs = shared_libraries(Path::new("/bin/sh")).expect("ldd");
+        assert!(
+            libs.iter().any(|l| l.to_string_lossy().contains("libc.so")),
+            "{libs:?}"
+        );
+        assert!(
+            libs.iter()
+                .any(|l| l.to_string_lossy().contains("ld-linux")),
+            "{libs:?}"
+        );
+    }
+}

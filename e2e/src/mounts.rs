@@ -59,3 +59,13 @@ fn unescape(field: &str) -> String {
         .replace("\\012", "\n")
         .replace("\\134", "\\")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unescapes_mountinfo_octal() {
+        assert_eq!(unescape(r"/a\040b\011c\134d"), "/a b\tc\\d");
+    }
+}
