@@ -84,8 +84,7 @@ impl Broker {
         for tenant in subdirs(&root)? {
             for ns in subdirs(&root.join(&tenant))? {
                 for local in subdirs(&root.join(&tenant).join(&ns))? {
-                    if let Ok(t) = TopicName::parse(&format!("persistent://{tenant}/{ns}/{local}"))
-                    {
+                    if let Ok(t) = TopicName::from_storage(&tenant, &ns, &local) {
                         out.push(t);
                     }
                 }
@@ -214,7 +213,7 @@ impl Broker {
                 let rd = std::fs::read_dir(&dir).map_err(|e| BrokerError::io(&dir, e))?;
                 for ent in rd.flatten() {
                     let local = ent.file_name().to_string_lossy().to_string();
-                    let Ok(name) = TopicName::parse(&format!("{tenant}/{ns}/{local}")) else {
+                    let Ok(name) = TopicName::from_storage(&tenant, &ns, &local) else {
                         continue;
                     };
                     let bytes =

@@ -5,6 +5,8 @@ use std::fmt;
 use crate::error::BrokerError;
 
 const PARTITION_SUFFIX: &str = "-partition-";
+/// Directory prefix of non-persistent topics ('~' cannot occur in a topic name).
+const NON_PERSISTENT_DIR_PREFIX: &str = "~np~";
 
 /// A fully qualified topic name (possibly one partition of a partitioned topic).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -85,10 +87,25 @@ impl TopicName {
     }
 
     /// Relative directory for this topic's files (one level per name part).
+    /// Non-persistent topics are stored too (simpler than a second engine) but
+    /// must never share files with the persistent topic of the same name.
     pub fn storage_path(&self) -> std::path::PathBuf {
-        [&self.tenant, &self.namespace, &self.local]
-            .iter()
-            .collect()
+        let local = if self.domain == "non-persistent" {
+            format!("{NON_PERSISTENT_DIR_PREFIX}{}", self.local)
+        } else {
+            self.local.clone()
+        };
+        [&self.tenant, &self.namespace, &local].iter().collect()
+    }
+
+    /// Inverse of [`TopicName::storage_path`] for the three directory names.
+    pub fn from_storage(tenant: &str, namespace: &str, dir: &str) -> Result<Self, BrokerError> {
+        match dir.strip_prefix(NON_PERSISTENT_DIR_PREFIX) {
+            Some(local) => {
+                TopicName::parse(&format!("non-persistent://{tenant}/{namespace}/{local}"))
+            }
+            None => TopicName::parse(&format!("persistent://{tenant}/{namespace}/{dir}")),
+        }
     }
 }
 
@@ -121,6 +138,23 @@ mod tests {
         assert_eq!(p.to_string(), "persistent://a/b/t-partition-3");
         assert_eq!(p.partition_of(), Some((t, 3)));
         assert_eq!(p.partition_index(), 3);
+    }
+
+    #[test]
+    fn persistent_and_non_persistent_never_share_storage() {
+        let p = TopicName::parse("persistent://a/b/t").unwrap();
+        let n = TopicName::parse("non-persistent://a/b/t").unwrap();
+        assert_ne!(p.storage_path(), n.storage_path());
+        let dir = n.storage_path();
+        let parts: Vec<String> = dir
+            .iter()
+            .map(|s| s.to_string_lossy().to_string())
+            .collect();
+        assert_eq!(
+            TopicName::from_storage(&parts[0], &parts[1], &parts[2]).unwrap(),
+            n
+        );
+        assert_eq!(TopicName::from_storage("a", "b", "t").unwrap(), p);
     }
 
     #[test]
