@@ -113,11 +113,12 @@ class ContextImpl(_load_context_base()):
     def get_message_id(self):
         return self._msg.get("message_id")
 
+    # Pulsar's client answers "" for a message without a key.
     def get_message_key(self):
-        return self._msg.get("key")
+        return self._msg.get("key") or ""
 
     def get_partition_key(self):
-        return self._msg.get("key")
+        return self._msg.get("key") or ""
 
     def get_message_eventtime(self):
         return self._msg.get("event_time")
