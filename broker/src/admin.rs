@@ -144,7 +144,10 @@ async fn list_topics(
     State(s): State<AppState>,
     Path((tenant, ns)): Path<(String, String)>,
 ) -> Json<Vec<String>> {
-    Json(s.broker.topics_of_namespace(&tenant, &ns))
+    Json(
+        s.broker
+            .topics_of_namespace(&tenant, &ns, Some("persistent")),
+    )
 }
 
 async fn list_partitioned(

@@ -188,10 +188,12 @@ impl Broker {
     }
 
     /// Topics of a namespace as clients list them (partitions by name).
-    pub fn topics_of_namespace(&self, tenant: &str, ns: &str) -> Vec<String> {
+    /// `domain` limits the answer to `persistent` or `non-persistent` topics.
+    pub fn topics_of_namespace(&self, tenant: &str, ns: &str, domain: Option<&str>) -> Vec<String> {
         let mut out: Vec<String> = lock(&self.topics)
             .keys()
             .filter(|t| t.tenant == tenant && t.namespace == ns)
+            .filter(|t| domain.is_none_or(|d| t.domain == d))
             .map(|t| t.to_string())
             .collect();
         out.sort();

@@ -286,10 +286,15 @@ impl Connection {
             Type::GetTopicsOfNamespace => {
                 let g = cmd.get_topics_of_namespace.ok_or_else(missing)?;
                 let (tenant, ns) = g.namespace.split_once('/').unwrap_or(("public", "default"));
+                let domain = match g.mode.unwrap_or(0) {
+                    0 => Some("persistent"),
+                    1 => Some("non-persistent"),
+                    _ => None,
+                };
                 let mut r = base(Type::GetTopicsOfNamespaceResponse);
                 r.get_topics_of_namespace_response = Some(CommandGetTopicsOfNamespaceResponse {
                     request_id: g.request_id,
-                    topics: self.broker.topics_of_namespace(tenant, ns),
+                    topics: self.broker.topics_of_namespace(tenant, ns, domain),
                     filtered: Some(false),
                     topics_hash: None,
                     changed: Some(true),
