@@ -42,6 +42,8 @@ pub struct Metrics {
     pub latency_ms: Histogram,
     /// Unix time (ms) of the last invocation.
     pub last_invocation: Gauge<i64, AtomicI64>,
+    /// 1 while subscribed to the inputs (a readiness signal), else 0.
+    pub subscribed: Gauge<i64, AtomicI64>,
     user_metrics: Family<UserLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     registry: Arc<Mutex<Registry>>,
 }
@@ -90,6 +92,7 @@ impl Metrics {
                 .into_iter(),
             ),
             last_invocation: Gauge::default(),
+            subscribed: Gauge::default(),
             user_metrics: Family::default(),
             registry: Arc::new(Mutex::new(Registry::default())),
         };
@@ -138,6 +141,11 @@ impl Metrics {
             "fmesh_runner_produced",
             "Output messages acknowledged by Pulsar",
             m.produced.clone(),
+        );
+        registry.register(
+            "fmesh_runner_subscribed",
+            "1 while subscribed to the inputs",
+            m.subscribed.clone(),
         );
         registry.register(
             "fmesh_runner_runtime_restarts",

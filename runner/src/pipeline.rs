@@ -100,6 +100,7 @@ impl Pipeline {
                 _ => None,
             },
         };
+        self.metrics.subscribed.set(1);
         tracing::info!(
             subscription = %self.plan.subscription,
             inputs = ?self.plan.inputs,
@@ -121,6 +122,7 @@ impl Pipeline {
         if matches!(exit, Exit::Stopped) {
             self.drain(&mut session).await;
         }
+        self.metrics.subscribed.set(0);
         Ok(exit)
     }
 
