@@ -11,6 +11,7 @@ pub mod cache;
 pub mod metrics;
 pub mod mutate;
 pub mod references;
+pub mod registration;
 pub mod review;
 pub mod server;
 pub mod update;
