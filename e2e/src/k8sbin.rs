@@ -68,7 +68,7 @@ impl KubeBinaries {
         let log_path = self.dir.join("build.log");
         let log = fs::File::create(&log_path).ctx(|| format!("create {}", log_path.display()))?;
         let err = log.try_clone().ctx(|| "dup build log".to_owned())?;
-        tracing::info!(version = VERSION, log = %log_path.display(), "building Kubernetes (first run only, ~5-10 min)");
+        tracing::info!(version = VERSION, log = %log_path.display(), "building Kubernetes (first run only, 10-15 min on 2 idle cores)");
         let status = Command::new("bash")
             .arg(&script)
             .arg(&self.dir)
