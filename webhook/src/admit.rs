@@ -284,5 +284,7 @@ fn verdict_named(kind: &str, name: &str, report: Report) -> Verdict {
         format!("{} errors", errors.len())
     };
     let message = format!("{kind} {name:?} is invalid, {count}:\n- {}", errors.join("\n- "));
-    Verdict::deny(422, "Invalid", message).with_warnings(warnings)
+    // No `reason`: kubectl prints a Status with reason `Invalid` but without field causes as
+    // just "The request is invalid", hiding the message; without a reason it prints the message.
+    Verdict::deny(422, "", message).with_warnings(warnings)
 }

@@ -167,10 +167,12 @@ impl Verdict {
         if let Some(s) = &self.status {
             response["status"] = json!({
                 "code": s.code,
-                "reason": s.reason,
                 "message": s.message,
                 "status": if self.allowed { "Success" } else { "Failure" },
             });
+            if !s.reason.is_empty() {
+                response["status"]["reason"] = json!(s.reason);
+            }
         }
         if !self.warnings.is_empty() {
             let warnings: Vec<&String> = self.warnings.iter().take(MAX_WARNINGS).collect();
