@@ -138,6 +138,41 @@ async fn apply_crds(k: &Kubectl) {
     }
 }
 
+/// Deletes configurations left by an earlier run of this test whose namespace is gone (a run
+/// killed, or the apiserver down when the guard ran), so they never match anything again.
+async fn remove_stale_configurations(client: &kube::Client) {
+    use k8s_openapi::api::core::v1::Namespace;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let dp = kube::api::DeleteParams::default();
+    let lp = kube::api::ListParams::default();
+    let alive = |ns: String| {
+        let namespaces = namespaces.clone();
+        async move {
+            matches!(namespaces.get_opt(&ns).await, Ok(Some(n)) if n.metadata.deletion_timestamp.is_none())
+        }
+    };
+    for c in validating.list(&lp).await.map(|l| l.items).unwrap_or_default() {
+        let name = c.metadata.name.unwrap_or_default();
+        if let Some(ns) = name.strip_prefix("fmesh-validating-")
+            && ns.starts_with("fmesh-webhook-")
+            && !alive(ns.to_string()).await
+        {
+            let _ = validating.delete(&name, &dp).await;
+        }
+    }
+    for c in mutating.list(&lp).await.map(|l| l.items).unwrap_or_default() {
+        let name = c.metadata.name.unwrap_or_default();
+        if let Some(ns) = name.strip_prefix("fmesh-mutating-")
+            && ns.starts_with("fmesh-webhook-")
+            && !alive(ns.to_string()).await
+        {
+            let _ = mutating.delete(&name, &dp).await;
+        }
+    }
+}
+
 /// Fingerprint of the certificate a fresh TLS connection to `port` is given, trusting `ca_pem`.
 async fn presented_fingerprint(port: u16, ca_pem: &str) -> String {
     use rustls::pki_types::pem::PemObject;
@@ -179,6 +214,7 @@ async fn apiserver_admits_through_the_fmesh_webhook() {
         namespace: ns_name.clone(),
     };
     apply_crds(&k).await;
+    remove_stale_configurations(&client).await;
 
     // Server on an ephemeral port; configurations first (no caBundle), then certificates
     // (which injects the caBundle into exactly these configurations).
