@@ -26,7 +26,7 @@ use crate::broker::{Broker, schema_version};
 use crate::codec::{Frame, FrameCodec, base};
 use crate::error::{BrokerError, Result};
 use crate::subscription::OutboundGauge;
-use crate::topic::{ProducerInfo, SubscribeRequest, Topic};
+use crate::topic::{ProducerGrant, ProducerInfo, SubscribeRequest, Topic};
 use crate::topic_name::TopicName;
 
 /// Highest protocol version this broker speaks.
@@ -441,8 +441,13 @@ impl Connection {
             return;
         }
         match self.create_producer(&p) {
-            Ok((name, last, version, topic)) => {
-                tracing::debug!(conn = self.id, topic = %topic.name, producer = %name, "producer created");
+            Ok((name, grant, version, topic)) => {
+                tracing::debug!(conn = self.id, topic = %topic.name, producer = %name, ?grant, "producer created");
+                let (last, ready) = match grant {
+                    ProducerGrant::Ready(last) => (last, true),
+                    // Answered again with producer_ready=true once the topic is free.
+                    ProducerGrant::Waiting => (-1, false),
+                };
                 self.producers.insert(
                     p.producer_id,
                     ProducerRef {
@@ -457,7 +462,7 @@ impl Connection {
                     last_sequence_id: Some(last),
                     schema_version: version.map(schema_version),
                     topic_epoch: Some(0),
-                    producer_ready: Some(true),
+                    producer_ready: Some(ready),
                 });
                 self.send(r);
             }
@@ -468,7 +473,7 @@ impl Connection {
     fn create_producer(
         &self,
         p: &proto::CommandProducer,
-    ) -> Result<(String, i64, Option<usize>, Arc<Topic>)> {
+    ) -> Result<(String, ProducerGrant, Option<usize>, Arc<Topic>)> {
         let name = topic_name(&p.topic)?;
         let topic = self.broker.topic(&name, true)?;
         let version = match &p.schema {
@@ -488,6 +493,7 @@ impl Connection {
                 access_mode: mode,
                 out: self.out.clone(),
             },
+            p.request_id,
         )?;
         Ok((producer_name, last, version, topic))
     }

@@ -7,8 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use pulsar::proto::{
-    CommandAckResponse, CommandCloseProducer, CommandSendError, CommandSendReceipt, MessageIdData,
-    ProducerAccessMode, ServerError, base_command::Type, command_subscribe::SubType,
+    CommandAckResponse, CommandCloseProducer, CommandProducerSuccess, CommandSendError,
+    CommandSendReceipt, MessageIdData, ProducerAccessMode, ServerError, base_command::Type,
+    command_subscribe::SubType,
 };
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
@@ -60,6 +61,15 @@ pub enum WriteCtx {
     Notify(oneshot::Sender<Result<()>>),
 }
 
+/// Outcome of registering a producer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProducerGrant {
+    /// Publishing may start; the last stored sequence id of the name (-1 if none).
+    Ready(i64),
+    /// Queued behind the current producers (WaitForExclusive).
+    Waiting,
+}
+
 /// Who is publishing.
 #[derive(Debug, Clone)]
 pub struct ProducerInfo {
@@ -96,6 +106,7 @@ pub struct TopicState {
     /// The log's index and read side.
     pub log: SegmentLog,
     producers: HashMap<(u64, u64), ProducerInfo>,
+    waiting: std::collections::VecDeque<((u64, u64), ProducerInfo, u64)>,
     dedup_pushed: HashMap<String, u64>,
     dedup_persisted: HashMap<String, u64>,
     /// Subscriptions by name.
@@ -161,6 +172,7 @@ impl Topic {
             state: Mutex::new(TopicState {
                 log,
                 producers: HashMap::new(),
+                waiting: std::collections::VecDeque::new(),
                 dedup_pushed: persisted.clone(),
                 dedup_persisted: persisted,
                 subscriptions,
@@ -326,8 +338,14 @@ impl Topic {
         }
     }
 
-    /// Registers a producer; returns the last stored sequence id of its name (-1 if none).
-    pub fn add_producer(&self, key: (u64, u64), info: ProducerInfo) -> Result<i64> {
+    /// Registers a producer: ready with the last stored sequence id of its
+    /// name (-1 if none), or queued (WaitForExclusive while others publish).
+    pub fn add_producer(
+        &self,
+        key: (u64, u64),
+        info: ProducerInfo,
+        request_id: u64,
+    ) -> Result<ProducerGrant> {
         let mut st = self.lock();
         if st.producers.values().any(|p| p.name == info.name) {
             return Err(BrokerError::ProducerBusy(format!(
@@ -346,9 +364,11 @@ impl Topic {
                     self.name
                 )));
             }
-            ProducerAccessMode::Exclusive | ProducerAccessMode::WaitForExclusive
-                if !st.producers.is_empty() =>
-            {
+            ProducerAccessMode::WaitForExclusive if !st.producers.is_empty() => {
+                st.waiting.push_back((key, info, request_id));
+                return Ok(ProducerGrant::Waiting);
+            }
+            ProducerAccessMode::Exclusive if !st.producers.is_empty() => {
                 return Err(BrokerError::ProducerBusy(format!(
                     "{} already has producers",
                     self.name
@@ -359,9 +379,10 @@ impl Topic {
                     let mut cmd = base(Type::CloseProducer);
                     cmd.close_producer = Some(CommandCloseProducer {
                         producer_id: pid,
-                        request_id: 0,
+                        request_id: u64::MAX,
                     });
                     let _ = p.out.send(Frame::command(cmd));
+                    self.metrics.producers.dec();
                 }
             }
             _ => {}
@@ -369,13 +390,34 @@ impl Topic {
         let last = st.dedup_persisted.get(&info.name).map_or(-1, |v| *v as i64);
         st.producers.insert(key, info);
         self.metrics.producers.inc();
-        Ok(last)
+        Ok(ProducerGrant::Ready(last))
     }
 
-    /// Forgets a producer.
+    /// Forgets a producer (or a queued one); the first queued producer gets
+    /// the topic once nobody else publishes.
     pub fn remove_producer(&self, key: (u64, u64)) {
-        if self.lock().producers.remove(&key).is_some() {
+        let mut st = self.lock();
+        st.waiting.retain(|(k, _, _)| *k != key);
+        if st.producers.remove(&key).is_some() {
             self.metrics.producers.dec();
+        }
+        if !st.producers.is_empty() {
+            return;
+        }
+        if let Some((k, info, request_id)) = st.waiting.pop_front() {
+            let last = st.dedup_persisted.get(&info.name).map_or(-1, |v| *v as i64);
+            let mut cmd = base(Type::ProducerSuccess);
+            cmd.producer_success = Some(CommandProducerSuccess {
+                request_id,
+                producer_name: info.name.clone(),
+                last_sequence_id: Some(last),
+                topic_epoch: Some(0),
+                producer_ready: Some(true),
+                ..Default::default()
+            });
+            let _ = info.out.send(Frame::command(cmd));
+            st.producers.insert(k, info);
+            self.metrics.producers.inc();
         }
     }
 

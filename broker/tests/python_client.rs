@@ -81,6 +81,7 @@ scenario_test!(reader);
 scenario_test!(dedup);
 scenario_test!(schema);
 scenario_test!(pattern);
+scenario_test!(access_modes);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitioned() {

@@ -323,6 +323,31 @@ def tls(url, t, ca_file):
     c.close()
 
 
+def access_modes(url, t):
+    import threading
+    c = client(url)
+    p1 = c.create_producer(t, access_mode=pulsar.ProducerAccessMode.Exclusive)
+    try:
+        c.create_producer(t, access_mode=pulsar.ProducerAccessMode.Exclusive)
+        raise AssertionError("second exclusive producer accepted")
+    except pulsar.PulsarException as e:
+        print("refused as expected:", e)
+    got = {}
+
+    def wait_for_it():
+        got["p"] = c.create_producer(t, access_mode=pulsar.ProducerAccessMode.WaitForExclusive)
+
+    th = threading.Thread(target=wait_for_it)
+    th.start()
+    time.sleep(0.5)
+    assert "p" not in got, "WaitForExclusive did not wait"
+    p1.close()
+    th.join(10)
+    assert "p" in got, "WaitForExclusive never got the topic"
+    got["p"].send(b"mine now")
+    c.close()
+
+
 def produce_burst(url, t, n):
     """Send n messages asynchronously; print each one as its receipt arrives."""
     c = client(url)
