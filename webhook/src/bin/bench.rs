@@ -1,1 +1,341 @@
-fn main() {}
+//! `fmesh-webhook-bench`: admission latency and throughput over TLS on loopback, side by side
+//! with a plain hyper + rustls echo server (the floor), and the webhook's RSS idle and under load.
+//!
+//! `fmesh-webhook-bench [--rate 500] [--seconds 10] [--connections 8]` spawns two child processes
+//! (the `fmesh-webhook` binary next to this one, in files mode without reference checks, and
+//! this binary in `echo` mode), then drives each with an open-loop load generator: every
+//! connection sends on a fixed schedule and latency counts from the scheduled send time, so a
+//! stall is not hidden (no coordinated omission). The request is an AdmissionReview CREATE of a
+//! 20-member FunctionMesh.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+
+struct Options {
+    rate: u32,
+    seconds: u64,
+    connections: u32,
+}
+
+fn options() -> Result<(Option<String>, Options, Vec<String>)> {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mode = (args.first().map(String::as_str) == Some("echo")).then(|| args.remove(0));
+    let mut o = Options { rate: 500, seconds: 10, connections: 8 };
+    let mut rest = Vec::new();
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        let mut next = || it.next().context("flag needs a value");
+        match a.as_str() {
+            "--rate" => o.rate = next()?.parse()?,
+            "--seconds" => o.seconds = next()?.parse()?,
+            "--connections" => o.connections = next()?.parse()?,
+            _ => rest.push(a),
+        }
+    }
+    Ok((mode, o, rest))
+}
+
+fn main() -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (mode, opts, rest) = options()?;
+    let rt = tokio::runtime::Runtime::new()?;
+    match mode.as_deref() {
+        Some(_) => rt.block_on(echo(&rest)),
+        None => rt.block_on(bench(opts)),
+    }
+}
+
+/// The floor: TLS + HTTP/1.1 + reading the body + a fixed small JSON answer.
+async fn echo(args: &[String]) -> Result<()> {
+    let listen = args.first().context("echo <addr> <cert-dir>")?;
+    let dir = PathBuf::from(args.get(1).context("echo <addr> <cert-dir>")?);
+    let resolver = fmesh_certs::HotResolver::new();
+    fmesh_certs::files::CertFiles::in_dir(&dir).load(&resolver)?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(resolver.server_config());
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    loop {
+        let (tcp, _) = listener.accept().await?;
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(tcp).await else { return };
+            let service = hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+                let _ = req.into_body().collect().await;
+                Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from_static(
+                    br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"x","allowed":true}}"#,
+                ))))
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tls), service)
+                .await;
+        });
+    }
+}
+
+/// A 20-member mesh: a source, 18 chained functions, a sink; realistic fields on each.
+fn mesh_review() -> Value {
+    let pulsar = json!({"pulsarConfig": "pulsar", "authSecret": "pulsar-auth"});
+    let resources = json!({"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}});
+    let topic = |i: usize| format!("persistent://acme/orders/stage-{i}");
+    let mut functions = Vec::new();
+    for i in 1..=18 {
+        functions.push(json!({
+            "name": format!("step-{i}"), "wasm": {"module": format!("/fmesh/step-{i}.wasm")},
+            "input": {"topics": [topic(i - 1)]}, "output": {"topic": topic(i)},
+            "tenant": "acme", "namespace": "orders", "replicas": 2, "maxReplicas": 6,
+            "resources": resources, "funcConfig": {"stage": i, "currency": "EUR"},
+            "secretsMap": {"API_KEY": {"path": "enrich-keys", "key": "api-key"}}, "pulsar": pulsar,
+        }));
+    }
+    let object = json!({
+        "apiVersion": "compute.functionmesh.io/v1alpha1", "kind": "FunctionMesh",
+        "metadata": {"name": "orders-pipeline", "namespace": "shop", "labels": {"team": "orders"}},
+        "spec": {
+            "sources": [{"name": "cdc", "builtin": {"name": "datagen"}, "output": {"topic": topic(0)},
+                "tenant": "acme", "namespace": "orders", "resources": resources, "pulsar": pulsar}],
+            "functions": functions,
+            "sinks": [{"name": "index", "builtin": {"name": "log"}, "input": {"topics": [topic(18)]},
+                "tenant": "acme", "namespace": "orders", "resources": resources, "pulsar": pulsar,
+                "secretsMap": {"PASSWORD": {"path": "es-credentials", "key": "password"}}}],
+        }
+    });
+    json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": "4f8c2f3e-bench", "kind": {"group": "compute.functionmesh.io", "version": "v1alpha1", "kind": "FunctionMesh"},
+        "resource": {"group": "compute.functionmesh.io", "version": "v1alpha1", "resource": "functionmeshes"},
+        "operation": "CREATE", "namespace": "shop", "name": "orders-pipeline", "object": object,
+        "userInfo": {"username": "admin"}, "dryRun": false}})
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_listening(port: u16) -> Result<()> {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("nothing listens on {port}")
+}
+
+fn client_config(ca_pem: &str) -> Result<Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for der in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(der?)?;
+    }
+    let mut c = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    c.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(c))
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn connect(port: u16, tls: Arc<rustls::ClientConfig>) -> Result<Sender> {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    tcp.set_nodelay(true)?;
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1")?;
+    let stream = tokio_rustls::TlsConnector::from(tls).connect(name, tcp).await?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+async fn send(sender: &mut Sender, path: &str, body: &Bytes) -> Result<usize> {
+    sender.ready().await?;
+    let req = hyper::Request::post(path)
+        .header("content-type", "application/json")
+        .header("host", "127.0.0.1")
+        .body(Full::new(body.clone()))?;
+    let resp = sender.send_request(req).await?;
+    if !resp.status().is_success() {
+        bail!("status {}", resp.status());
+    }
+    Ok(resp.into_body().collect().await?.to_bytes().len())
+}
+
+/// Open loop at `rate`/s for `seconds`: latencies in µs, counted from the scheduled send time.
+async fn open_loop(port: u16, path: &str, body: &Bytes, tls: &Arc<rustls::ClientConfig>, o: &Options) -> Result<(Vec<u64>, u64)> {
+    let interval = Duration::from_secs_f64(f64::from(o.connections) / f64::from(o.rate));
+    let per_conn = (o.seconds as f64 / interval.as_secs_f64()) as u64;
+    let start = Instant::now() + Duration::from_millis(100);
+    let mut tasks = Vec::new();
+    for c in 0..o.connections {
+        let mut sender = connect(port, tls.clone()).await?;
+        let (path, body) = (path.to_string(), body.clone());
+        let offset = interval.mul_f64(f64::from(c) / f64::from(o.connections));
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(per_conn as usize);
+            let mut errors = 0u64;
+            for i in 0..per_conn {
+                let due = start + offset + interval.mul_f64(i as f64);
+                tokio::time::sleep_until(due.into()).await;
+                match send(&mut sender, &path, &body).await {
+                    Ok(_) => lat.push(due.elapsed().as_micros() as u64),
+                    Err(_) => errors += 1,
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await?;
+        all.extend(l);
+        errors += e;
+    }
+    all.sort_unstable();
+    Ok((all, errors))
+}
+
+/// Closed loop: as fast as `connections` connections go for `seconds`; requests per second.
+async fn closed_loop(port: u16, path: &str, body: &Bytes, tls: &Arc<rustls::ClientConfig>, o: &Options) -> Result<f64> {
+    let end = Instant::now() + Duration::from_secs(o.seconds.min(5));
+    let mut tasks = Vec::new();
+    for _ in 0..o.connections {
+        let mut sender = connect(port, tls.clone()).await?;
+        let (path, body) = (path.to_string(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < end {
+                if send(&mut sender, &path, &body).await.is_ok() {
+                    n += 1;
+                }
+            }
+            n
+        }));
+    }
+    let started = Instant::now();
+    let mut total = 0;
+    for t in tasks {
+        total += t.await?;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
+}
+
+fn pct(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx] as f64 / 1000.0
+}
+
+async fn bench(o: Options) -> Result<()> {
+    let exe = std::env::current_exe()?;
+    let dir_bin = exe.parent().context("exe dir")?;
+    let webhook_bin = dir_bin.join("fmesh-webhook");
+    if !webhook_bin.exists() {
+        bail!("{} not found: cargo build -p fmesh-webhook --release --bins", webhook_bin.display());
+    }
+    let certs = std::env::temp_dir().join(format!("fmesh-webhook-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&certs)?;
+    let ca = fmesh_certs::pki::generate_ca("bench CA", Duration::from_secs(86_400))?;
+    let serving = fmesh_certs::pki::issue_serving(&ca, "bench", &["127.0.0.1".into()], Duration::from_secs(86_400))?;
+    std::fs::write(certs.join("tls.crt"), &serving.cert_pem)?;
+    std::fs::write(certs.join("tls.key"), &serving.key_pem)?;
+    let tls = client_config(&ca.cert_pem)?;
+
+    let (wport, eport) = (free_port()?, free_port()?);
+    let webhook = Killed(spawn_webhook(&webhook_bin, wport, &certs)?);
+    let echo = Killed(
+        Command::new(&exe)
+            .args(["echo", &format!("127.0.0.1:{eport}"), &certs.to_string_lossy()])
+            .stdout(Stdio::null())
+            .spawn()?,
+    );
+    wait_listening(wport).await?;
+    wait_listening(eport).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle = rss_kib(webhook.0.id(), "VmRSS:");
+    let echo_idle = rss_kib(echo.0.id(), "VmRSS:");
+
+    let body = Bytes::from(mesh_review().to_string());
+    // Sanity: the review is admitted (with warnings) and defaulted.
+    let mut s = connect(wport, tls.clone()).await?;
+    let n = send(&mut s, "/validate/functionmesh", &body).await?;
+    let m = send(&mut s, "/mutate/functionmesh", &body).await?;
+    println!("request: AdmissionReview CREATE of a 20-member FunctionMesh, {} bytes (validate answer {n} B, mutate answer {m} B)", body.len());
+    println!("load: open loop {} req/s for {} s over {} TLS keep-alive connections; then closed loop for throughput", o.rate, o.seconds, o.connections);
+    println!("load average before: {}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
+    println!();
+    println!("{:<26} {:>9} {:>9} {:>9} {:>9} {:>8} {:>12}", "target", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "max req/s");
+    let targets = [
+        ("echo floor (hyper+rustls)", eport, "/"),
+        ("webhook /validate", wport, "/validate/functionmesh"),
+        ("webhook /mutate", wport, "/mutate/functionmesh"),
+    ];
+    let mut peak = 0;
+    for (label, port, path) in targets {
+        let (lat, errors) = open_loop(port, path, &body, &tls, &o).await?;
+        peak = peak.max(rss_kib(webhook.0.id(), "VmRSS:"));
+        let rps = closed_loop(port, path, &body, &tls, &o).await?;
+        peak = peak.max(rss_kib(webhook.0.id(), "VmRSS:"));
+        println!(
+            "{label:<26} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>8} {:>12.0}",
+            pct(&lat, 0.5), pct(&lat, 0.9), pct(&lat, 0.99), pct(&lat, 1.0), errors, rps
+        );
+    }
+    println!();
+    println!(
+        "webhook RSS: idle {:.1} MiB, under load {:.1} MiB (VmHWM {:.1} MiB); echo idle {:.1} MiB",
+        idle as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        rss_kib(webhook.0.id(), "VmHWM:") as f64 / 1024.0,
+        echo_idle as f64 / 1024.0
+    );
+    println!("load average after: {}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
+    drop(webhook);
+    drop(echo);
+    let _ = std::fs::remove_dir_all(&certs);
+    Ok(())
+}
+
+fn spawn_webhook(bin: &Path, port: u16, certs: &Path) -> Result<Child> {
+    Ok(Command::new(bin)
+        .args([
+            "--listen", &format!("127.0.0.1:{port}"),
+            "--cert-mode", "files",
+            "--cert-dir", &certs.to_string_lossy(),
+            "--reference-checks", "false",
+            "--log-format", "json",
+        ])
+        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?)
+}
