@@ -35,7 +35,8 @@ pub fn merge(old: Option<&[Condition]>, wanted: &[Want<'_>], generation: Option<
                 type_: w.type_.into(),
                 status: status.into(),
                 reason: w.reason.into(),
-                message: w.message.clone(),
+                // An empty message is serialized as `null`, which the CRD schema refuses.
+                message: if w.message.is_empty() { w.reason.to_string() } else { w.message.clone() },
                 observed_generation: generation,
                 last_transition_time: last,
             }
