@@ -54,15 +54,20 @@ impl Endpoint {
     }
 }
 
-/// Every namespace except kube-system (1.20 has no `kubernetes.io/metadata.name` label, so
-/// kube-system is excluded by a label it must carry: `fmesh.io/webhook: disabled`).
+/// Every namespace except kube-system. Kubernetes 1.21+ labels each namespace with
+/// `kubernetes.io/metadata.name`; 1.20 does not (an absent label satisfies `NotIn`), so there
+/// kube-system is excluded by the label `fmesh.io/webhook: disabled` (`kube-system.yaml`).
 pub fn all_but_system() -> LabelSelector {
+    let not_in = |key: &str, value: &str| LabelSelectorRequirement {
+        key: key.into(),
+        operator: "NotIn".into(),
+        values: Some(vec![value.into()]),
+    };
     LabelSelector {
-        match_expressions: Some(vec![LabelSelectorRequirement {
-            key: "fmesh.io/webhook".into(),
-            operator: "NotIn".into(),
-            values: Some(vec!["disabled".into()]),
-        }]),
+        match_expressions: Some(vec![
+            not_in("kubernetes.io/metadata.name", "kube-system"),
+            not_in("fmesh.io/webhook", "disabled"),
+        ]),
         match_labels: None,
     }
 }
