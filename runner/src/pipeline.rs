@@ -92,7 +92,14 @@ impl Pipeline {
         let pulsar = connect(conn).await?;
         let mut session = Session {
             consumer: self.subscribe(&pulsar).await?,
-            producer: pulsar.producer().build_multi_topic(),
+            // Wait for room rather than fail a send when pulsar-rs's queue is full.
+            producer: pulsar
+                .producer()
+                .with_options(producer::ProducerOptions {
+                    block_queue_if_full: true,
+                    ..Default::default()
+                })
+                .build_multi_topic(),
             dedup: match (&self.plan.guarantee, &self.plan.output_topic) {
                 (ProcessingGuarantee::EffectivelyOnce, Some(topic)) => {
                     Some(DedupProducer::connect(conn, topic, &self.dedup_name()).await?)
