@@ -56,7 +56,9 @@ impl CertFiles {
             }
             match self.load(&resolver) {
                 Ok(_) => last = now,
-                Err(e) => tracing::warn!(error = %e, cert = %self.cert.display(), "mounted certificate changed but does not load yet"),
+                Err(e) => {
+                    tracing::warn!(error = %e, cert = %self.cert.display(), "mounted certificate changed but does not load yet")
+                }
             }
         }
     }
@@ -88,7 +90,11 @@ mod tests {
         std::fs::write(&files.key, &a.key_pem).unwrap();
         let resolver = HotResolver::new();
         assert!(files.load(&resolver).unwrap());
-        tokio::spawn(files.clone().watch(resolver.clone(), Duration::from_millis(20)));
+        tokio::spawn(
+            files
+                .clone()
+                .watch(resolver.clone(), Duration::from_millis(20)),
+        );
         std::fs::write(&files.cert, &b.cert_pem).unwrap();
         std::fs::write(&files.key, &b.key_pem).unwrap();
         let want = pki::fingerprint(&b.cert_pem).unwrap();

@@ -50,7 +50,10 @@ impl Injector {
         for name in &self.validating {
             let outcome = update(&validating, name, |c| {
                 set_all(
-                    c.webhooks.iter_mut().flatten().map(|w| &mut w.client_config.ca_bundle),
+                    c.webhooks
+                        .iter_mut()
+                        .flatten()
+                        .map(|w| &mut w.client_config.ca_bundle),
                     &bundle,
                 )
             })
@@ -61,7 +64,10 @@ impl Injector {
         for name in &self.mutating {
             let outcome = update(&mutating, name, |c| {
                 set_all(
-                    c.webhooks.iter_mut().flatten().map(|w| &mut w.client_config.ca_bundle),
+                    c.webhooks
+                        .iter_mut()
+                        .flatten()
+                        .map(|w| &mut w.client_config.ca_bundle),
                     &bundle,
                 )
             })
@@ -96,7 +102,10 @@ impl Outcome {
 }
 
 /// Sets each slot to `bundle`; returns whether any changed.
-fn set_all<'a>(slots: impl Iterator<Item = &'a mut Option<ByteString>>, bundle: &ByteString) -> bool {
+fn set_all<'a>(
+    slots: impl Iterator<Item = &'a mut Option<ByteString>>,
+    bundle: &ByteString,
+) -> bool {
     let mut changed = false;
     for slot in slots {
         if slot.as_ref() != Some(bundle) {
@@ -108,7 +117,11 @@ fn set_all<'a>(slots: impl Iterator<Item = &'a mut Option<ByteString>>, bundle: 
 }
 
 /// Read-modify-write with the resourceVersion as precondition, retried on conflict.
-async fn update<K>(api: &Api<K>, name: &str, mut change: impl FnMut(&mut K) -> bool) -> Result<Outcome>
+async fn update<K>(
+    api: &Api<K>,
+    name: &str,
+    mut change: impl FnMut(&mut K) -> bool,
+) -> Result<Outcome>
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
 {

@@ -26,7 +26,10 @@ impl std::fmt::Debug for KeyedCert {
     /// Never prints the key.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyedCert")
-            .field("fingerprint", &fingerprint(&self.cert_pem).unwrap_or_default())
+            .field(
+                "fingerprint",
+                &fingerprint(&self.cert_pem).unwrap_or_default(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -143,7 +146,10 @@ mod tests {
     #[test]
     fn ca_signs_a_serving_certificate_with_the_asked_validity() {
         let ca = generate_ca("test CA", 365 * DAY).unwrap();
-        let sans = vec!["fmesh-webhook.fmesh.svc".to_string(), "127.0.0.1".to_string()];
+        let sans = vec![
+            "fmesh-webhook.fmesh.svc".to_string(),
+            "127.0.0.1".to_string(),
+        ];
         let serving = issue_serving(&ca, "fmesh-webhook", &sans, 30 * DAY).unwrap();
         let (nb, na) = validity(&serving.cert_pem).unwrap();
         let now = SystemTime::now();

@@ -127,8 +127,14 @@ mod tests {
         assert!(r.set_pem(&a.cert_pem, &a.key_pem).unwrap());
         assert!(!r.set_pem(&a.cert_pem, &a.key_pem).unwrap());
         assert!(r.set_pem(&b.cert_pem, &b.key_pem).unwrap());
-        assert_eq!(r.fingerprint(), Some(pki::fingerprint(&b.cert_pem).unwrap()));
+        assert_eq!(
+            r.fingerprint(),
+            Some(pki::fingerprint(&b.cert_pem).unwrap())
+        );
         assert!(r.set_pem(&a.cert_pem, "garbage").is_err());
-        assert_eq!(r.fingerprint(), Some(pki::fingerprint(&b.cert_pem).unwrap()));
+        assert_eq!(
+            r.fingerprint(),
+            Some(pki::fingerprint(&b.cert_pem).unwrap())
+        );
     }
 }

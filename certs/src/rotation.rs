@@ -110,7 +110,12 @@ fn covers(cert_pem: &str, sans: &[String]) -> bool {
 /// Builds the bundle `plan` asks for from `current`.
 fn next_bundle(current: Option<&Bundle>, plan: Plan, policy: &Policy) -> Result<Bundle> {
     let issue = |ca: &KeyedCert| {
-        pki::issue_serving(ca, &policy.serving_name, &policy.sans, policy.serving_validity)
+        pki::issue_serving(
+            ca,
+            &policy.serving_name,
+            &policy.sans,
+            policy.serving_validity,
+        )
     };
     let resource_version = current.and_then(|b| b.resource_version.clone());
     match (plan, current) {
@@ -296,7 +301,10 @@ mod tests {
         let b = bundle(3650, 365, &p);
         let mut moved = p.clone();
         moved.sans.push("new.ns.svc".into());
-        assert_eq!(plan(Some(&b), &moved, SystemTime::now()), Plan::RenewServing);
+        assert_eq!(
+            plan(Some(&b), &moved, SystemTime::now()),
+            Plan::RenewServing
+        );
     }
 
     #[test]

@@ -72,10 +72,12 @@ impl Bundle {
         let name = secret.metadata.name.clone().unwrap_or_default();
         let data = secret.data.as_ref();
         let get = |key: &str| -> Result<String> {
-            let raw = data.and_then(|d| d.get(key)).ok_or_else(|| Error::MalformedSecret {
-                name: name.clone(),
-                reason: format!("key {key} is missing"),
-            })?;
+            let raw = data
+                .and_then(|d| d.get(key))
+                .ok_or_else(|| Error::MalformedSecret {
+                    name: name.clone(),
+                    reason: format!("key {key} is missing"),
+                })?;
             String::from_utf8(raw.0.clone()).map_err(|_| Error::MalformedSecret {
                 name: name.clone(),
                 reason: format!("key {key} is not UTF-8 PEM"),

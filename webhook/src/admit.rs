@@ -123,7 +123,11 @@ impl<R: References> Admission<R> {
                 ..Verdict::allow()
             },
             Ok(None) => Verdict::allow(),
-            Err(e) => Verdict::deny(500, "InternalError", format!("could not compute defaults: {e}")),
+            Err(e) => Verdict::deny(
+                500,
+                "InternalError",
+                format!("could not compute defaults: {e}"),
+            ),
         }
     }
 
@@ -146,7 +150,11 @@ impl<R: References> Admission<R> {
             ));
         }
         let Some(object) = req.object.as_ref().filter(|o| o.is_object()) else {
-            return Prepared::Answer(Verdict::deny(400, "BadRequest", "the request has no object"));
+            return Prepared::Answer(Verdict::deny(
+                400,
+                "BadRequest",
+                "the request has no object",
+            ));
         };
         if object.pointer("/metadata/deletionTimestamp").is_some() {
             // Being deleted: only finalizers change now; never stand in the way.
@@ -154,11 +162,19 @@ impl<R: References> Admission<R> {
         }
         match Resource::parse(object) {
             Parsed::Resource(res, report) => Prepared::Object(object, *res, report),
-            Parsed::Invalid(report) => Prepared::Answer(verdict_named(kind.as_str(), &name_of(req, object), report)),
-            Parsed::Other { api_version, kind: k } => Prepared::Answer(Verdict::deny(
+            Parsed::Invalid(report) => {
+                Prepared::Answer(verdict_named(kind.as_str(), &name_of(req, object), report))
+            }
+            Parsed::Other {
+                api_version,
+                kind: k,
+            } => Prepared::Answer(Verdict::deny(
                 400,
                 "BadRequest",
-                format!("the object is {api_version} {k}, not {GROUP} {}", kind.as_str()),
+                format!(
+                    "the object is {api_version} {k}, not {GROUP} {}",
+                    kind.as_str()
+                ),
             )),
         }
     }
@@ -183,7 +199,12 @@ impl<R: References> Admission<R> {
         let namespace = req
             .namespace
             .clone()
-            .or_else(|| object.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string))
+            .or_else(|| {
+                object
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
             .unwrap_or_else(|| "default".to_string());
         let mut refs = references::collect(res);
         if let Some(old) = old {
@@ -201,7 +222,8 @@ impl<R: References> Admission<R> {
         let lenient = annotation(object, OPT_OUT_ANNOTATION) == Some(OPT_OUT_VALUE)
             || tokio::time::timeout(
                 self.settings.lookup_budget,
-                self.refs.namespace_annotation(&namespace, OPT_OUT_ANNOTATION),
+                self.refs
+                    .namespace_annotation(&namespace, OPT_OUT_ANNOTATION),
             )
             .await
             .ok()
@@ -283,7 +305,10 @@ fn verdict_named(kind: &str, name: &str, report: Report) -> Verdict {
     } else {
         format!("{} errors", errors.len())
     };
-    let message = format!("{kind} {name:?} is invalid, {count}:\n- {}", errors.join("\n- "));
+    let message = format!(
+        "{kind} {name:?} is invalid, {count}:\n- {}",
+        errors.join("\n- ")
+    );
     // No `reason`: kubectl prints a Status with reason `Invalid` but without field causes as
     // just "The request is invalid", hiding the message; without a reason it prints the message.
     Verdict::deny(422, "", message).with_warnings(warnings)

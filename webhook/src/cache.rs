@@ -69,15 +69,21 @@ impl ClusterReferences {
     pub fn start(client: Client, metrics: Arc<Metrics>) -> Self {
         let secrets = spawn_cache(
             "secrets",
-            watcher(Api::<Secret>::all(client.clone()), watcher::Config::default().any_semantic())
-                .default_backoff()
-                .modify(strip_secret),
+            watcher(
+                Api::<Secret>::all(client.clone()),
+                watcher::Config::default().any_semantic(),
+            )
+            .default_backoff()
+            .modify(strip_secret),
         );
         let config_maps = spawn_cache(
             "configmaps",
-            watcher(Api::<ConfigMap>::all(client.clone()), watcher::Config::default().any_semantic())
-                .default_backoff()
-                .modify(strip_config_map),
+            watcher(
+                Api::<ConfigMap>::all(client.clone()),
+                watcher::Config::default().any_semantic(),
+            )
+            .default_backoff()
+            .modify(strip_config_map),
         );
         let namespaces = spawn_cache(
             "namespaces",
@@ -85,7 +91,7 @@ impl ClusterReferences {
                 Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
                 watcher::Config::default().any_semantic(),
             )
-                .default_backoff(),
+            .default_backoff(),
         );
         ClusterReferences {
             client,
@@ -112,15 +118,11 @@ where
 {
     let (store, writer) = reflector::store::<K>();
     let synced = Arc::new(AtomicBool::new(false));
-    tokio::spawn(
-        stream
-            .reflect(writer)
-            .for_each(move |event| async move {
-                if let Err(e) = event {
-                    tracing::warn!(cache = what, error = %e, "watch error; retrying with backoff");
-                }
-            }),
-    );
+    tokio::spawn(stream.reflect(writer).for_each(move |event| async move {
+        if let Err(e) = event {
+            tracing::warn!(cache = what, error = %e, "watch error; retrying with backoff");
+        }
+    }));
     let (ready_store, flag) = (store.clone(), synced.clone());
     tokio::spawn(async move {
         if ready_store.wait_until_ready().await.is_ok() {
@@ -180,7 +182,12 @@ fn config_map_keys(c: &ConfigMap) -> BTreeSet<String> {
 }
 
 impl ClusterReferences {
-    async fn direct<K>(&self, namespace: &str, name: &str, keys: fn(&K) -> BTreeSet<String>) -> Lookup
+    async fn direct<K>(
+        &self,
+        namespace: &str,
+        name: &str,
+        keys: fn(&K) -> BTreeSet<String>,
+    ) -> Lookup
     where
         K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
             + Clone
@@ -230,7 +237,8 @@ impl References for ClusterReferences {
                 Lookup::Found(config_map_keys(&c))
             }
             CacheAnswer::Miss | CacheAnswer::NotSynced => {
-                self.direct::<ConfigMap>(namespace, name, config_map_keys).await
+                self.direct::<ConfigMap>(namespace, name, config_map_keys)
+                    .await
             }
         }
     }
@@ -238,12 +246,14 @@ impl References for ClusterReferences {
     async fn namespace_annotation(&self, namespace: &str, key: &str) -> Option<String> {
         let meta = match self.namespaces.get(None, namespace) {
             CacheAnswer::Hit(ns) => Some(ns.metadata.clone()),
-            CacheAnswer::Miss | CacheAnswer::NotSynced => Api::<Namespace>::all(self.client.clone())
-                .get_metadata_opt(namespace)
-                .await
-                .ok()
-                .flatten()
-                .map(|m| m.metadata),
+            CacheAnswer::Miss | CacheAnswer::NotSynced => {
+                Api::<Namespace>::all(self.client.clone())
+                    .get_metadata_opt(namespace)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|m| m.metadata)
+            }
         };
         meta?.annotations?.get(key).cloned()
     }
@@ -261,9 +271,15 @@ mod tests {
         }))
         .unwrap();
         strip_secret(&mut s);
-        assert_eq!(secret_keys(&s), BTreeSet::from(["pw".to_string(), "user".to_string()]));
+        assert_eq!(
+            secret_keys(&s),
+            BTreeSet::from(["pw".to_string(), "user".to_string()])
+        );
         let dump = format!("{s:?}");
-        assert!(!dump.contains("c2VjcmV0") && !dump.contains("115, 101, 99"), "{dump}");
+        assert!(
+            !dump.contains("c2VjcmV0") && !dump.contains("115, 101, 99"),
+            "{dump}"
+        );
         assert!(s.metadata.annotations.is_none());
     }
 }

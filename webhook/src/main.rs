@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
+use fmesh_certs::HotResolver;
 use fmesh_certs::files::CertFiles;
 use fmesh_certs::inject::Injector;
 use fmesh_certs::rotation::{Policy, SelfManaged};
 use fmesh_certs::store::SecretStore;
-use fmesh_certs::HotResolver;
 use fmesh_webhook::cache::ClusterReferences;
 use fmesh_webhook::metrics::Metrics;
 use fmesh_webhook::references::{NoReferences, References};
@@ -34,7 +34,10 @@ enum LogFormat {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "fmesh-webhook", about = "fmesh admission webhook (validation, reference checks, defaults)")]
+#[command(
+    name = "fmesh-webhook",
+    about = "fmesh admission webhook (validation, reference checks, defaults)"
+)]
 struct Args {
     /// HTTPS address for admission (and health/metrics).
     #[arg(long, env = "FMESH_WEBHOOK_LISTEN", default_value = "0.0.0.0:8443")]
@@ -42,13 +45,26 @@ struct Args {
     /// Optional plain-HTTP address serving only /healthz, /readyz and /metrics.
     #[arg(long, env = "FMESH_WEBHOOK_PROBE_LISTEN")]
     probe_listen: Option<SocketAddr>,
-    #[arg(long, env = "FMESH_WEBHOOK_CERT_MODE", value_enum, default_value = "self-managed")]
+    #[arg(
+        long,
+        env = "FMESH_WEBHOOK_CERT_MODE",
+        value_enum,
+        default_value = "self-managed"
+    )]
     cert_mode: CertMode,
     /// Directory with tls.crt and tls.key (files mode).
-    #[arg(long, env = "FMESH_WEBHOOK_CERT_DIR", default_value = "/etc/fmesh-webhook/certs")]
+    #[arg(
+        long,
+        env = "FMESH_WEBHOOK_CERT_DIR",
+        default_value = "/etc/fmesh-webhook/certs"
+    )]
     cert_dir: PathBuf,
     /// Secret holding the CA and serving certificate (self-managed mode).
-    #[arg(long, env = "FMESH_WEBHOOK_SECRET_NAME", default_value = "fmesh-webhook-certs")]
+    #[arg(
+        long,
+        env = "FMESH_WEBHOOK_SECRET_NAME",
+        default_value = "fmesh-webhook-certs"
+    )]
     secret_name: String,
     /// Namespace of that Secret (the webhook's own).
     #[arg(long, env = "POD_NAMESPACE", default_value = "fmesh-system")]
@@ -57,13 +73,27 @@ struct Args {
     #[arg(long, env = "FMESH_WEBHOOK_SERVICE", default_value = "fmesh-webhook")]
     service: String,
     /// Additional names or IPs for the serving certificate.
-    #[arg(long = "extra-san", env = "FMESH_WEBHOOK_EXTRA_SANS", value_delimiter = ',')]
+    #[arg(
+        long = "extra-san",
+        env = "FMESH_WEBHOOK_EXTRA_SANS",
+        value_delimiter = ','
+    )]
     extra_sans: Vec<String>,
     /// ValidatingWebhookConfigurations to inject the CA bundle into.
-    #[arg(long, env = "FMESH_WEBHOOK_VALIDATING_CONFIGS", value_delimiter = ',', default_value = "fmesh-validating")]
+    #[arg(
+        long,
+        env = "FMESH_WEBHOOK_VALIDATING_CONFIGS",
+        value_delimiter = ',',
+        default_value = "fmesh-validating"
+    )]
     validating_configs: Vec<String>,
     /// MutatingWebhookConfigurations to inject the CA bundle into.
-    #[arg(long, env = "FMESH_WEBHOOK_MUTATING_CONFIGS", value_delimiter = ',', default_value = "fmesh-mutating")]
+    #[arg(
+        long,
+        env = "FMESH_WEBHOOK_MUTATING_CONFIGS",
+        value_delimiter = ',',
+        default_value = "fmesh-mutating"
+    )]
     mutating_configs: Vec<String>,
     /// The configurations' timeoutSeconds; every answer is given within 90% of it.
     #[arg(long, env = "FMESH_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 10)]
@@ -75,9 +105,18 @@ struct Args {
     #[arg(long, env = "FMESH_WEBHOOK_CERT_CHECK_SECONDS", default_value_t = 60)]
     cert_check_seconds: u64,
     /// Lifetime of serving certificates made in self-managed mode.
-    #[arg(long, env = "FMESH_WEBHOOK_SERVING_VALIDITY_HOURS", default_value_t = 8760)]
+    #[arg(
+        long,
+        env = "FMESH_WEBHOOK_SERVING_VALIDITY_HOURS",
+        default_value_t = 8760
+    )]
     serving_validity_hours: u64,
-    #[arg(long, env = "FMESH_WEBHOOK_LOG_FORMAT", value_enum, default_value = "text")]
+    #[arg(
+        long,
+        env = "FMESH_WEBHOOK_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
     log_format: LogFormat,
 }
 
@@ -99,7 +138,11 @@ async fn main() -> anyhow::Result<()> {
     init_tracing(args.log_format);
     let needs_client = matches!(args.cert_mode, CertMode::SelfManaged) || args.reference_checks;
     let client = if needs_client {
-        Some(kube::Client::try_default().await.context("connecting to the Kubernetes API")?)
+        Some(
+            kube::Client::try_default()
+                .await
+                .context("connecting to the Kubernetes API")?,
+        )
     } else {
         None
     };
@@ -123,9 +166,9 @@ async fn start_certificates(
     match (args.cert_mode, client) {
         (CertMode::Files, _) => {
             let files = CertFiles::in_dir(&args.cert_dir);
-            files
-                .load(&resolver)
-                .with_context(|| format!("loading the certificate from {}", args.cert_dir.display()))?;
+            files.load(&resolver).with_context(|| {
+                format!("loading the certificate from {}", args.cert_dir.display())
+            })?;
             tokio::spawn(files.watch(resolver, Duration::from_secs(10)));
         }
         (CertMode::SelfManaged, Some(client)) => {
@@ -156,7 +199,9 @@ async fn start_certificates(
                 .context("creating or loading the webhook certificates")?;
             tokio::spawn(manager.run(Duration::from_secs(args.cert_check_seconds)));
         }
-        (CertMode::SelfManaged, None) => anyhow::bail!("self-managed certificates need the Kubernetes API"),
+        (CertMode::SelfManaged, None) => {
+            anyhow::bail!("self-managed certificates need the Kubernetes API")
+        }
     }
     Ok(())
 }
@@ -179,7 +224,9 @@ async fn run<R: References + 'static>(
             },
         ),
         metrics,
-        ready: Box::new(move || ready_resolver.is_loaded() && !ready_stopping.load(Ordering::Acquire)),
+        ready: Box::new(move || {
+            ready_resolver.is_loaded() && !ready_stopping.load(Ordering::Acquire)
+        }),
         deadline,
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -190,7 +237,11 @@ async fn run<R: References + 'static>(
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding {addr}"))?;
-        tokio::spawn(server::serve_plain(listener, app.clone(), stopped(stop_rx.clone())));
+        tokio::spawn(server::serve_plain(
+            listener,
+            app.clone(),
+            stopped(stop_rx.clone()),
+        ));
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

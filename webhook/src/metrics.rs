@@ -55,7 +55,14 @@ impl Metrics {
     }
 
     /// Counts one admission answer and its latency.
-    pub fn admission(&self, kind: &str, operation: &str, webhook: &str, result: &str, seconds: f64) {
+    pub fn admission(
+        &self,
+        kind: &str,
+        operation: &str,
+        webhook: &str,
+        result: &str,
+        seconds: f64,
+    ) {
         self.requests
             .get_or_create(&vec![
                 ("kind", kind.to_string()),
@@ -65,14 +72,20 @@ impl Metrics {
             ])
             .inc();
         self.latency
-            .get_or_create(&vec![("kind", kind.to_string()), ("webhook", webhook.to_string())])
+            .get_or_create(&vec![
+                ("kind", kind.to_string()),
+                ("webhook", webhook.to_string()),
+            ])
             .observe(seconds);
     }
 
     /// Counts one reference lookup.
     pub fn lookup(&self, source: &str, outcome: &str) {
         self.lookups
-            .get_or_create(&vec![("source", source.to_string()), ("outcome", outcome.to_string())])
+            .get_or_create(&vec![
+                ("source", source.to_string()),
+                ("outcome", outcome.to_string()),
+            ])
             .inc();
     }
 

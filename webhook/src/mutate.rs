@@ -11,7 +11,10 @@ use json_patch::PatchOperation;
 use serde_json::{Value, json};
 
 /// The `add` operations that default `original` (the review's `object`), as JSON.
-pub fn defaults_patch(original: &Value, res: &Resource) -> Result<Option<Value>, serde_json::Error> {
+pub fn defaults_patch(
+    original: &Value,
+    res: &Resource,
+) -> Result<Option<Value>, serde_json::Error> {
     let mut defaulted = res.clone();
     defaulted.apply_defaults();
     let typed = match &defaulted {
@@ -75,7 +78,10 @@ mod tests {
             "spec": {"input": {"topics": ["in"]}, "autoAck": false, "replicas": 2,
                      "java": {"jar": "f.jar"}, "className": "C"}});
         let patch = defaults_patch(&doc, &parse(&doc)).unwrap().unwrap();
-        assert!(patch.as_array().unwrap().iter().all(|op| op["op"] == "add"), "{patch}");
+        assert!(
+            patch.as_array().unwrap().iter().all(|op| op["op"] == "add"),
+            "{patch}"
+        );
         let out = apply(&doc, &patch);
         assert_eq!(out["spec"]["autoAck"], false);
         assert_eq!(out["spec"]["replicas"], 2);

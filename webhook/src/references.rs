@@ -20,8 +20,10 @@ pub const OPT_OUT_VALUE: &str = "warn";
 /// Keys the cluster-config ConfigMap (`pulsar.pulsarConfig`) must carry.
 pub const PULSAR_CONFIG_KEYS: [&str; 2] = ["webServiceURL", "brokerServiceURL"];
 /// Keys `pulsar.authSecret` must carry (Function Mesh's auth Secret layout).
-pub const AUTH_SECRET_KEYS: [&str; 2] =
-    ["clientAuthenticationPlugin", "clientAuthenticationParameters"];
+pub const AUTH_SECRET_KEYS: [&str; 2] = [
+    "clientAuthenticationPlugin",
+    "clientAuthenticationParameters",
+];
 
 /// A Secret or a ConfigMap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -141,7 +143,12 @@ fn pulsar(out: &mut Vec<Reference>, at: &FieldPath, p: &PulsarMessaging) {
         strings(&AUTH_SECRET_KEYS),
         at.field("authSecret"),
     );
-    push(Target::Secret, &p.tls_secret, Vec::new(), at.field("tlsSecret"));
+    push(
+        Target::Secret,
+        &p.tls_secret,
+        Vec::new(),
+        at.field("tlsSecret"),
+    );
     if let Some(tls) = &p.tls_config {
         push(
             Target::Secret,
@@ -150,7 +157,10 @@ fn pulsar(out: &mut Vec<Reference>, at: &FieldPath, p: &PulsarMessaging) {
             at.field("tlsConfig").field("certSecretName"),
         );
     }
-    for (field, auth) in [("authConfig", &p.auth_config), ("cleanupAuthConfig", &p.cleanup_auth_config)] {
+    for (field, auth) in [
+        ("authConfig", &p.auth_config),
+        ("cleanupAuthConfig", &p.cleanup_auth_config),
+    ] {
         if let Some(oauth) = auth.as_ref().and_then(|a| a.oauth2_config.as_ref()) {
             push(
                 Target::Secret,
@@ -208,13 +218,20 @@ pub async fn check<R: References>(
                         format!(
                             "add the key{} to the {kind}; it has {}",
                             if missing.len() > 1 { "s" } else { "" },
-                            if have.is_empty() { "no keys".to_string() } else { quote_list(&have) }
+                            if have.is_empty() {
+                                "no keys".to_string()
+                            } else {
+                                quote_list(&have)
+                            }
                         ),
                     )
                 })
             }
             Lookup::Missing => Some((
-                format!("{kind} `{}` does not exist in namespace `{namespace}`", r.name),
+                format!(
+                    "{kind} `{}` does not exist in namespace `{namespace}`",
+                    r.name
+                ),
                 format!(
                     "create it first, or annotate the object or namespace {OPT_OUT_ANNOTATION}={OPT_OUT_VALUE} if it arrives later"
                 ),
@@ -254,14 +271,18 @@ pub struct StaticReferences {
 impl StaticReferences {
     /// Adds Secret `namespace/name` with `keys`.
     pub fn with_secret(mut self, namespace: &str, name: &str, keys: &[&str]) -> Self {
-        self.secrets
-            .insert((namespace.into(), name.into()), keys.iter().map(|k| k.to_string()).collect());
+        self.secrets.insert(
+            (namespace.into(), name.into()),
+            keys.iter().map(|k| k.to_string()).collect(),
+        );
         self
     }
     /// Adds ConfigMap `namespace/name` with `keys`.
     pub fn with_config_map(mut self, namespace: &str, name: &str, keys: &[&str]) -> Self {
-        self.config_maps
-            .insert((namespace.into(), name.into()), keys.iter().map(|k| k.to_string()).collect());
+        self.config_maps.insert(
+            (namespace.into(), name.into()),
+            keys.iter().map(|k| k.to_string()).collect(),
+        );
         self
     }
     /// Sets annotation `key=value` on Namespace `namespace`.
@@ -356,7 +377,12 @@ mod tests {
         let r = check(&refs, "ns", &collect(&f), false).await;
         assert_eq!(r.errors().count(), 2, "{r:?}");
         let text: Vec<String> = r.errors().map(|d| d.to_string()).collect();
-        assert!(text[0].starts_with("spec.secretsMap[PW]: Secret `db` in namespace `ns` has no key `password`"), "{text:?}");
+        assert!(
+            text[0].starts_with(
+                "spec.secretsMap[PW]: Secret `db` in namespace `ns` has no key `password`"
+            ),
+            "{text:?}"
+        );
         assert!(text[0].contains("it has `user`"));
         assert!(text[1].starts_with("spec.secretsMap[TOKEN]: Secret `nope` does not exist"));
         let lenient = check(&refs, "ns", &collect(&f), true).await;

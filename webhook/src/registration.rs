@@ -31,7 +31,11 @@ pub enum Endpoint {
     /// `https://host:port` (tests on 127.0.0.1).
     Url(String),
     /// A Service `namespace/name` on `port`.
-    Service { namespace: String, name: String, port: i32 },
+    Service {
+        namespace: String,
+        name: String,
+        port: i32,
+    },
 }
 
 impl Endpoint {
@@ -41,13 +45,19 @@ impl Endpoint {
                 url: Some(format!("{}{path}", base.trim_end_matches('/'))),
                 ..WebhookClientConfig::default()
             },
-            Endpoint::Service { namespace, name, port } => WebhookClientConfig {
-                service: Some(k8s_openapi::api::admissionregistration::v1::ServiceReference {
-                    namespace: namespace.clone(),
-                    name: name.clone(),
-                    path: Some(path.to_string()),
-                    port: Some(*port),
-                }),
+            Endpoint::Service {
+                namespace,
+                name,
+                port,
+            } => WebhookClientConfig {
+                service: Some(
+                    k8s_openapi::api::admissionregistration::v1::ServiceReference {
+                        namespace: namespace.clone(),
+                        name: name.clone(),
+                        path: Some(path.to_string()),
+                        port: Some(*port),
+                    },
+                ),
                 ..WebhookClientConfig::default()
             },
         }
@@ -103,7 +113,9 @@ impl Registration {
                     .into_iter()
                     .map(|k| ValidatingWebhook {
                         name: format!("{}.{}.fmesh.io", k.segment(), self.validating_name),
-                        client_config: self.base.client_config(&format!("/validate/{}", k.segment())),
+                        client_config: self
+                            .base
+                            .client_config(&format!("/validate/{}", k.segment())),
                         rules: Some(rules(k)),
                         namespace_selector: Some(self.namespace_selector.clone()),
                         admission_review_versions: vec!["v1".into()],

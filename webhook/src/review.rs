@@ -64,7 +64,9 @@ pub enum BadReview {
     TooLarge(usize),
     #[error("body is not a JSON AdmissionReview: {0}")]
     Malformed(String),
-    #[error("apiVersion {0:?} is not served; only {API_VERSION} is (set admissionReviewVersions: [v1])")]
+    #[error(
+        "apiVersion {0:?} is not served; only {API_VERSION} is (set admissionReviewVersions: [v1])"
+    )]
     Version(String),
     #[error("kind {0:?} is not AdmissionReview")]
     Kind(String),
@@ -180,9 +182,8 @@ impl Verdict {
         }
         if let Some(patch) = &self.patch {
             response["patchType"] = json!("JSONPatch");
-            response["patch"] = json!(
-                base64::engine::general_purpose::STANDARD.encode(patch.to_string())
-            );
+            response["patch"] =
+                json!(base64::engine::general_purpose::STANDARD.encode(patch.to_string()));
         }
         let review = json!({
             "apiVersion": API_VERSION,
@@ -208,7 +209,10 @@ mod tests {
 
     #[test]
     fn accepts_v1_reviews_only() {
-        assert_eq!(parse(&review(API_VERSION, "AdmissionReview")).unwrap().uid, "u1");
+        assert_eq!(
+            parse(&review(API_VERSION, "AdmissionReview")).unwrap().uid,
+            "u1"
+        );
         assert_eq!(
             parse(&review("admission.k8s.io/v1beta1", "AdmissionReview")).unwrap_err(),
             BadReview::Version("admission.k8s.io/v1beta1".into())
@@ -224,7 +228,10 @@ mod tests {
         assert!(matches!(parse(b"{not json"), Err(BadReview::Malformed(_))));
         assert!(matches!(parse(b""), Err(BadReview::Malformed(_))));
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-        assert!(matches!(parse(deep.as_bytes()), Err(BadReview::Malformed(_))));
+        assert!(matches!(
+            parse(deep.as_bytes()),
+            Err(BadReview::Malformed(_))
+        ));
         let big = vec![b' '; MAX_BODY_BYTES + 1];
         assert_eq!(parse(&big).unwrap_err().status(), 413);
         let no_request = json!({"apiVersion": API_VERSION, "kind": "AdmissionReview"});
@@ -240,7 +247,9 @@ mod tests {
         v.patch = Some(json!([{"op": "add", "path": "/spec/x", "value": 1}]));
         let out: Value = serde_json::from_slice(&v.encode("u")).unwrap();
         let b64 = out["response"]["patch"].as_str().unwrap();
-        let raw = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
         let patch: Value = serde_json::from_slice(&raw).unwrap();
         assert_eq!(patch[0]["op"], "add");
         assert_eq!(out["response"]["patchType"], "JSONPatch");

@@ -71,7 +71,10 @@ fn query_timeout(query: Option<&str>) -> Option<Duration> {
         .split('&')
         .find_map(|kv| kv.strip_prefix("timeout="))?;
     if let Some(ms) = value.strip_suffix("ms") {
-        return ms.parse::<f64>().ok().map(|v| Duration::from_secs_f64(v / 1000.0));
+        return ms
+            .parse::<f64>()
+            .ok()
+            .map(|v| Duration::from_secs_f64(v / 1000.0));
     }
     value
         .strip_suffix('s')?
@@ -105,16 +108,22 @@ impl<R: References + 'static> App<R> {
             }
             _ if listener == Listener::Plain => text(StatusCode::NOT_FOUND, "not found"),
             _ => match route(&path) {
-                Some(_) if req.method() != Method::POST => {
-                    text(StatusCode::METHOD_NOT_ALLOWED, "admission endpoints take POST")
-                }
+                Some(_) if req.method() != Method::POST => text(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "admission endpoints take POST",
+                ),
                 Some((webhook, kind)) => self.admission(req, webhook, kind).await,
                 None => text(StatusCode::NOT_FOUND, "not found"),
             },
         }
     }
 
-    async fn admission<B>(&self, req: Request<B>, webhook: &'static str, kind: Kind) -> Response<Full<Bytes>>
+    async fn admission<B>(
+        &self,
+        req: Request<B>,
+        webhook: &'static str,
+        kind: Kind,
+    ) -> Response<Full<Bytes>>
     where
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -134,10 +143,18 @@ impl<R: References + 'static> App<R> {
         let body = Limited::new(req.into_body(), MAX_BODY_BYTES);
         let bytes = match tokio::time::timeout(deadline, body.collect()).await {
             Err(_) => {
-                return self.bad(kind, webhook, started, &BadReview::Malformed("body not received before the deadline".into()));
+                return self.bad(
+                    kind,
+                    webhook,
+                    started,
+                    &BadReview::Malformed("body not received before the deadline".into()),
+                );
             }
             Ok(Err(e)) => {
-                let bad = if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                let bad = if e
+                    .downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
                     BadReview::TooLarge(MAX_BODY_BYTES + 1)
                 } else {
                     BadReview::Malformed(format!("body could not be read: {e}"))
@@ -166,30 +183,51 @@ impl<R: References + 'static> App<R> {
                 _ => self.admission.mutate(kind, &request).await,
             }
         };
-        let verdict = match tokio::time::timeout(remaining, decide).instrument(span.clone()).await {
+        let verdict = match tokio::time::timeout(remaining, decide)
+            .instrument(span.clone())
+            .await
+        {
             Ok(v) => v,
             Err(_) => Verdict::deny(
                 504,
                 "Timeout",
-                format!("the fmesh webhook could not decide within {} ms; retry", deadline.as_millis()),
+                format!(
+                    "the fmesh webhook could not decide within {} ms; retry",
+                    deadline.as_millis()
+                ),
             ),
         };
         let seconds = started.elapsed().as_secs_f64();
-        self.metrics
-            .admission(kind.as_str(), &request.operation, webhook, verdict.result(), seconds);
+        self.metrics.admission(
+            kind.as_str(),
+            &request.operation,
+            webhook,
+            verdict.result(),
+            seconds,
+        );
         span.in_scope(|| {
             tracing::info!(
                 result = verdict.result(),
                 warnings = verdict.warnings.len(),
                 micros = (seconds * 1e6) as u64,
-                message = verdict.status.as_ref().map(|s| s.message.as_str()).unwrap_or(""),
+                message = verdict
+                    .status
+                    .as_ref()
+                    .map(|s| s.message.as_str())
+                    .unwrap_or(""),
                 "answered"
             );
         });
         json(verdict.encode(&request.uid))
     }
 
-    fn bad(&self, kind: Kind, webhook: &str, started: Instant, bad: &BadReview) -> Response<Full<Bytes>> {
+    fn bad(
+        &self,
+        kind: Kind,
+        webhook: &str,
+        started: Instant,
+        bad: &BadReview,
+    ) -> Response<Full<Bytes>> {
         let status = StatusCode::from_u16(bad.status()).unwrap_or(StatusCode::BAD_REQUEST);
         self.metrics.admission(
             kind.as_str(),
@@ -265,29 +303,38 @@ async fn serve<R: References + 'static>(
         let watcher = graceful.watcher();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            let listener_kind = if acceptor.is_some() { Listener::Tls } else { Listener::Plain };
+            let listener_kind = if acceptor.is_some() {
+                Listener::Tls
+            } else {
+                Listener::Plain
+            };
             let service = hyper::service::service_fn(move |req| {
                 let app = app.clone();
                 async move { Ok::<_, Infallible>(app.handle(req, listener_kind).await) }
             });
             let result = match acceptor {
                 Some(acceptor) => {
-                    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(tls)) => tls,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                    let conn = builder.serve_connection(TokioIo::new(tls), service).into_owned();
+                    let tls =
+                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                            Ok(Ok(tls)) => tls,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                    let conn = builder
+                        .serve_connection(TokioIo::new(tls), service)
+                        .into_owned();
                     watcher.watch(conn).await
                 }
                 None => {
-                    let conn = builder.serve_connection(TokioIo::new(tcp), service).into_owned();
+                    let conn = builder
+                        .serve_connection(TokioIo::new(tcp), service)
+                        .into_owned();
                     watcher.watch(conn).await
                 }
             };
@@ -297,7 +344,10 @@ async fn serve<R: References + 'static>(
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("in-flight requests did not finish before the drain timeout");
     }
 }
@@ -308,12 +358,24 @@ mod tests {
 
     #[test]
     fn routes_and_timeouts_parse() {
-        assert_eq!(route("/validate/function"), Some(("validate", Kind::Function)));
-        assert_eq!(route("/mutate/functionmesh"), Some(("mutate", Kind::FunctionMesh)));
+        assert_eq!(
+            route("/validate/function"),
+            Some(("validate", Kind::Function))
+        );
+        assert_eq!(
+            route("/mutate/functionmesh"),
+            Some(("mutate", Kind::FunctionMesh))
+        );
         assert_eq!(route("/validate/pod"), None);
         assert_eq!(route("/"), None);
-        assert_eq!(query_timeout(Some("timeout=10s")), Some(Duration::from_secs(10)));
-        assert_eq!(query_timeout(Some("a=b&timeout=500ms")), Some(Duration::from_millis(500)));
+        assert_eq!(
+            query_timeout(Some("timeout=10s")),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            query_timeout(Some("a=b&timeout=500ms")),
+            Some(Duration::from_millis(500))
+        );
         assert_eq!(query_timeout(Some("timeout=-1s")), None);
         assert_eq!(query_timeout(None), None);
     }

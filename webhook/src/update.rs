@@ -101,9 +101,9 @@ pub fn check(old: &Resource, new: &Resource, intents: &BTreeSet<String>) -> Repo
     let old_members = members(&old);
     let mut r = Report::default();
     for m in members(&new) {
-        let before = old_members.iter().find(|o| {
-            o.kind == m.kind && (single || o.workload.name == m.workload.name)
-        });
+        let before = old_members
+            .iter()
+            .find(|o| o.kind == m.kind && (single || o.workload.name == m.workload.name));
         if let Some(before) = before {
             compare(&mut r, before, &m, intents);
         }
@@ -114,7 +114,11 @@ pub fn check(old: &Resource, new: &Resource, intents: &BTreeSet<String>) -> Repo
 fn compare(r: &mut Report, old: &Member<'_>, new: &Member<'_>, intents: &BTreeSet<String>) {
     let identity = [
         ("tenant", &old.workload.tenant, &new.workload.tenant),
-        ("namespace", &old.workload.namespace, &new.workload.namespace),
+        (
+            "namespace",
+            &old.workload.namespace,
+            &new.workload.namespace,
+        ),
         ("name", &old.workload.name, &new.workload.name),
     ];
     for (field, before, after) in identity {
@@ -183,8 +187,10 @@ mod tests {
     }
 
     fn function(spec: Value) -> Resource {
-        parse(&json!({"apiVersion": "compute.functionmesh.io/v1alpha1", "kind": "Function",
-            "metadata": {"name": "f"}, "spec": spec}))
+        parse(
+            &json!({"apiVersion": "compute.functionmesh.io/v1alpha1", "kind": "Function",
+            "metadata": {"name": "f"}, "spec": spec}),
+        )
     }
 
     #[test]
@@ -201,10 +207,12 @@ mod tests {
     #[test]
     fn subscription_and_guarantee_need_an_intent() {
         let old = function(json!({"subscriptionName": "s1"}));
-        let new = function(json!({"subscriptionName": "s2", "processingGuarantee": "effectively_once"}));
+        let new =
+            function(json!({"subscriptionName": "s2", "processingGuarantee": "effectively_once"}));
         let r = check(&old, &new, &BTreeSet::new());
         assert_eq!(r.errors().count(), 2, "{r:?}");
-        let both: BTreeSet<String> = ["subscriptionName".into(), "processingGuarantee".into()].into();
+        let both: BTreeSet<String> =
+            ["subscriptionName".into(), "processingGuarantee".into()].into();
         assert!(check(&old, &new, &both).is_valid());
         // Defaults count: writing down the default subscription is not a change.
         let implicit = function(json!({}));
@@ -215,15 +223,28 @@ mod tests {
     #[test]
     fn mesh_members_are_matched_by_name() {
         let mesh = |fns: Value| {
-            parse(&json!({"apiVersion": "compute.functionmesh.io/v1alpha1", "kind": "FunctionMesh",
-                "metadata": {"name": "m"}, "spec": {"functions": fns}}))
+            parse(
+                &json!({"apiVersion": "compute.functionmesh.io/v1alpha1", "kind": "FunctionMesh",
+                "metadata": {"name": "m"}, "spec": {"functions": fns}}),
+            )
         };
         let old = mesh(json!([{"name": "a", "tenant": "t1"}, {"name": "b"}]));
         let renamed = mesh(json!([{"name": "b"}, {"name": "c", "tenant": "t2"}]));
         assert!(check(&old, &renamed, &BTreeSet::new()).is_valid());
         let moved = mesh(json!([{"name": "b"}, {"name": "a", "tenant": "t2"}]));
         let r = check(&old, &moved, &BTreeSet::new());
-        assert!(r.has(fmesh_crds::diagnostic::Severity::Error, "spec.functions[1].tenant"), "{r:?}");
-        assert!(intents(&json!({"metadata": {"annotations": {INTENT_ANNOTATION: "subscriptionName, x"}}})).contains("x"));
+        assert!(
+            r.has(
+                fmesh_crds::diagnostic::Severity::Error,
+                "spec.functions[1].tenant"
+            ),
+            "{r:?}"
+        );
+        assert!(
+            intents(
+                &json!({"metadata": {"annotations": {INTENT_ANNOTATION: "subscriptionName, x"}}})
+            )
+            .contains("x")
+        );
     }
 }

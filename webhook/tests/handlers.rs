@@ -40,7 +40,9 @@ fn cr(kind: &str, name: &str, spec: Value) -> Value {
 }
 
 async fn post(app: &App<StaticReferences>, path: &str, body: impl Into<Bytes>) -> (u16, String) {
-    let req = http::Request::post(path).body(Full::new(body.into())).unwrap();
+    let req = http::Request::post(path)
+        .body(Full::new(body.into()))
+        .unwrap();
     let resp = app.handle(req, Listener::Tls).await;
     let status = resp.status().as_u16();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
@@ -58,19 +60,40 @@ async fn answer(app: &App<StaticReferences>, path: &str, review: &Value) -> Valu
 fn good(kind: &str) -> Value {
     let p = json!({"pulsarConfig": "pulsar"});
     match kind {
-        "Function" => cr(kind, "f", json!({"wasm": {"module": "/m"}, "input": {"topics": ["a"]}, "output": {"topic": "b"}, "pulsar": p})),
-        "Source" => cr(kind, "s", json!({"builtin": {"name": "datagen"}, "output": {"topic": "a"}, "pulsar": p})),
-        "Sink" => cr(kind, "k", json!({"builtin": {"name": "log"}, "input": {"topics": ["a"]}, "pulsar": p})),
-        _ => cr(kind, "m", json!({
+        "Function" => cr(
+            kind,
+            "f",
+            json!({"wasm": {"module": "/m"}, "input": {"topics": ["a"]}, "output": {"topic": "b"}, "pulsar": p}),
+        ),
+        "Source" => cr(
+            kind,
+            "s",
+            json!({"builtin": {"name": "datagen"}, "output": {"topic": "a"}, "pulsar": p}),
+        ),
+        "Sink" => cr(
+            kind,
+            "k",
+            json!({"builtin": {"name": "log"}, "input": {"topics": ["a"]}, "pulsar": p}),
+        ),
+        _ => cr(
+            kind,
+            "m",
+            json!({
             "sources": [{"name": "s", "builtin": {"name": "datagen"}, "output": {"topic": "a"}, "pulsar": p}],
-            "sinks": [{"name": "k", "builtin": {"name": "log"}, "input": {"topics": ["a"]}, "pulsar": p}]})),
+            "sinks": [{"name": "k", "builtin": {"name": "log"}, "input": {"topics": ["a"]}, "pulsar": p}]}),
+        ),
     }
 }
 
 #[tokio::test]
 async fn each_kind_is_allowed_when_good_and_defaulted_by_add_operations() {
     let app = app(refs());
-    for (kind, seg) in [("Function", "function"), ("Source", "source"), ("Sink", "sink"), ("FunctionMesh", "functionmesh")] {
+    for (kind, seg) in [
+        ("Function", "function"),
+        ("Source", "source"),
+        ("Sink", "sink"),
+        ("FunctionMesh", "functionmesh"),
+    ] {
         let r = review(kind, "CREATE", good(kind), None);
         let v = answer(&app, &format!("/validate/{seg}"), &r).await;
         assert_eq!(v["allowed"], true, "{kind}: {v}");
@@ -78,48 +101,105 @@ async fn each_kind_is_allowed_when_good_and_defaulted_by_add_operations() {
         assert_eq!(m["allowed"], true);
         assert_eq!(m["patchType"], "JSONPatch");
         use base64::Engine;
-        let raw = base64::engine::general_purpose::STANDARD.decode(m["patch"].as_str().unwrap()).unwrap();
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(m["patch"].as_str().unwrap())
+            .unwrap();
         let patch: Value = serde_json::from_slice(&raw).unwrap();
-        assert!(patch.as_array().unwrap().iter().all(|op| op["op"] == "add"), "{patch}");
+        assert!(
+            patch.as_array().unwrap().iter().all(|op| op["op"] == "add"),
+            "{patch}"
+        );
         // Reinvoked on its own output: nothing more to add.
         let mut patched = good(kind);
         let patch: json_patch::Patch = serde_json::from_value(patch).unwrap();
         json_patch::patch(&mut patched, &patch).unwrap();
-        let again = answer(&app, &format!("/mutate/{seg}"), &review(kind, "CREATE", patched, None)).await;
-        assert!(again.get("patch").is_none(), "{kind} not idempotent: {again}");
+        let again = answer(
+            &app,
+            &format!("/mutate/{seg}"),
+            &review(kind, "CREATE", patched, None),
+        )
+        .await;
+        assert!(
+            again.get("patch").is_none(),
+            "{kind} not idempotent: {again}"
+        );
     }
 }
 
 #[tokio::test]
 async fn every_error_is_listed_in_one_denial_and_graph_findings_are_warnings() {
     let app = app(refs());
-    let bad = cr("Function", "f", json!({"wasm": {"module": "/m"}, "input": {"topics": ["a"]},
+    let bad = cr(
+        "Function",
+        "f",
+        json!({"wasm": {"module": "/m"}, "input": {"topics": ["a"]},
         "output": {"topic": "b"}, "replicas": 5, "maxReplicas": 2, "maxPendingAsyncRequests": -1,
-        "secretsMap": {"PW": {"path": "nope", "key": "k"}}, "pulsar": {"pulsarConfig": "pulsar"}}));
-    let v = answer(&app, "/validate/function", &review("Function", "CREATE", bad, None)).await;
+        "secretsMap": {"PW": {"path": "nope", "key": "k"}}, "pulsar": {"pulsarConfig": "pulsar"}}),
+    );
+    let v = answer(
+        &app,
+        "/validate/function",
+        &review("Function", "CREATE", bad, None),
+    )
+    .await;
     assert_eq!(v["allowed"], false);
     let msg = v["status"]["message"].as_str().unwrap();
-    for path in ["spec.maxReplicas:", "spec.maxPendingAsyncRequests:", "spec.secretsMap[PW]: Secret `nope` does not exist"] {
+    for path in [
+        "spec.maxReplicas:",
+        "spec.maxPendingAsyncRequests:",
+        "spec.secretsMap[PW]: Secret `nope` does not exist",
+    ] {
         assert!(msg.contains(path), "{path} missing from {msg}");
     }
-    let mesh = cr("FunctionMesh", "m", json!({"functions": [{"name": "f", "wasm": {"module": "/m"},
-        "input": {"topics": ["nobody"]}, "output": {"topic": "b"}, "pulsar": {"pulsarConfig": "pulsar"}}]}));
-    let v = answer(&app, "/validate/functionmesh", &review("FunctionMesh", "CREATE", mesh, None)).await;
+    let mesh = cr(
+        "FunctionMesh",
+        "m",
+        json!({"functions": [{"name": "f", "wasm": {"module": "/m"},
+        "input": {"topics": ["nobody"]}, "output": {"topic": "b"}, "pulsar": {"pulsarConfig": "pulsar"}}]}),
+    );
+    let v = answer(
+        &app,
+        "/validate/functionmesh",
+        &review("FunctionMesh", "CREATE", mesh, None),
+    )
+    .await;
     assert_eq!(v["allowed"], true, "{v}");
-    assert!(v["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("nobody")), "{v}");
+    assert!(
+        v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("nobody")),
+        "{v}"
+    );
 }
 
 #[tokio::test]
 async fn reference_opt_out_by_namespace_annotation() {
     let lenient = refs().with_namespace_annotation("ns", "fmesh.io/reference-checks", "warn");
     let app = app(lenient);
-    let f = cr("Function", "f", json!({"wasm": {"module": "/m"}, "input": {"topics": ["a"]},
-        "output": {"topic": "b"}, "pulsar": {"pulsarConfig": "missing", "authSecret": "creds"}}));
-    let v = answer(&app, "/validate/function", &review("Function", "CREATE", f, None)).await;
+    let f = cr(
+        "Function",
+        "f",
+        json!({"wasm": {"module": "/m"}, "input": {"topics": ["a"]},
+        "output": {"topic": "b"}, "pulsar": {"pulsarConfig": "missing", "authSecret": "creds"}}),
+    );
+    let v = answer(
+        &app,
+        "/validate/function",
+        &review("Function", "CREATE", f, None),
+    )
+    .await;
     assert_eq!(v["allowed"], true, "{v}");
     let warnings = v["warnings"].to_string();
-    assert!(warnings.contains("ConfigMap `missing` does not exist"), "{warnings}");
-    assert!(warnings.contains("clientAuthenticationPlugin"), "{warnings}");
+    assert!(
+        warnings.contains("ConfigMap `missing` does not exist"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("clientAuthenticationPlugin"),
+        "{warnings}"
+    );
 }
 
 #[tokio::test]
@@ -128,21 +208,41 @@ async fn updates_guard_identity_but_not_metadata_edits() {
     let old = good("Function");
     let mut moved = old.clone();
     moved["spec"]["tenant"] = json!("other");
-    let v = answer(&app, "/validate/function", &review("Function", "UPDATE", moved, Some(old.clone()))).await;
+    let v = answer(
+        &app,
+        "/validate/function",
+        &review("Function", "UPDATE", moved, Some(old.clone())),
+    )
+    .await;
     assert_eq!(v["allowed"], false);
-    assert!(v["status"]["message"].as_str().unwrap().contains("spec.tenant"));
+    assert!(
+        v["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("spec.tenant")
+    );
     // A label change on an object whose Secret has since disappeared still goes through.
     let mut broken = old.clone();
     broken["spec"]["secretsMap"] = json!({"X": {"path": "gone", "key": "k"}});
     let mut relabelled = broken.clone();
     relabelled["metadata"]["labels"] = json!({"a": "b"});
-    let v = answer(&app, "/validate/function", &review("Function", "UPDATE", relabelled, Some(broken))).await;
+    let v = answer(
+        &app,
+        "/validate/function",
+        &review("Function", "UPDATE", relabelled, Some(broken)),
+    )
+    .await;
     assert_eq!(v["allowed"], true, "{v}");
     // Deletion in progress: finalizer removal is never blocked.
     let mut deleting = good("Function");
     deleting["spec"]["replicas"] = json!(-1);
     deleting["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
-    let v = answer(&app, "/validate/function", &review("Function", "UPDATE", deleting, Some(old))).await;
+    let v = answer(
+        &app,
+        "/validate/function",
+        &review("Function", "UPDATE", deleting, Some(old)),
+    )
+    .await;
     assert_eq!(v["allowed"], true);
 }
 
@@ -153,7 +253,11 @@ async fn hostile_input_gets_4xx_or_a_denial() {
     assert_eq!(s, 400, "{body}");
     let (s, _) = post(&app, "/validate/function", vec![b'x'; 8 * 1024 * 1024]).await;
     assert_eq!(s, 413);
-    let deep = format!("{{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":{}{}}}", "[".repeat(200_000), "]".repeat(200_000));
+    let deep = format!(
+        "{{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":{}{}}}",
+        "[".repeat(200_000),
+        "]".repeat(200_000)
+    );
     let (s, body) = post(&app, "/validate/function", deep).await;
     assert_eq!(s, 400, "{body}");
     let mut old_version = review("Function", "CREATE", good("Function"), None);
@@ -162,25 +266,67 @@ async fn hostile_input_gets_4xx_or_a_denial() {
     assert_eq!(s, 400);
     assert!(body.contains("only admission.k8s.io/v1"), "{body}");
     // A Sink sent to the Function endpoint, and a Pod: proper denials with a reason.
-    let v = answer(&app, "/validate/function", &review("Sink", "CREATE", good("Sink"), None)).await;
+    let v = answer(
+        &app,
+        "/validate/function",
+        &review("Sink", "CREATE", good("Sink"), None),
+    )
+    .await;
     assert_eq!(v["allowed"], false);
-    assert!(v["status"]["message"].as_str().unwrap().contains("admits compute.functionmesh.io Function"));
-    let mut pod = review("Function", "CREATE", json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}}), None);
+    assert!(
+        v["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("admits compute.functionmesh.io Function")
+    );
+    let mut pod = review(
+        "Function",
+        "CREATE",
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}}),
+        None,
+    );
     pod["request"]["kind"] = json!({"group": "", "version": "v1", "kind": "Pod"});
     let v = answer(&app, "/mutate/function", &pod).await;
     assert_eq!(v["allowed"], false);
     // A spec of the wrong shape is denied with the path.
     let wrong = cr("Function", "f", json!({"replicas": "many"}));
-    let v = answer(&app, "/validate/function", &review("Function", "CREATE", wrong, None)).await;
+    let v = answer(
+        &app,
+        "/validate/function",
+        &review("Function", "CREATE", wrong, None),
+    )
+    .await;
     assert_eq!(v["allowed"], false);
-    assert!(v["status"]["message"].as_str().unwrap().contains("spec.replicas"), "{v}");
+    assert!(
+        v["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("spec.replicas"),
+        "{v}"
+    );
     // Unknown routes and methods.
     assert_eq!(post(&app, "/validate/pod", "{}").await.0, 404);
-    let get = http::Request::get("/validate/function").body(Full::new(Bytes::new())).unwrap();
+    let get = http::Request::get("/validate/function")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
     assert_eq!(app.handle(get, Listener::Tls).await.status().as_u16(), 405);
-    let plain = http::Request::post("/validate/function").body(Full::new(Bytes::new())).unwrap();
-    assert_eq!(app.handle(plain, Listener::Plain).await.status().as_u16(), 404);
-    let metrics = http::Request::get("/metrics").body(Full::new(Bytes::new())).unwrap();
-    let body = app.handle(metrics, Listener::Plain).await.into_body().collect().await.unwrap().to_bytes();
+    let plain = http::Request::post("/validate/function")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    assert_eq!(
+        app.handle(plain, Listener::Plain).await.status().as_u16(),
+        404
+    );
+    let metrics = http::Request::get("/metrics")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let body = app
+        .handle(metrics, Listener::Plain)
+        .await
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes();
     assert!(String::from_utf8_lossy(&body).contains("result=\"bad_request\""));
 }

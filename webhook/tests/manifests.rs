@@ -26,7 +26,11 @@ fn expected() -> Vec<Value> {
 }
 
 fn read(path: &str) -> Vec<Value> {
-    let text = std::fs::read_to_string(format!("{}/../manifests/webhook/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let text = std::fs::read_to_string(format!(
+        "{}/../manifests/webhook/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
     serde_saphyr::from_multiple::<Value>(&text).unwrap()
 }
 
@@ -41,17 +45,34 @@ fn webhooks_yaml_matches_the_code() {
     let want: Vec<Value> = expected().into_iter().map(normalize).collect();
     let got: Vec<Value> = read("webhooks.yaml").into_iter().map(normalize).collect();
     assert_eq!(got, want);
-    let mut cm: Vec<Value> = read("cert-manager/webhooks.yaml").into_iter().map(normalize).collect();
+    let mut cm: Vec<Value> = read("cert-manager/webhooks.yaml")
+        .into_iter()
+        .map(normalize)
+        .collect();
     for doc in &mut cm {
-        let ann = doc["metadata"].as_object_mut().unwrap().remove("annotations").unwrap();
-        assert_eq!(ann["cert-manager.io/inject-ca-from"], "fmesh-system/fmesh-webhook");
+        let ann = doc["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("annotations")
+            .unwrap();
+        assert_eq!(
+            ann["cert-manager.io/inject-ca-from"],
+            "fmesh-system/fmesh-webhook"
+        );
     }
     assert_eq!(cm, want);
 }
 
 #[test]
 fn every_manifest_parses() {
-    for f in ["rbac.yaml", "service.yaml", "deployment.yaml", "kube-system.yaml", "cert-manager/certificate.yaml", "cert-manager/rbac.yaml"] {
+    for f in [
+        "rbac.yaml",
+        "service.yaml",
+        "deployment.yaml",
+        "kube-system.yaml",
+        "cert-manager/certificate.yaml",
+        "cert-manager/rbac.yaml",
+    ] {
         assert!(!read(f).is_empty(), "{f}");
     }
 }

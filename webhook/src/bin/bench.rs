@@ -28,7 +28,11 @@ struct Options {
 fn options() -> Result<(Option<String>, Options, Vec<String>)> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let mode = (args.first().map(String::as_str) == Some("echo")).then(|| args.remove(0));
-    let mut o = Options { rate: 500, seconds: 10, connections: 8 };
+    let mut o = Options {
+        rate: 500,
+        seconds: 10,
+        connections: 8,
+    };
     let mut rest = Vec::new();
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
@@ -66,13 +70,17 @@ async fn echo(args: &[String]) -> Result<()> {
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            let Ok(tls) = acceptor.accept(tcp).await else { return };
-            let service = hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
-                let _ = req.into_body().collect().await;
-                Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from_static(
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let service = hyper::service::service_fn(
+                |req: hyper::Request<hyper::body::Incoming>| async move {
+                    let _ = req.into_body().collect().await;
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from_static(
                     br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"x","allowed":true}}"#,
                 ))))
-            });
+                },
+            );
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(tls), service)
                 .await;
@@ -115,7 +123,9 @@ fn mesh_review() -> Value {
 }
 
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn rss_kib(pid: u32, field: &str) -> u64 {
@@ -140,7 +150,10 @@ impl Drop for Killed {
 
 async fn wait_listening(port: u16) -> Result<()> {
     for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -154,10 +167,12 @@ fn client_config(ca_pem: &str) -> Result<Arc<rustls::ClientConfig>> {
     for der in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots.add(der?)?;
     }
-    let mut c = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let mut c = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     c.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(c))
 }
@@ -168,7 +183,9 @@ async fn connect(port: u16, tls: Arc<rustls::ClientConfig>) -> Result<Sender> {
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
     tcp.set_nodelay(true)?;
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1")?;
-    let stream = tokio_rustls::TlsConnector::from(tls).connect(name, tcp).await?;
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await?;
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
     Ok(sender)
@@ -188,7 +205,13 @@ async fn send(sender: &mut Sender, path: &str, body: &Bytes) -> Result<usize> {
 }
 
 /// Open loop at `rate`/s for `seconds`: latencies in µs, counted from the scheduled send time.
-async fn open_loop(port: u16, path: &str, body: &Bytes, tls: &Arc<rustls::ClientConfig>, o: &Options) -> Result<(Vec<u64>, u64)> {
+async fn open_loop(
+    port: u16,
+    path: &str,
+    body: &Bytes,
+    tls: &Arc<rustls::ClientConfig>,
+    o: &Options,
+) -> Result<(Vec<u64>, u64)> {
     let interval = Duration::from_secs_f64(f64::from(o.connections) / f64::from(o.rate));
     let per_conn = (o.seconds as f64 / interval.as_secs_f64()) as u64;
     let start = Instant::now() + Duration::from_millis(100);
@@ -223,7 +246,13 @@ async fn open_loop(port: u16, path: &str, body: &Bytes, tls: &Arc<rustls::Client
 }
 
 /// Closed loop: as fast as `connections` connections go for `seconds`; requests per second.
-async fn closed_loop(port: u16, path: &str, body: &Bytes, tls: &Arc<rustls::ClientConfig>, o: &Options) -> Result<f64> {
+async fn closed_loop(
+    port: u16,
+    path: &str,
+    body: &Bytes,
+    tls: &Arc<rustls::ClientConfig>,
+    o: &Options,
+) -> Result<f64> {
     let end = Instant::now() + Duration::from_secs(o.seconds.min(5));
     let mut tasks = Vec::new();
     for _ in 0..o.connections {
@@ -260,12 +289,20 @@ async fn bench(o: Options) -> Result<()> {
     let dir_bin = exe.parent().context("exe dir")?;
     let webhook_bin = dir_bin.join("fmesh-webhook");
     if !webhook_bin.exists() {
-        bail!("{} not found: cargo build -p fmesh-webhook --release --bins", webhook_bin.display());
+        bail!(
+            "{} not found: cargo build -p fmesh-webhook --release --bins",
+            webhook_bin.display()
+        );
     }
     let certs = std::env::temp_dir().join(format!("fmesh-webhook-bench-{}", std::process::id()));
     std::fs::create_dir_all(&certs)?;
     let ca = fmesh_certs::pki::generate_ca("bench CA", Duration::from_secs(86_400))?;
-    let serving = fmesh_certs::pki::issue_serving(&ca, "bench", &["127.0.0.1".into()], Duration::from_secs(86_400))?;
+    let serving = fmesh_certs::pki::issue_serving(
+        &ca,
+        "bench",
+        &["127.0.0.1".into()],
+        Duration::from_secs(86_400),
+    )?;
     std::fs::write(certs.join("tls.crt"), &serving.cert_pem)?;
     std::fs::write(certs.join("tls.key"), &serving.key_pem)?;
     let tls = client_config(&ca.cert_pem)?;
@@ -274,7 +311,11 @@ async fn bench(o: Options) -> Result<()> {
     let webhook = Killed(spawn_webhook(&webhook_bin, wport, &certs)?);
     let echo = Killed(
         Command::new(&exe)
-            .args(["echo", &format!("127.0.0.1:{eport}"), &certs.to_string_lossy()])
+            .args([
+                "echo",
+                &format!("127.0.0.1:{eport}"),
+                &certs.to_string_lossy(),
+            ])
             .stdout(Stdio::null())
             .spawn()?,
     );
@@ -289,11 +330,25 @@ async fn bench(o: Options) -> Result<()> {
     let mut s = connect(wport, tls.clone()).await?;
     let n = send(&mut s, "/validate/functionmesh", &body).await?;
     let m = send(&mut s, "/mutate/functionmesh", &body).await?;
-    println!("request: AdmissionReview CREATE of a 20-member FunctionMesh, {} bytes (validate answer {n} B, mutate answer {m} B)", body.len());
-    println!("load: open loop {} req/s for {} s over {} TLS keep-alive connections; then closed loop for throughput", o.rate, o.seconds, o.connections);
-    println!("load average before: {}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
+    println!(
+        "request: AdmissionReview CREATE of a 20-member FunctionMesh, {} bytes (validate answer {n} B, mutate answer {m} B)",
+        body.len()
+    );
+    println!(
+        "load: open loop {} req/s for {} s over {} TLS keep-alive connections; then closed loop for throughput",
+        o.rate, o.seconds, o.connections
+    );
+    println!(
+        "load average before: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
     println!();
-    println!("{:<26} {:>9} {:>9} {:>9} {:>9} {:>8} {:>12}", "target", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "max req/s");
+    println!(
+        "{:<26} {:>9} {:>9} {:>9} {:>9} {:>8} {:>12}",
+        "target", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "max req/s"
+    );
     let targets = [
         ("echo floor (hyper+rustls)", eport, "/"),
         ("webhook /validate", wport, "/validate/functionmesh"),
@@ -307,7 +362,12 @@ async fn bench(o: Options) -> Result<()> {
         peak = peak.max(rss_kib(webhook.0.id(), "VmRSS:"));
         println!(
             "{label:<26} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>8} {:>12.0}",
-            pct(&lat, 0.5), pct(&lat, 0.9), pct(&lat, 0.99), pct(&lat, 1.0), errors, rps
+            pct(&lat, 0.5),
+            pct(&lat, 0.9),
+            pct(&lat, 0.99),
+            pct(&lat, 1.0),
+            errors,
+            rps
         );
     }
     println!();
@@ -318,7 +378,12 @@ async fn bench(o: Options) -> Result<()> {
         rss_kib(webhook.0.id(), "VmHWM:") as f64 / 1024.0,
         echo_idle as f64 / 1024.0
     );
-    println!("load average after: {}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
+    println!(
+        "load average after: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
     drop(webhook);
     drop(echo);
     let _ = std::fs::remove_dir_all(&certs);
@@ -328,13 +393,21 @@ async fn bench(o: Options) -> Result<()> {
 fn spawn_webhook(bin: &Path, port: u16, certs: &Path) -> Result<Child> {
     Ok(Command::new(bin)
         .args([
-            "--listen", &format!("127.0.0.1:{port}"),
-            "--cert-mode", "files",
-            "--cert-dir", &certs.to_string_lossy(),
-            "--reference-checks", "false",
-            "--log-format", "json",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--cert-mode",
+            "files",
+            "--cert-dir",
+            &certs.to_string_lossy(),
+            "--reference-checks",
+            "false",
+            "--log-format",
+            "json",
         ])
-        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?)
