@@ -8,6 +8,7 @@
 
 pub mod capabilities;
 pub mod children;
+pub mod client;
 pub mod cleanup;
 pub mod command;
 pub mod conditions;

@@ -37,14 +37,15 @@ async fn main() -> anyhow::Result<()> {
         builder.init();
     }
     let cfg = cli.cfg;
-    let client = kube::Client::try_default()
+    let metrics = Arc::new(Metrics::default());
+    let config = kube::Config::infer()
         .await
         .context("no Kubernetes configuration (in-cluster or KUBECONFIG)")?;
+    let client = fmesh_operator::client::counted(config, &metrics)?;
     let caps = Capabilities::discover(&client)
         .await
         .context("API discovery")?;
     tracing::info!(hpa = %caps.hpa_api_version, pdb = %caps.pdb_api_version, vpa = caps.vpa, "discovered");
-    let metrics = Arc::new(Metrics::default());
     let state = Arc::new(HttpState {
         metrics: metrics.clone(),
         ready: false.into(),

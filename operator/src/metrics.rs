@@ -27,6 +27,12 @@ pub struct WriteLabels {
     pub op: String,
 }
 
+/// HTTP method of an API request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodLabel {
+    pub method: String,
+}
+
 type HistogramFamily = Family<KindLabel, Histogram, fn() -> Histogram>;
 
 /// The operator's metrics and their registry.
@@ -36,6 +42,7 @@ pub struct Metrics {
     pub failures: Family<FailureLabels, Counter>,
     pub duration: HistogramFamily,
     pub writes: Family<WriteLabels, Counter>,
+    pub api_requests: Family<MethodLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -46,6 +53,12 @@ impl Default for Metrics {
         let duration: HistogramFamily =
             Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 14)));
         let writes = Family::<WriteLabels, Counter>::default();
+        let api_requests = Family::<MethodLabel, Counter>::default();
+        registry.register(
+            "api_requests",
+            "Requests sent to the API server (watches count once, when opened)",
+            api_requests.clone(),
+        );
         registry.register("reconciles", "Reconciles run", reconciles.clone());
         registry.register("reconcile_failures", "Reconciles failed, by error", failures.clone());
         registry.register(
@@ -60,6 +73,7 @@ impl Default for Metrics {
             failures,
             duration,
             writes,
+            api_requests,
         }
     }
 }
@@ -71,6 +85,15 @@ impl Metrics {
             .get_or_create(&WriteLabels {
                 kind: kind.into(),
                 op: op.into(),
+            })
+            .inc();
+    }
+
+    /// Counts one API request.
+    pub fn request(&self, method: &str) {
+        self.api_requests
+            .get_or_create(&MethodLabel {
+                method: method.into(),
             })
             .inc();
     }

@@ -19,6 +19,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::{Api, Client};
+use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
@@ -440,4 +441,143 @@ async fn mesh_children_are_created_pruned_and_deleted_with_the_mesh() {
     gone(&functions, "pipe-first", "children deleted with the mesh").await;
     gone(&env.api::<StatefulSet>(), "pipe-first-function", "StatefulSets deleted with the mesh").await;
     op.stop();
+}
+
+/// Scrapes one counter family's total from the operator's `/metrics`.
+async fn scrape(port: u16, family: &str) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return 0;
+    };
+    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").await.unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).await.unwrap();
+    body.lines()
+        .filter(|l| l.starts_with(&format!("{family}{{")) || l.starts_with(&format!("{family} ")))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The benchmark of the closing note: 500 Functions at once, the `fmesh-operator` binary
+/// (debug build) watching their namespace; then the same 500 StatefulSets applied by kubectl.
+/// Replicas are 0 so that the shared single node is not asked for 500 pods; both sides create
+/// the same StatefulSets. `cargo test -p fmesh-operator --test cluster bench -- --ignored --nocapture`
+#[tokio::test]
+#[ignore = "benchmark: minutes, 500 objects on the shared cluster"]
+async fn bench_500_functions() {
+    const N: usize = 500;
+    const PORT: u16 = 18089;
+    let env = Env::new("op-bench").await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fmesh-operator"))
+        .env("KUBECONFIG", env.cluster.kubeconfig())
+        .env("RUST_LOG", "warn")
+        .args(["--watch-namespace", env.ns(), "--leader-elect", "false"])
+        .args(["--http-addr", &format!("127.0.0.1:{PORT}")])
+        .args(["--runner-image", images::SMOKE])
+        .kill_on_drop(true)
+        .spawn()
+        .expect("operator starts");
+    let pid = child.id().unwrap();
+    wait::until("operator metrics", TIMEOUT, || async {
+        Ok((scrape(PORT, "fmesh_operator_api_requests_total").await > 0).then_some(()))
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let requests_idle = scrape(PORT, "fmesh_operator_api_requests_total").await;
+    let functions: Api<Function> = env.api();
+    let started = std::time::Instant::now();
+    let creates = (0..N).map(|i| {
+        let functions = functions.clone();
+        async move {
+            let f = builtin_function(&format!("f{i}"), json!({"replicas": 0, "minReplicas": 1}));
+            functions.create(&PostParams::default(), &f).await.expect("create");
+        }
+    });
+    futures::stream::iter(creates).buffer_unordered(32).collect::<Vec<_>>().await;
+    let created = started.elapsed();
+    let sets: Api<StatefulSet> = env.api();
+    wait::until("500 StatefulSets", Duration::from_secs(900), || async {
+        let n = sets.list_metadata(&ListParams::default()).await?.items.len();
+        Ok((n >= N).then_some(()))
+    })
+    .await
+    .unwrap();
+    let all_sets = started.elapsed();
+    // Converged: every Function Ready (0/0) and the request count quiet for 10 s.
+    wait::until("all Ready", Duration::from_secs(900), || async {
+        let l = functions.list(&ListParams::default()).await?;
+        let ready = l.items.iter().filter(|f| condition(f, "Ready").map(|c| c.0) == Some("True".into())).count();
+        Ok((ready >= N).then_some(()))
+    })
+    .await
+    .unwrap();
+    let all_ready = started.elapsed();
+    let mut last = scrape(PORT, "fmesh_operator_api_requests_total").await;
+    loop {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let now = scrape(PORT, "fmesh_operator_api_requests_total").await;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    let requests = last - requests_idle;
+    let writes = scrape(PORT, "fmesh_operator_writes_total").await;
+    let rss = rss_kib(pid);
+    let w0 = scrape(PORT, "fmesh_operator_writes_total").await;
+    let r0 = scrape(PORT, "fmesh_operator_api_requests_total").await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let steady_writes = scrape(PORT, "fmesh_operator_writes_total").await - w0;
+    let steady_requests = scrape(PORT, "fmesh_operator_api_requests_total").await - r0;
+    let rss_steady = rss_kib(pid);
+    child.kill().await.ok();
+
+    // The floor: the same StatefulSets (no owner) applied by kubectl into a fresh namespace.
+    let floor_ns = env.cluster.namespace("op-bench-kubectl").await.unwrap();
+    let mut docs = Vec::new();
+    for i in 0..N {
+        let mut f = builtin_function(&format!("f{i}"), json!({"replicas": 0, "minReplicas": 1}));
+        f.metadata.namespace = Some(floor_ns.name().into());
+        let objects = fmesh_operator::render::render_with(
+            &fmesh_crds::Resource::Function(Box::new(f)),
+            &OperatorConfig { runner_image: images::SMOKE.into(), ..OperatorConfig::default() },
+            &Capabilities::kubernetes_1_20(),
+        );
+        let mut sts = objects.into_iter().find(|o| o["kind"] == "StatefulSet").unwrap();
+        sts["metadata"].as_object_mut().unwrap().remove("ownerReferences");
+        docs.push(sts);
+    }
+    let file = std::env::temp_dir().join("fmesh-bench-statefulsets.json");
+    std::fs::write(&file, serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "List", "items": docs})).unwrap()).unwrap();
+    let kubectl_start = std::time::Instant::now();
+    let out = std::process::Command::new(env.cluster.local().binaries().program("kubectl"))
+        .arg("--kubeconfig")
+        .arg(env.cluster.kubeconfig())
+        .args(["-n", floor_ns.name(), "create", "-f"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let kubectl = kubectl_start.elapsed();
+
+    println!("BENCH functions={N}");
+    println!("BENCH creates_done_s={:.2}", created.as_secs_f64());
+    println!("BENCH operator_all_statefulsets_s={:.2}", all_sets.as_secs_f64());
+    println!("BENCH operator_all_ready_s={:.2}", all_ready.as_secs_f64());
+    println!("BENCH operator_api_requests={requests} per_cr={:.2}", requests as f64 / N as f64);
+    println!("BENCH operator_writes={writes} per_cr={:.2}", writes as f64 / N as f64);
+    println!("BENCH operator_rss_kib_converged={rss} steady={rss_steady}");
+    println!("BENCH steady_writes_per_minute={steady_writes} steady_requests_per_minute={steady_requests}");
+    println!("BENCH kubectl_create_500_statefulsets_s={:.2}", kubectl.as_secs_f64());
+    assert_eq!(steady_writes, 0, "a steady state makes no writes");
 }
