@@ -25,6 +25,8 @@ pub struct Broker {
     pub metrics: Arc<Metrics>,
     /// Bytes of not-yet-durable publishes, over all connections.
     pub pending_global: Arc<Semaphore>,
+    /// Bytes of dispatched messages not yet written to sockets, over all connections.
+    pub outbound_global: Arc<std::sync::atomic::AtomicUsize>,
     topics: Mutex<BTreeMap<TopicName, Arc<Topic>>>,
     partitioned: Mutex<BTreeMap<TopicName, u32>>,
     schemas: Mutex<HashMap<TopicName, Vec<Schema>>>,
@@ -52,6 +54,7 @@ impl Broker {
             .map_or(0, |d| d.as_millis());
         let broker = Arc::new(Broker {
             pending_global: Arc::new(Semaphore::new(config.max_pending_bytes_global)),
+            outbound_global: Arc::default(),
             metrics,
             topics: Mutex::new(BTreeMap::new()),
             partitioned: Mutex::new(read_json(&config.data_dir.join("partitioned-topics.json"))?),

@@ -74,7 +74,7 @@ where
     let framed = Framed::new(stream, FrameCodec::new(broker.config.max_frame_size()));
     let (mut sink, mut frames) = framed.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Frame>();
-    let gauge = Arc::new(OutboundGauge::default());
+    let gauge = Arc::new(OutboundGauge::new(broker.outbound_global.clone()));
     let (wb, wg) = (broker.clone(), gauge.clone());
     let writer = tokio::spawn(async move {
         while let Some(f) = rx.recv().await {
@@ -133,9 +133,11 @@ where
     };
     tracing::info!(conn = conn.id, %peer, reason, "connection closed");
     conn.cleanup();
-    drop(conn);
     // Give queued answers (e.g. the error above) a moment to reach the client.
+    let gauge = conn.gauge.clone();
+    drop(conn);
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    gauge.release();
     broker.metrics.connections.dec();
 }
 

@@ -41,14 +41,27 @@ const SEEK_FENCE: Duration = Duration::from_millis(250);
 pub struct OutboundGauge {
     queued: AtomicUsize,
     stalled: AtomicBool,
+    /// The same count over every connection of the broker.
+    global: Arc<AtomicUsize>,
 }
 
 /// Dispatch to a connection pauses above this many queued bytes.
 pub const OUTBOUND_LIMIT: usize = 16 * 1024 * 1024;
+/// Dispatch to every connection pauses above this many queued bytes in all.
+pub const OUTBOUND_GLOBAL_LIMIT: usize = 256 * 1024 * 1024;
 
 impl OutboundGauge {
+    /// A gauge for one connection, counting into the broker-wide `global`.
+    pub fn new(global: Arc<AtomicUsize>) -> Self {
+        OutboundGauge {
+            global,
+            ..Default::default()
+        }
+    }
+
     fn is_full(&self) -> bool {
-        let full = self.queued.load(Ordering::Relaxed) >= OUTBOUND_LIMIT;
+        let full = self.queued.load(Ordering::Relaxed) >= OUTBOUND_LIMIT
+            || self.global.load(Ordering::Relaxed) >= OUTBOUND_GLOBAL_LIMIT;
         if full {
             self.stalled.store(true, Ordering::Relaxed);
         }
@@ -57,6 +70,7 @@ impl OutboundGauge {
 
     fn queued(&self, bytes: usize) {
         self.queued.fetch_add(bytes, Ordering::Relaxed);
+        self.global.fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// Records bytes written to the socket; true when dispatch should resume.
@@ -65,7 +79,21 @@ impl OutboundGauge {
             .queued
             .fetch_sub(bytes, Ordering::Relaxed)
             .saturating_sub(bytes);
-        left < OUTBOUND_LIMIT / 2 && self.stalled.swap(false, Ordering::Relaxed)
+        let before = self.global.fetch_sub(bytes, Ordering::Relaxed);
+        let global = before.saturating_sub(bytes);
+        // Crossing the broker-wide low-water mark wakes everyone once.
+        let global_drained =
+            before >= OUTBOUND_GLOBAL_LIMIT / 2 && global < OUTBOUND_GLOBAL_LIMIT / 2;
+        global_drained
+            || (left < OUTBOUND_LIMIT / 2
+                && global < OUTBOUND_GLOBAL_LIMIT / 2
+                && self.stalled.swap(false, Ordering::Relaxed))
+    }
+
+    /// Bytes still queued when a connection ends leave the global count.
+    pub fn release(&self) {
+        let left = self.queued.swap(0, Ordering::Relaxed);
+        self.global.fetch_sub(left, Ordering::Relaxed);
     }
 }
 
@@ -745,5 +773,17 @@ mod outbound_tests {
         assert!(g.written(OUTBOUND_LIMIT / 2), "resume once below half");
         assert!(!g.is_full());
         assert!(!g.written(0), "only one wake-up per stall");
+    }
+
+    #[test]
+    fn the_global_count_stalls_every_connection() {
+        let global = Arc::new(AtomicUsize::new(0));
+        let a = OutboundGauge::new(global.clone());
+        let b = OutboundGauge::new(global.clone());
+        a.queued(OUTBOUND_GLOBAL_LIMIT);
+        assert!(b.is_full(), "b queued nothing but the broker is full");
+        a.release();
+        assert!(!b.is_full());
+        assert_eq!(global.load(Ordering::Relaxed), 0);
     }
 }
