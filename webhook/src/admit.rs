@@ -78,6 +78,21 @@ impl Default for Settings {
     }
 }
 
+/// Runs every kind once through parsing, validation and defaulting, so the lazily built
+/// schemas (the FunctionMesh one is large) are ready before the first real request.
+pub fn warm_up() {
+    for kind in Kind::ALL {
+        let doc = serde_json::json!({
+            "apiVersion": format!("{GROUP}/{}", fmesh_crds::VERSION), "kind": kind.as_str(),
+            "metadata": {"name": "warm-up"}, "spec": {}
+        });
+        if let Parsed::Resource(res, _) = Resource::parse(&doc) {
+            let _ = res.validate();
+            let _ = mutate::defaults_patch(&doc, &res);
+        }
+    }
+}
+
 /// Validating and mutating admission over some [`References`].
 pub struct Admission<R> {
     refs: R,

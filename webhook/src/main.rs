@@ -213,16 +213,17 @@ async fn run<R: References + 'static>(
     resolver: Arc<HotResolver>,
 ) -> anyhow::Result<()> {
     let deadline = Duration::from_secs(args.timeout_seconds.max(1));
+    fmesh_webhook::admit::warm_up();
     let stopping = Arc::new(AtomicBool::new(false));
     let (ready_resolver, ready_stopping) = (resolver.clone(), stopping.clone());
     let app = Arc::new(App {
-        admission: Admission::new(
+        admission: Arc::new(Admission::new(
             refs,
             Settings {
                 reference_checks: args.reference_checks,
                 lookup_budget: deadline / 3,
             },
-        ),
+        )),
         metrics,
         ready: Box::new(move || {
             ready_resolver.is_loaded() && !ready_stopping.load(Ordering::Acquire)

@@ -30,7 +30,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Everything a request needs.
 pub struct App<R> {
-    pub admission: Admission<R>,
+    pub admission: Arc<Admission<R>>,
     pub metrics: Arc<Metrics>,
     /// Whether the server can answer admission (a certificate is loaded, …).
     pub ready: Box<dyn Fn() -> bool + Send + Sync>,
@@ -177,25 +177,39 @@ impl<R: References + 'static> App<R> {
             name = request.name.as_deref().unwrap_or(""),
         );
         let remaining = deadline.saturating_sub(started.elapsed());
-        let decide = async {
-            match webhook {
-                "validate" => self.admission.validate(kind, &request).await,
-                _ => self.admission.mutate(kind, &request).await,
-            }
+        // Decided on its own task: if a CPU-heavy decision overruns, this task still answers at
+        // the deadline (the apiserver gets a denial naming the timeout, not a hung call).
+        let request = Arc::new(request);
+        let decision = {
+            let (admission, request) = (self.admission.clone(), request.clone());
+            tokio::spawn(
+                async move {
+                    match webhook {
+                        "validate" => admission.validate(kind, &request).await,
+                        _ => admission.mutate(kind, &request).await,
+                    }
+                }
+                .instrument(span.clone()),
+            )
         };
-        let verdict = match tokio::time::timeout(remaining, decide)
-            .instrument(span.clone())
-            .await
-        {
-            Ok(v) => v,
-            Err(_) => Verdict::deny(
-                504,
-                "Timeout",
-                format!(
-                    "the fmesh webhook could not decide within {} ms; retry",
-                    deadline.as_millis()
-                ),
-            ),
+        let abort = decision.abort_handle();
+        let verdict = match tokio::time::timeout(remaining, decision).await {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                tracing::error!(uid = %request.uid, error = %e, "admission task failed");
+                Verdict::deny(500, "InternalError", "the fmesh webhook failed to decide; retry")
+            }
+            Err(_) => {
+                abort.abort();
+                Verdict::deny(
+                    504,
+                    "Timeout",
+                    format!(
+                        "the fmesh webhook could not decide within {} ms; retry",
+                        deadline.as_millis()
+                    ),
+                )
+            }
         };
         let seconds = started.elapsed().as_secs_f64();
         self.metrics.admission(

@@ -312,13 +312,14 @@ async fn apiserver_admits_through_the_fmesh_webhook() {
         Policy::new(vec!["127.0.0.1".into(), "localhost".into()]),
     );
     manager.reconcile().await.expect("certificates");
+    fmesh_webhook::admit::warm_up();
     let metrics = Arc::new(Metrics::new());
     let ready_resolver = resolver.clone();
     let app = Arc::new(App {
-        admission: Admission::new(
+        admission: Arc::new(Admission::new(
             ClusterReferences::start(client.clone(), metrics.clone()),
             Settings::default(),
-        ),
+        )),
         metrics: metrics.clone(),
         ready: Box::new(move || ready_resolver.is_loaded()),
         deadline: Duration::from_secs(10),
@@ -662,6 +663,24 @@ async fn apiserver_admits_through_the_fmesh_webhook() {
     assert_eq!(fingerprints.len(), 4, "three rotations");
     assert!(sent > 20, "load flowed: {sent}");
     assert_eq!(failed, 0);
+
+    // Several replicas starting at once agree on one Secret and serve the same certificate.
+    let replicas: Vec<(SelfManaged, Arc<HotResolver>)> = (0..3)
+        .map(|_| {
+            let r = HotResolver::new();
+            let m = SelfManaged::new(
+                SecretStore::new(client.clone(), &ns_name, "replicas-agree"),
+                None,
+                r.clone(),
+                Policy::new(vec!["127.0.0.1".into()]),
+            );
+            (m, r)
+        })
+        .collect();
+    let results = futures::future::join_all(replicas.iter().map(|(m, _)| m.reconcile())).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let served: Vec<Option<String>> = replicas.iter().map(|(_, r)| r.fingerprint()).collect();
+    assert!(served[0].is_some() && served.iter().all(|f| f == &served[0]), "replicas disagree: {served:?}");
 
     let text = metrics.render();
     assert!(

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 fn app(refs: StaticReferences) -> App<StaticReferences> {
     App {
-        admission: Admission::new(refs, Settings::default()),
+        admission: Arc::new(Admission::new(refs, Settings::default())),
         metrics: Arc::new(Metrics::new()),
         ready: Box::new(|| true),
         deadline: Duration::from_secs(10),
