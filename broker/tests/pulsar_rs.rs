@@ -394,3 +394,75 @@ async fn cumulative_ack_acknowledges_everything_up_to_the_message() {
     let mut cons = consumer(&c, &t, "s", SubType::Exclusive).await;
     assert_eq!(body(&next(&mut cons).await), "m6");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_shared_three_consumers_batched_keyed_producer_no_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), |_| {}).await;
+    let c = client(&b.service_url()).await;
+    let t = topic("keyshared3");
+    let mut cons = Vec::new();
+    for i in 0..3 {
+        cons.push(
+            within(
+                "sub",
+                c.consumer()
+                    .with_topic(&t)
+                    .with_subscription("s")
+                    .with_consumer_name(format!("c{i}"))
+                    .with_subscription_type(SubType::KeyShared)
+                    .with_options(
+                        ConsumerOptions::default().with_initial_position(InitialPosition::Earliest),
+                    )
+                    .build::<String>(),
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    let mut p = within(
+        "producer",
+        c.producer()
+            .with_topic(&t)
+            .with_options(pulsar::ProducerOptions {
+                batch_size: Some(20),
+                batch_timeout: Some(Duration::from_millis(5)),
+                ..Default::default()
+            })
+            .build(),
+    )
+    .await
+    .unwrap();
+    let mut futs = Vec::new();
+    for i in 0..600 {
+        let key = format!("k{}", i % 12);
+        futs.push(
+            p.create_message()
+                .with_content(format!("{key}:{i}"))
+                .with_key(key)
+                .send_non_blocking()
+                .await
+                .unwrap(),
+        );
+    }
+    for f in futs {
+        within("receipt", f).await.unwrap();
+    }
+    let (a, rest) = cons.split_first_mut().unwrap();
+    let (bb, rest) = rest.split_first_mut().unwrap();
+    let cc = &mut rest[0];
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut total = 0;
+    loop {
+        let m = tokio::select! {
+            m = a.next() => { let m = m.unwrap().unwrap(); a.ack(&m).await.unwrap(); m }
+            m = bb.next() => { let m = m.unwrap().unwrap(); bb.ack(&m).await.unwrap(); m }
+            m = cc.next() => { let m = m.unwrap().unwrap(); cc.ack(&m).await.unwrap(); m }
+            _ = tokio::time::sleep(Duration::from_millis(if total >= 600 { 500 } else { 20_000 })) => break,
+        };
+        *seen.entry(body(&m)).or_default() += 1;
+        total += 1;
+    }
+    assert_eq!(seen.len(), 600, "every message arrives");
+    assert_eq!(total, 600, "no duplicates");
+}
