@@ -32,7 +32,10 @@ impl ChildKind {
             .api_version
             .split_once('/')
             .unwrap_or(("", &self.api_version));
-        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, &self.kind), &self.plural)
+        ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(group, version, &self.kind),
+            &self.plural,
+        )
     }
 }
 
@@ -94,9 +97,21 @@ pub fn desired(
     let sts = serde_json::to_value(statefulset::statefulset(w, cfg, config_hash))
         .expect("a StatefulSet serializes");
     let svc = serde_json::to_value(service::service(w)).expect("a Service serializes");
-    let hpa_kind = ChildKind::new(&caps.hpa_api_version, "HorizontalPodAutoscaler", "horizontalpodautoscalers");
-    let pdb_kind = ChildKind::new(&caps.pdb_api_version, "PodDisruptionBudget", "poddisruptionbudgets");
-    let vpa_kind = ChildKind::new("autoscaling.k8s.io/v1", "VerticalPodAutoscaler", "verticalpodautoscalers");
+    let hpa_kind = ChildKind::new(
+        &caps.hpa_api_version,
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+    );
+    let pdb_kind = ChildKind::new(
+        &caps.pdb_api_version,
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+    );
+    let vpa_kind = ChildKind::new(
+        "autoscaling.k8s.io/v1",
+        "VerticalPodAutoscaler",
+        "verticalpodautoscalers",
+    );
     let name = labels::statefulset_name(w.kind, &w.name);
     let mut out = Desired {
         apply: vec![

@@ -34,7 +34,10 @@ pub fn subscription_urls(web_service_url: &str, w: &Workload) -> Vec<String> {
         .filter_map(|t| TopicName::from_str(t).ok())
         .map(|t| {
             let full = t.to_string().replacen("://", "/", 1);
-            format!("{base}/admin/v2/{full}/subscription/{}?force=true", encode(sub))
+            format!(
+                "{base}/admin/v2/{full}/subscription/{}?force=true",
+                encode(sub)
+            )
         })
         .collect()
 }
@@ -56,18 +59,31 @@ pub async fn delete(urls: &[String], token: Option<&str>) -> Result<(), String> 
     let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     for url in urls {
         if !url.starts_with("http://") {
-            return Err(format!("{url}: only http:// admin URLs are supported so far"));
+            return Err(format!(
+                "{url}: only http:// admin URLs are supported so far"
+            ));
         }
         let mut req = hyper::Request::delete(url.as_str());
         if let Some(t) = token {
             req = req.header("Authorization", format!("Bearer {t}"));
         }
         let req = req.body(Empty::new()).map_err(|e| e.to_string())?;
-        let resp = client.request(req).await.map_err(|e| format!("{url}: {e}"))?;
+        let resp = client
+            .request(req)
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
         let status = resp.status();
         if !(status.is_success() || status.as_u16() == 404) {
-            let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-            return Err(format!("{url}: {status} {}", String::from_utf8_lossy(&body)));
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            return Err(format!(
+                "{url}: {status} {}",
+                String::from_utf8_lossy(&body)
+            ));
         }
     }
     Ok(())

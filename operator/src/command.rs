@@ -108,7 +108,10 @@ pub fn container_command(w: &Workload, cfg: &OperatorConfig) -> (Option<Vec<Stri
             .runner_command
             .as_ref()
             .map(|c| vec!["sh".to_string(), "-c".to_string(), c.clone()]);
-        return (command, vec!["--metrics-port".into(), METRICS_PORT.to_string()]);
+        return (
+            command,
+            vec!["--metrics-port".into(), METRICS_PORT.to_string()],
+        );
     }
     let pkg = package(w);
     let line = match w.runtime() {
@@ -118,7 +121,11 @@ pub fn container_command(w: &Workload, cfg: &OperatorConfig) -> (Option<Vec<Stri
         _ => unreachable!("runs_on_runner covers every other runtime"),
     };
     (
-        Some(vec!["sh".into(), "-c".into(), format!("{SHARD_ID} && {line}")]),
+        Some(vec![
+            "sh".into(),
+            "-c".into(),
+            format!("{SHARD_ID} && {line}"),
+        ]),
         Vec::new(),
     )
 }
@@ -129,7 +136,10 @@ fn java(w: &Workload, pkg: Option<&Package>) -> String {
         .map(|p| p.path.clone())
         .or(j.jar.clone())
         .unwrap_or_default();
-    let mut classpath = j.instance_path.clone().unwrap_or_else(|| JAVA_INSTANCE.into());
+    let mut classpath = j
+        .instance_path
+        .clone()
+        .unwrap_or_else(|| JAVA_INSTANCE.into());
     if let Some(dir) = &j.extra_dependencies_dir {
         classpath = format!("{classpath}:{dir}/*");
     }
@@ -156,7 +166,11 @@ fn java(w: &Workload, pkg: Option<&Package>) -> String {
         ]);
     }
     a.extend(state(w, true));
-    if let Some(n) = w.function.as_ref().and_then(|f| f.max_pending_async_requests) {
+    if let Some(n) = w
+        .function
+        .as_ref()
+        .and_then(|f| f.max_pending_async_requests)
+    {
         a.extend(["--pending_async_requests".into(), n.to_string()]);
     }
     a.join(" ")
@@ -203,7 +217,10 @@ fn go_conf(w: &Workload) -> String {
     let mut c = Map::new();
     c.insert("pulsarServiceURL".into(), json!("${brokerServiceURL}"));
     c.insert("instanceID".into(), json!("@SHARD_ID@"));
-    c.insert("funcID".into(), json!(format!("${{SHARD_ID}}-{}", w.owner.uid)));
+    c.insert(
+        "funcID".into(),
+        json!(format!("${{SHARD_ID}}-{}", w.owner.uid)),
+    );
     c.insert("funcVersion".into(), json!("0"));
     c.insert("maxBufTuples".into(), json!(100));
     c.insert("port".into(), json!(GRPC_PORT));
@@ -214,9 +231,15 @@ fn go_conf(w: &Workload) -> String {
     c.insert("name".into(), json!(s.name));
     c.insert("logTopic".into(), json!(s.log_topic));
     c.insert("parallelism".into(), json!(w.replicas()));
-    c.insert("autoAck".into(), d.get("autoAck").cloned().unwrap_or(json!(true)));
+    c.insert(
+        "autoAck".into(),
+        d.get("autoAck").cloned().unwrap_or(json!(true)),
+    );
     if let Some(src) = d.get("source") {
-        c.insert("subscriptionName".into(), src.get("subscriptionName").cloned().unwrap_or_default());
+        c.insert(
+            "subscriptionName".into(),
+            src.get("subscriptionName").cloned().unwrap_or_default(),
+        );
         if let Some(Value::Object(specs)) = src.get("inputSpecs")
             && let Some(topic) = specs.keys().next()
         {
@@ -278,11 +301,15 @@ fn auth_args(p: &PulsarMessaging) -> Vec<String> {
             return vec![
                 format!(
                     "--client_auth_plugin {}",
-                    sq(g.client_authentication_plugin.as_deref().unwrap_or_default())
+                    sq(g.client_authentication_plugin
+                        .as_deref()
+                        .unwrap_or_default())
                 ),
                 format!(
                     "--client_auth_params {}",
-                    sq(g.client_authentication_parameters.as_deref().unwrap_or_default())
+                    sq(g.client_authentication_parameters
+                        .as_deref()
+                        .unwrap_or_default())
                 ),
             ];
         }
@@ -309,7 +336,11 @@ fn tls_args(p: &PulsarMessaging) -> Vec<String> {
                 "--hostname_verification_enabled {}",
                 t.hostname_verification.unwrap_or(true)
             ));
-            if let Some(key) = t.cert_secret_key.as_ref().filter(|_| t.cert_secret_name.is_some()) {
+            if let Some(key) = t
+                .cert_secret_key
+                .as_ref()
+                .filter(|_| t.cert_secret_name.is_some())
+            {
                 a.push(format!("--tls_trust_cert_path {TLS_MOUNT}/{key}"));
             }
         }

@@ -21,7 +21,12 @@ pub struct Want<'a> {
 
 /// The new condition list: each wanted condition replaces the old one of its type, keeping the
 /// old `lastTransitionTime` when the status is unchanged; `now` is used otherwise.
-pub fn merge(old: Option<&[Condition]>, wanted: &[Want<'_>], generation: Option<i64>, now: &Time) -> Vec<Condition> {
+pub fn merge(
+    old: Option<&[Condition]>,
+    wanted: &[Want<'_>],
+    generation: Option<i64>,
+    now: &Time,
+) -> Vec<Condition> {
     wanted
         .iter()
         .map(|w| {
@@ -36,7 +41,11 @@ pub fn merge(old: Option<&[Condition]>, wanted: &[Want<'_>], generation: Option<
                 status: status.into(),
                 reason: w.reason.into(),
                 // An empty message is serialized as `null`, which the CRD schema refuses.
-                message: if w.message.is_empty() { w.reason.to_string() } else { w.message.clone() },
+                message: if w.message.is_empty() {
+                    w.reason.to_string()
+                } else {
+                    w.message.clone()
+                },
                 observed_generation: generation,
                 last_transition_time: last,
             }
@@ -46,7 +55,10 @@ pub fn merge(old: Option<&[Condition]>, wanted: &[Want<'_>], generation: Option<
 
 /// The status of condition `type_`, if present.
 pub fn is_true(conds: Option<&[Condition]>, type_: &str) -> Option<bool> {
-    conds?.iter().find(|c| c.type_ == type_).map(|c| c.status == "True")
+    conds?
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| c.status == "True")
 }
 
 /// The current time, at the second precision the API server stores.
@@ -65,7 +77,12 @@ mod tests {
 
     #[test]
     fn transition_time_moves_only_with_status() {
-        let w = |status| Want { type_: READY, status, reason: "R", message: "m".into() };
+        let w = |status| Want {
+            type_: READY,
+            status,
+            reason: "R",
+            message: "m".into(),
+        };
         let first = merge(None, &[w(false)], Some(1), &t(100));
         let same = merge(Some(&first), &[w(false)], Some(1), &t(200));
         assert_eq!(first, same, "recomputing is a no-op");

@@ -38,7 +38,11 @@ pub fn source(spec: &SourceSpec) -> Value {
     if let Some(t) = &spec.source_type {
         src.insert("builtin".into(), json!(t));
     }
-    if let Some(t) = spec.output.as_ref().and_then(|o| o.type_class_name.as_ref()) {
+    if let Some(t) = spec
+        .output
+        .as_ref()
+        .and_then(|o| o.type_class_name.as_ref())
+    {
         src.insert("typeClassName".into(), json!(t));
     }
     d.insert("source".into(), Value::Object(src));

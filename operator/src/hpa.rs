@@ -24,7 +24,9 @@ pub fn hpa(w: &Workload, caps: &Capabilities) -> Option<Value> {
         metrics.push(serde_json::to_value(m).expect("a MetricSpec serializes"));
     }
     if metrics.is_empty() {
-        metrics.push(builtin_metric(BuiltinHpaRule::AverageUtilizationCpuPercent80));
+        metrics.push(builtin_metric(
+            BuiltinHpaRule::AverageUtilizationCpuPercent80,
+        ));
     }
     let mut spec = json!({
         "scaleTargetRef": {

@@ -92,7 +92,11 @@ impl Elector {
         let transitions = spec.lease_transitions.unwrap_or(0) + i32::from(!ours);
         let acquired = if ours { spec.acquire_time } else { None };
         lease.spec = Some(self.spec(now, transitions, acquired));
-        match self.api.replace(&self.name, &PostParams::default(), &lease).await {
+        match self
+            .api
+            .replace(&self.name, &PostParams::default(), &lease)
+            .await
+        {
             Ok(_) => Ok(true),
             Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
             Err(e) => Err(e),

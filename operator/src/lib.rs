@@ -8,8 +8,8 @@
 
 pub mod capabilities;
 pub mod children;
-pub mod client;
 pub mod cleanup;
+pub mod client;
 pub mod command;
 pub mod conditions;
 pub mod config;

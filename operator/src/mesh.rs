@@ -35,13 +35,31 @@ pub fn child_name(mesh: &str, member: &str) -> String {
 pub fn children(mesh: &FunctionMesh) -> Vec<MeshChild> {
     let mut out = Vec::new();
     for f in mesh.spec.functions.iter().flatten() {
-        push(&mut out, mesh, WorkloadKind::Function, f.workload.name.as_deref(), f);
+        push(
+            &mut out,
+            mesh,
+            WorkloadKind::Function,
+            f.workload.name.as_deref(),
+            f,
+        );
     }
     for s in mesh.spec.sources.iter().flatten() {
-        push(&mut out, mesh, WorkloadKind::Source, s.workload.name.as_deref(), s);
+        push(
+            &mut out,
+            mesh,
+            WorkloadKind::Source,
+            s.workload.name.as_deref(),
+            s,
+        );
     }
     for s in mesh.spec.sinks.iter().flatten() {
-        push(&mut out, mesh, WorkloadKind::Sink, s.workload.name.as_deref(), s);
+        push(
+            &mut out,
+            mesh,
+            WorkloadKind::Sink,
+            s.workload.name.as_deref(),
+            s,
+        );
     }
     out
 }

@@ -60,13 +60,21 @@ impl Default for Metrics {
             api_requests.clone(),
         );
         registry.register("reconciles", "Reconciles run", reconciles.clone());
-        registry.register("reconcile_failures", "Reconciles failed, by error", failures.clone());
+        registry.register(
+            "reconcile_failures",
+            "Reconciles failed, by error",
+            failures.clone(),
+        );
         registry.register(
             "reconcile_duration_seconds",
             "Reconcile duration",
             duration.clone(),
         );
-        registry.register("writes", "Writes to the API server, by kind and operation", writes.clone());
+        registry.register(
+            "writes",
+            "Writes to the API server, by kind and operation",
+            writes.clone(),
+        );
         Metrics {
             registry,
             reconciles,

@@ -187,7 +187,10 @@ fn runner_env(w: &Workload, pulsar: &PulsarMessaging, pkg: Option<&Package>) -> 
         o.insert("module".into(), serde_json::Value::String(p.path.clone()));
     }
     let mut env = vec![
-        value("FMESH_SPEC", &serde_json::to_string(&spec).expect("spec serializes")),
+        value(
+            "FMESH_SPEC",
+            &serde_json::to_string(&spec).expect("spec serializes"),
+        ),
         value("FMESH_METRICS_PORT", &METRICS_PORT.to_string()),
     ];
     if pulsar.auth_secret.is_some() {

@@ -28,7 +28,10 @@ pub fn service(w: &Workload) -> Service {
         spec: Some(ServiceSpec {
             cluster_ip: Some("None".into()),
             selector: Some(labels::selector(w.kind, &w.name)),
-            ports: Some(vec![port("tcp-grpc", GRPC_PORT), port("http-metrics", METRICS_PORT)]),
+            ports: Some(vec![
+                port("tcp-grpc", GRPC_PORT),
+                port("http-metrics", METRICS_PORT),
+            ]),
             publish_not_ready_addresses: Some(true),
             ..ServiceSpec::default()
         }),

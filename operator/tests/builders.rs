@@ -10,7 +10,9 @@ use fmesh_operator::{Capabilities, OperatorConfig};
 use serde_json::Value;
 
 fn dir(sub: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join(sub)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(sub)
 }
 
 fn fixture(name: &str) -> Resource {
@@ -54,12 +56,21 @@ fn golden(name: &str, objects: &[Value]) {
 fn kinds(objects: &[Value]) -> Vec<String> {
     objects
         .iter()
-        .map(|o| format!("{} {}", o["apiVersion"].as_str().unwrap(), o["kind"].as_str().unwrap()))
+        .map(|o| {
+            format!(
+                "{} {}",
+                o["apiVersion"].as_str().unwrap(),
+                o["kind"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
 fn find<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
-    objects.iter().find(|o| o["kind"] == kind).unwrap_or_else(|| panic!("no {kind}"))
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind}"))
 }
 
 fn main_container(objects: &[Value]) -> &Value {
@@ -71,7 +82,10 @@ fn java_function() {
     let o = rendered("function-java", &Capabilities::latest());
     golden("function-java", &o);
     let c = main_container(&o);
-    assert_eq!(c["image"], "streamnative/pulsar-functions-java-runner:3.0.0");
+    assert_eq!(
+        c["image"],
+        "streamnative/pulsar-functions-java-runner:3.0.0"
+    );
     let line = c["command"][2].as_str().unwrap();
     for part in [
         "SHARD_ID=${POD_NAME##*-}",
@@ -90,7 +104,12 @@ fn java_function() {
         assert!(line.contains(part), "missing `{part}` in {line}");
     }
     let init = &find(&o, "StatefulSet")["spec"]["template"]["spec"]["initContainers"][0];
-    assert!(init["command"][2].as_str().unwrap().contains("packages download 'function://public/default/exclaim@1.0'"));
+    assert!(
+        init["command"][2]
+            .as_str()
+            .unwrap()
+            .contains("packages download 'function://public/default/exclaim@1.0'")
+    );
     let env = c["env"].as_array().unwrap();
     assert!(env.iter().any(|e| e["name"] == "brokerServiceURL"
         && e["valueFrom"]["configMapKeyRef"]["name"] == "pulsar-east"));
@@ -114,7 +133,10 @@ fn go_function() {
     let line = main_container(&o)["command"][2].as_str().unwrap();
     assert!(line.contains("-instance-conf \"{\\\"pulsarServiceURL\\\":\\\"${brokerServiceURL}\\\",\\\"instanceID\\\":${SHARD_ID}"), "{line}");
     let init = &find(&o, "StatefulSet")["spec"]["template"]["spec"]["initContainers"][0];
-    assert_eq!(init["command"][2], "wget -O '/pulsar/download/exclamation' 'https://packages.example.com/exclamation'");
+    assert_eq!(
+        init["command"][2],
+        "wget -O '/pulsar/download/exclamation' 'https://packages.example.com/exclamation'"
+    );
 }
 
 #[test]
@@ -125,7 +147,9 @@ fn builtin_source_runs_on_the_runner() {
     assert_eq!(c["image"], "fmesh.local/runner:dev");
     assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
     let env = c["env"].as_array().unwrap();
-    let spec = env.iter().find(|e| e["name"] == "FMESH_SPEC").unwrap()["value"].as_str().unwrap();
+    let spec = env.iter().find(|e| e["name"] == "FMESH_SPEC").unwrap()["value"]
+        .as_str()
+        .unwrap();
     let spec: Value = serde_json::from_str(spec).unwrap();
     assert_eq!(spec["kind"], "Source");
     assert_eq!(spec["objectName"], "datagen");
@@ -141,7 +165,9 @@ fn wasm_sink_downloads_its_module() {
     golden("sink-wasm", &o);
     let c = main_container(&o);
     let env = c["env"].as_array().unwrap();
-    let spec = env.iter().find(|e| e["name"] == "FMESH_SPEC").unwrap()["value"].as_str().unwrap();
+    let spec = env.iter().find(|e| e["name"] == "FMESH_SPEC").unwrap()["value"]
+        .as_str()
+        .unwrap();
     let spec: Value = serde_json::from_str(spec).unwrap();
     assert_eq!(spec["wasm"]["module"], "/pulsar/download/sink.wasm");
 }
@@ -168,7 +194,10 @@ fn autoscaling_and_pod_policy_on_kubernetes_1_20() {
     assert_eq!(pod["spec"]["securityContext"]["runAsUser"], 2000);
     assert_eq!(pod["spec"]["containers"][1]["name"], "proxy");
     assert_eq!(pod["spec"]["initContainers"][0]["name"], "warmup");
-    assert_eq!(pod["spec"]["containers"][0]["livenessProbe"]["httpGet"]["port"], 9094);
+    assert_eq!(
+        pod["spec"]["containers"][0]["livenessProbe"]["httpGet"]["port"],
+        9094
+    );
 }
 
 #[test]
@@ -182,11 +211,27 @@ fn latest_kubernetes_gets_v2_and_policy_v1() {
 fn mesh_children_are_owned_and_labelled() {
     let o = rendered("mesh", &Capabilities::latest());
     golden("mesh", &o);
-    let crs: Vec<&Value> = o.iter().filter(|v| v["apiVersion"] == "compute.functionmesh.io/v1alpha1").collect();
-    let names: Vec<&str> = crs.iter().map(|c| c["metadata"]["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["orders-search-enrich", "orders-search-cdc", "orders-search-search-index"]);
+    let crs: Vec<&Value> = o
+        .iter()
+        .filter(|v| v["apiVersion"] == "compute.functionmesh.io/v1alpha1")
+        .collect();
+    let names: Vec<&str> = crs
+        .iter()
+        .map(|c| c["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "orders-search-enrich",
+            "orders-search-cdc",
+            "orders-search-search-index"
+        ]
+    );
     for c in crs {
-        assert_eq!(c["metadata"]["labels"]["compute.functionmesh.io/mesh"], "orders-search");
+        assert_eq!(
+            c["metadata"]["labels"]["compute.functionmesh.io/mesh"],
+            "orders-search"
+        );
         assert_eq!(c["metadata"]["ownerReferences"][0]["kind"], "FunctionMesh");
         assert_eq!(c["metadata"]["ownerReferences"][0]["controller"], true);
     }
@@ -195,6 +240,9 @@ fn mesh_children_are_owned_and_labelled() {
 #[test]
 fn rendering_is_deterministic() {
     for name in ["function-java", "mesh", "function-autoscale"] {
-        assert_eq!(rendered(name, &Capabilities::latest()), rendered(name, &Capabilities::latest()));
+        assert_eq!(
+            rendered(name, &Capabilities::latest()),
+            rendered(name, &Capabilities::latest())
+        );
     }
 }

@@ -60,7 +60,10 @@ impl Context {
     /// (read from the StatefulSet cache, a short-lived memory, or a GET). Returns whether a
     /// write happened.
     async fn apply(&self, ns: &str, child: &Child) -> Result<bool, Error> {
-        let key = format!("{}/{}/{}/{}", child.kind.api_version, child.kind.kind, ns, child.name);
+        let key = format!(
+            "{}/{}/{}/{}",
+            child.kind.api_version, child.kind.kind, ns, child.name
+        );
         let want = child.applied_hash();
         if self.current_hash(ns, child, &key).await?.as_deref() == Some(want) {
             return Ok(false);
@@ -80,10 +83,18 @@ impl Context {
         Ok(true)
     }
 
-    async fn current_hash(&self, ns: &str, child: &Child, key: &str) -> Result<Option<String>, Error> {
+    async fn current_hash(
+        &self,
+        ns: &str,
+        child: &Child,
+        key: &str,
+    ) -> Result<Option<String>, Error> {
         if child.kind.kind == "StatefulSet" {
             let r = reflector::ObjectRef::new(&child.name).within(ns);
-            return Ok(self.statefulsets.get(&r).and_then(|s| applied_hash(s.meta())));
+            return Ok(self
+                .statefulsets
+                .get(&r)
+                .and_then(|s| applied_hash(s.meta())));
         }
         if let Some((h, at)) = self.applied.lock().expect("not poisoned").get(key)
             && at.elapsed() < APPLIED_CACHE_TTL
@@ -92,10 +103,13 @@ impl Context {
         }
         let ar = child.kind.api_resource();
         let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), ns, &ar);
-        let found = api.get_opt(&child.name).await.map_err(|source| Error::ReadFailed {
-            what: format!("{} {}", child.kind.kind, child.name),
-            source,
-        })?;
+        let found = api
+            .get_opt(&child.name)
+            .await
+            .map_err(|source| Error::ReadFailed {
+                what: format!("{} {}", child.kind.kind, child.name),
+                source,
+            })?;
         let h = found.as_ref().and_then(|o| applied_hash(&o.metadata));
         if let Some(h) = &h {
             self.remember(key.to_string(), h);
@@ -111,7 +125,12 @@ impl Context {
     }
 
     /// Deletes an optional child if it exists (a read first, so a steady state writes nothing).
-    async fn delete_if_exists(&self, ns: &str, kind: &crate::children::ChildKind, name: &str) -> Result<(), Error> {
+    async fn delete_if_exists(
+        &self,
+        ns: &str,
+        kind: &crate::children::ChildKind,
+        name: &str,
+    ) -> Result<(), Error> {
         let key = format!("{}/{}/{}/{}", kind.api_version, kind.kind, ns, name);
         if let Some((h, at)) = self.applied.lock().expect("not poisoned").get(&key)
             && h.is_empty()
@@ -119,8 +138,12 @@ impl Context {
         {
             return Ok(());
         }
-        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), ns, &kind.api_resource());
-        let read = |source| Error::ReadFailed { what: format!("{} {name}", kind.kind), source };
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), ns, &kind.api_resource());
+        let read = |source| Error::ReadFailed {
+            what: format!("{} {name}", kind.kind),
+            source,
+        };
         if api.get_opt(name).await.map_err(read)?.is_some() {
             api.delete(name, &DeleteParams::background())
                 .await
@@ -136,7 +159,13 @@ impl Context {
     }
 
     /// Publishes an Event about `obj`; failures are logged, never fatal.
-    async fn event<K: Resource<DynamicType = ()>>(&self, obj: &K, type_: EventType, reason: &str, note: String) {
+    async fn event<K: Resource<DynamicType = ()>>(
+        &self,
+        obj: &K,
+        type_: EventType,
+        reason: &str,
+        note: String,
+    ) {
         let reference = object_reference(obj);
         let ev = Event {
             type_,
@@ -163,9 +192,16 @@ impl Context {
         Duration::from_secs(1u64 << (*n - 1).min(9)).min(MAX_BACKOFF)
     }
 
-    fn observe<K: Resource<DynamicType = ()>>(&self, started: Instant, result: &Result<kube::runtime::controller::Action, Error>) {
+    fn observe<K: Resource<DynamicType = ()>>(
+        &self,
+        started: Instant,
+        result: &Result<kube::runtime::controller::Action, Error>,
+    ) {
         let kind = K::kind(&()).into_owned();
-        self.metrics.reconciles.get_or_create(&KindLabel { kind: kind.clone() }).inc();
+        self.metrics
+            .reconciles
+            .get_or_create(&KindLabel { kind: kind.clone() })
+            .inc();
         self.metrics
             .duration
             .get_or_create(&KindLabel { kind: kind.clone() })
@@ -173,14 +209,20 @@ impl Context {
         if let Err(e) = result {
             self.metrics
                 .failures
-                .get_or_create(&FailureLabels { kind, error: e.metric_label().into() })
+                .get_or_create(&FailureLabels {
+                    kind,
+                    error: e.metric_label().into(),
+                })
                 .inc();
         }
     }
 }
 
 fn applied_hash(meta: &kube::api::ObjectMeta) -> Option<String> {
-    meta.annotations.as_ref()?.get(labels::APPLIED_HASH).cloned()
+    meta.annotations
+        .as_ref()?
+        .get(labels::APPLIED_HASH)
+        .cloned()
 }
 
 fn object_reference<K: Resource<DynamicType = ()>>(obj: &K) -> ObjectReference {
@@ -205,7 +247,13 @@ fn shared<K>(
     wc: watcher::Config,
 ) -> (Store<K>, reflector::store::Writer<K>, Api<K>)
 where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + std::fmt::Debug + DeserializeOwned + Send + Sync + 'static,
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone,
 {
     let _ = wc;
@@ -227,12 +275,26 @@ where
 
 /// Runs every controller until the process is asked to stop. `instance` names this replica in
 /// Events.
-pub async fn run(client: Client, cfg: OperatorConfig, caps: Capabilities, metrics: Arc<Metrics>, instance: Option<String>) {
-    let (secrets, secret_writer, secret_api) = shared::<Secret>(&client, &cfg, watcher::Config::default());
-    let (config_maps, cm_writer, cm_api) = shared::<ConfigMap>(&client, &cfg, watcher::Config::default());
-    let (statefulsets, sts_writer, sts_api) = shared::<StatefulSet>(&client, &cfg, watcher::Config::default());
-    let subs = |w: &reflector::store::Writer<Secret>| w.subscribe().expect("a shared store subscribes");
-    let secret_subs = [subs(&secret_writer), subs(&secret_writer), subs(&secret_writer)];
+pub async fn run(
+    client: Client,
+    cfg: OperatorConfig,
+    caps: Capabilities,
+    metrics: Arc<Metrics>,
+    instance: Option<String>,
+) {
+    let (secrets, secret_writer, secret_api) =
+        shared::<Secret>(&client, &cfg, watcher::Config::default());
+    let (config_maps, cm_writer, cm_api) =
+        shared::<ConfigMap>(&client, &cfg, watcher::Config::default());
+    let (statefulsets, sts_writer, sts_api) =
+        shared::<StatefulSet>(&client, &cfg, watcher::Config::default());
+    let subs =
+        |w: &reflector::store::Writer<Secret>| w.subscribe().expect("a shared store subscribes");
+    let secret_subs = [
+        subs(&secret_writer),
+        subs(&secret_writer),
+        subs(&secret_writer),
+    ];
     let cm_subs = [
         cm_writer.subscribe().expect("shared"),
         cm_writer.subscribe().expect("shared"),
@@ -245,11 +307,21 @@ pub async fn run(client: Client, cfg: OperatorConfig, caps: Capabilities, metric
     ];
     // Service-account tokens are never referenced by a workload; leave them out of the cache.
     let secret_wc = watcher::Config::default().fields("type!=kubernetes.io/service-account-token");
-    let managed = watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGER));
+    let managed =
+        watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGER));
     let sources = futures::future::join3(
-        reflector::reflector(secret_writer, watcher(secret_api, secret_wc).default_backoff()).for_each(|_| async {}),
-        reflector::reflector(cm_writer, watcher(cm_api, watcher::Config::default()).default_backoff()).for_each(|_| async {}),
-        reflector::reflector(sts_writer, watcher(sts_api, managed).default_backoff()).for_each(|_| async {}),
+        reflector::reflector(
+            secret_writer,
+            watcher(secret_api, secret_wc).default_backoff(),
+        )
+        .for_each(|_| async {}),
+        reflector::reflector(
+            cm_writer,
+            watcher(cm_api, watcher::Config::default()).default_backoff(),
+        )
+        .for_each(|_| async {}),
+        reflector::reflector(sts_writer, watcher(sts_api, managed).default_backoff())
+            .for_each(|_| async {}),
     );
     let reporter = Reporter {
         controller: labels::MANAGER.into(),
@@ -284,5 +356,9 @@ pub async fn run(client: Client, cfg: OperatorConfig, caps: Capabilities, metric
 
 /// The event type for a condition change.
 fn event_type(good: bool) -> EventType {
-    if good { EventType::Normal } else { EventType::Warning }
+    if good {
+        EventType::Normal
+    } else {
+        EventType::Warning
+    }
 }

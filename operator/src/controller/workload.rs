@@ -41,7 +41,9 @@ pub(super) async fn run<K: WorkloadResource>(
     controller
         .owns_shared_stream(statefulsets)
         .watches_shared_stream(secrets, move |s| referencing(&store, "Secret", s.as_ref()))
-        .watches_shared_stream(config_maps, move |c| referencing(&store2, "ConfigMap", c.as_ref()))
+        .watches_shared_stream(config_maps, move |c| {
+            referencing(&store2, "ConfigMap", c.as_ref())
+        })
         .run(reconcile::<K>, error_policy::<K>, ctx)
         .for_each(|r| async move {
             if let Err(e) = r {
@@ -52,15 +54,24 @@ pub(super) async fn run<K: WorkloadResource>(
 }
 
 /// The workloads in `store` that reference ConfigMap/Secret `obj`.
-fn referencing<K: WorkloadResource, O: Resource>(store: &Store<K>, kind: &str, obj: &O) -> Vec<ObjectRef<K>> {
-    let (Some(ns), Some(name)) = (obj.meta().namespace.as_deref(), obj.meta().name.as_deref()) else {
+fn referencing<K: WorkloadResource, O: Resource>(
+    store: &Store<K>,
+    kind: &str,
+    obj: &O,
+) -> Vec<ObjectRef<K>> {
+    let (Some(ns), Some(name)) = (obj.meta().namespace.as_deref(), obj.meta().name.as_deref())
+    else {
         return Vec::new();
     };
     store
         .state()
         .iter()
         .filter(|w| w.namespace().as_deref() == Some(ns))
-        .filter(|w| references(w.workload()).iter().any(|(k, n)| *k == kind && n == name))
+        .filter(|w| {
+            references(w.workload())
+                .iter()
+                .any(|(k, n)| *k == kind && n == name)
+        })
         .map(|w| ObjectRef::from_obj(w.as_ref()))
         .collect()
 }
@@ -72,14 +83,23 @@ pub fn references(spec: &fmesh_crds::WorkloadSpec) -> Vec<(&'static str, String)
     r.extend(p.pulsar_config.map(|n| ("ConfigMap", n)));
     r.extend(p.auth_secret.map(|n| ("Secret", n)));
     r.extend(p.tls_secret.map(|n| ("Secret", n)));
-    r.extend(p.tls_config.and_then(|t| t.cert_secret_name).map(|n| ("Secret", n)));
+    r.extend(
+        p.tls_config
+            .and_then(|t| t.cert_secret_name)
+            .map(|n| ("Secret", n)),
+    );
     r.extend(
         p.auth_config
             .and_then(|a| a.oauth2_config)
             .and_then(|o| o.key_secret_name)
             .map(|n| ("Secret", n)),
     );
-    for s in spec.secrets_map.iter().flatten().filter_map(|(_, s)| s.path.clone()) {
+    for s in spec
+        .secrets_map
+        .iter()
+        .flatten()
+        .filter_map(|(_, s)| s.path.clone())
+    {
         r.push(("Secret", s));
     }
     r.sort();
@@ -88,7 +108,12 @@ pub fn references(spec: &fmesh_crds::WorkloadSpec) -> Vec<(&'static str, String)
 }
 
 fn key<K: WorkloadResource>(obj: &K) -> String {
-    format!("{}/{}/{}", K::KIND.as_str(), obj.namespace().unwrap_or_default(), obj.name_any())
+    format!(
+        "{}/{}/{}",
+        K::KIND.as_str(),
+        obj.namespace().unwrap_or_default(),
+        obj.name_any()
+    )
 }
 
 async fn reconcile<K: WorkloadResource>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -118,9 +143,21 @@ async fn reconcile_inner<K: WorkloadResource>(obj: &K, ctx: &Context) -> Result<
     let selector = labels::selector_string(K::KIND, &obj.name_any());
     let report = obj.validate();
     if !report.is_valid() {
-        let new = status::invalid(obj.status(), generation, selector, &report, &conditions::now());
+        let new = status::invalid(
+            obj.status(),
+            generation,
+            selector,
+            &report,
+            &conditions::now(),
+        );
         if was_invalid(obj.status()) != Some(true) {
-            ctx.event(obj, EventType::Warning, "InvalidSpec", status::invalid_message(&report)).await;
+            ctx.event(
+                obj,
+                EventType::Warning,
+                "InvalidSpec",
+                status::invalid_message(&report),
+            )
+            .await;
         }
         write_status(obj, &api, ctx, new).await?;
         return Ok(Action::await_change());
@@ -168,22 +205,37 @@ fn was_invalid(s: Option<&WorkloadStatus>) -> Option<bool> {
 }
 
 /// Events for Ready transitions and apply failures.
-async fn announce<K: WorkloadResource>(obj: &K, ctx: &Context, new: &WorkloadStatus, err: Option<&Error>) {
+async fn announce<K: WorkloadResource>(
+    obj: &K,
+    ctx: &Context,
+    new: &WorkloadStatus,
+    err: Option<&Error>,
+) {
     if let Some(e) = err {
-        ctx.event(obj, EventType::Warning, "ChildApplyFailed", e.to_string()).await;
+        ctx.event(obj, EventType::Warning, "ChildApplyFailed", e.to_string())
+            .await;
     }
     let before = conditions::is_true(obj.status().and_then(|s| s.conditions.as_deref()), READY);
     let after = conditions::is_true(new.conditions.as_deref(), READY);
     if before != after && (before.is_some() || after == Some(true)) {
         let ready = after == Some(true);
         let reason = if ready { "Ready" } else { "NotReady" };
-        let msg = format!("{}/{} replicas ready", new.ready_replicas.unwrap_or(0), new.replicas.unwrap_or(0));
+        let msg = format!(
+            "{}/{} replicas ready",
+            new.ready_replicas.unwrap_or(0),
+            new.replicas.unwrap_or(0)
+        );
         ctx.event(obj, event_type(ready), reason, msg).await;
     }
 }
 
 /// Writes status with server-side apply, only when it differs from what is stored.
-async fn write_status<K: WorkloadResource>(obj: &K, api: &Api<K>, ctx: &Context, new: WorkloadStatus) -> Result<(), Error> {
+async fn write_status<K: WorkloadResource>(
+    obj: &K,
+    api: &Api<K>,
+    ctx: &Context,
+    new: WorkloadStatus,
+) -> Result<(), Error> {
     if obj.status() == Some(&new) {
         return Ok(());
     }
@@ -192,9 +244,13 @@ async fn write_status<K: WorkloadResource>(obj: &K, api: &Api<K>, ctx: &Context,
         "kind": K::kind(&()),
         "status": new,
     });
-    api.patch_status(&obj.name_any(), &PatchParams::apply(labels::MANAGER).force(), &Patch::Apply(&patch))
-        .await
-        .map_err(Error::StatusWriteFailed)?;
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::apply(labels::MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(Error::StatusWriteFailed)?;
     ctx.metrics.write(K::KIND.as_str(), "status");
     Ok(())
 }
@@ -209,8 +265,12 @@ async fn config_hash(w: &Workload, ctx: &Context) -> String {
         let content = if kind == "Secret" {
             let (n, ns) = r(&name);
             ctx.secrets.get(&ObjectRef::new(&n).within(&ns)).map(|s| {
-                let mut m: BTreeMap<String, Vec<u8>> =
-                    s.data.iter().flatten().map(|(k, v)| (k.clone(), v.0.clone())).collect();
+                let mut m: BTreeMap<String, Vec<u8>> = s
+                    .data
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), v.0.clone()))
+                    .collect();
                 for (k, v) in s.string_data.iter().flatten() {
                     m.insert(k.clone(), v.clone().into_bytes());
                 }
@@ -218,14 +278,20 @@ async fn config_hash(w: &Workload, ctx: &Context) -> String {
             })
         } else {
             let (n, ns) = r(&name);
-            ctx.config_maps.get(&ObjectRef::new(&n).within(&ns)).map(|c| {
-                let mut m: BTreeMap<String, Vec<u8>> =
-                    c.data.iter().flatten().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect();
-                for (k, v) in c.binary_data.iter().flatten() {
-                    m.insert(k.clone(), v.0.clone());
-                }
-                m
-            })
+            ctx.config_maps
+                .get(&ObjectRef::new(&n).within(&ns))
+                .map(|c| {
+                    let mut m: BTreeMap<String, Vec<u8>> = c
+                        .data
+                        .iter()
+                        .flatten()
+                        .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+                        .collect();
+                    for (k, v) in c.binary_data.iter().flatten() {
+                        m.insert(k.clone(), v.0.clone());
+                    }
+                    m
+                })
         };
         data.insert(format!("{kind}/{name}"), content);
     }
@@ -241,15 +307,23 @@ fn has_finalizer<K: WorkloadResource>(obj: &K) -> bool {
 }
 
 /// A finalizer only while there is cleanup to do.
-async fn sync_finalizer<K: WorkloadResource>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<(), Error> {
+async fn sync_finalizer<K: WorkloadResource>(
+    obj: &K,
+    api: &Api<K>,
+    ctx: &Context,
+) -> Result<(), Error> {
     let (want, has) = (wants_cleanup(obj), has_finalizer(obj));
     if want == has {
         return Ok(());
     }
     let patch = if want {
         match obj.meta().finalizers.as_ref() {
-            None => json!([{"op": "add", "path": "/metadata/finalizers", "value": [labels::FINALIZER]}]),
-            Some(_) => json!([{"op": "add", "path": "/metadata/finalizers/-", "value": labels::FINALIZER}]),
+            None => {
+                json!([{"op": "add", "path": "/metadata/finalizers", "value": [labels::FINALIZER]}])
+            }
+            Some(_) => {
+                json!([{"op": "add", "path": "/metadata/finalizers/-", "value": labels::FINALIZER}])
+            }
         }
     } else {
         remove_finalizer_patch(obj)
@@ -260,25 +334,40 @@ async fn sync_finalizer<K: WorkloadResource>(obj: &K, api: &Api<K>, ctx: &Contex
 }
 
 fn remove_finalizer_patch<K: WorkloadResource>(obj: &K) -> serde_json::Value {
-    let i = obj.finalizers().iter().position(|f| f == labels::FINALIZER).unwrap_or(0);
+    let i = obj
+        .finalizers()
+        .iter()
+        .position(|f| f == labels::FINALIZER)
+        .unwrap_or(0);
     json!([
         {"op": "test", "path": format!("/metadata/finalizers/{i}"), "value": labels::FINALIZER},
         {"op": "remove", "path": format!("/metadata/finalizers/{i}")},
     ])
 }
 
-async fn patch_json<K: WorkloadResource>(obj: &K, api: &Api<K>, patch: serde_json::Value) -> Result<(), Error> {
-    let patch: json_patch::Patch =
-        serde_json::from_value(patch).expect("a well-formed JSON patch");
-    api.patch(&obj.name_any(), &PatchParams::default(), &Patch::<()>::Json(patch))
-        .await
-        .map_err(Error::FinalizerFailed)?;
+async fn patch_json<K: WorkloadResource>(
+    obj: &K,
+    api: &Api<K>,
+    patch: serde_json::Value,
+) -> Result<(), Error> {
+    let patch: json_patch::Patch = serde_json::from_value(patch).expect("a well-formed JSON patch");
+    api.patch(
+        &obj.name_any(),
+        &PatchParams::default(),
+        &Patch::<()>::Json(patch),
+    )
+    .await
+    .map_err(Error::FinalizerFailed)?;
     Ok(())
 }
 
 /// Deletion: clean the subscription up (retried with backoff), give up after the configured
 /// time with an Event, and drop the finalizer either way. Children go by garbage collection.
-async fn finalize<K: WorkloadResource>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Action, Error> {
+async fn finalize<K: WorkloadResource>(
+    obj: &K,
+    api: &Api<K>,
+    ctx: &Context,
+) -> Result<Action, Error> {
     if !has_finalizer(obj) {
         return Ok(Action::await_change());
     }
@@ -286,19 +375,24 @@ async fn finalize<K: WorkloadResource>(obj: &K, api: &Api<K>, ctx: &Context) -> 
     let outcome = clean_up(&w, ctx).await;
     match outcome {
         Ok(()) => {
-            ctx.event(obj, EventType::Normal, "SubscriptionDeleted", "subscription cleaned up".into()).await;
+            ctx.event(
+                obj,
+                EventType::Normal,
+                "SubscriptionDeleted",
+                "subscription cleaned up".into(),
+            )
+            .await;
         }
         Err(e) => {
-            let since = obj
-                .meta()
-                .deletion_timestamp
-                .as_ref()
-                .map_or(0, |t| k8s_openapi::jiff::Timestamp::now().as_second() - t.0.as_second());
+            let since = obj.meta().deletion_timestamp.as_ref().map_or(0, |t| {
+                k8s_openapi::jiff::Timestamp::now().as_second() - t.0.as_second()
+            });
             if since < ctx.cfg.cleanup_timeout_secs as i64 {
                 return Err(Error::CleanupFailed(e));
             }
             let note = format!("gave up cleaning the subscription up after {since}s: {e}");
-            ctx.event(obj, EventType::Warning, "CleanupGaveUp", note).await;
+            ctx.event(obj, EventType::Warning, "CleanupGaveUp", note)
+                .await;
         }
     }
     patch_json(obj, api, remove_finalizer_patch(obj)).await?;
@@ -308,7 +402,9 @@ async fn finalize<K: WorkloadResource>(obj: &K, api: &Api<K>, ctx: &Context) -> 
 
 async fn clean_up(w: &Workload, ctx: &Context) -> Result<(), String> {
     let pulsar = w.spec.messaging.pulsar.clone().unwrap_or_default();
-    let cm = pulsar.pulsar_config.ok_or("no pulsar.pulsarConfig to find the admin URL")?;
+    let cm = pulsar
+        .pulsar_config
+        .ok_or("no pulsar.pulsarConfig to find the admin URL")?;
     let _ = ctx.config_maps.wait_until_ready().await;
     let web = ctx
         .config_maps
@@ -317,7 +413,10 @@ async fn clean_up(w: &Workload, ctx: &Context) -> Result<(), String> {
         .ok_or_else(|| format!("ConfigMap {cm} has no webServiceURL"))?;
     let token = pulsar.auth_secret.as_ref().and_then(|s| {
         let secret = ctx.secrets.get(&ObjectRef::new(s).within(&w.namespace))?;
-        let params = secret.data.as_ref()?.get("clientAuthenticationParameters")?;
+        let params = secret
+            .data
+            .as_ref()?
+            .get("clientAuthenticationParameters")?;
         let params = String::from_utf8(params.0.clone()).ok()?;
         params.strip_prefix("token:").map(str::to_string)
     });
