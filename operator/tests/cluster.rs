@@ -658,6 +658,7 @@ async fn bench_500_functions() {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fmesh-operator"))
         .env("KUBECONFIG", env.cluster.kubeconfig())
         .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::null())
         .args(["--watch-namespace", env.ns(), "--leader-elect", "false"])
         .args(["--http-addr", &format!("127.0.0.1:{PORT}")])
         .args(["--runner-image", images::SMOKE])
@@ -692,7 +693,7 @@ async fn bench_500_functions() {
     let sets: Api<StatefulSet> = env.api();
     wait::until("500 StatefulSets", Duration::from_secs(900), || async {
         let n = sets
-            .list_metadata(&ListParams::default())
+            .list(&ListParams::default())
             .await?
             .items
             .len();

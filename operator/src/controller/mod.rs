@@ -240,11 +240,10 @@ fn truncate(mut s: String, max: usize) -> String {
     s
 }
 
-/// A watcher of `K` in the configured scope, shared by every controller through `subscribe`.
+/// A shared cache of `K` in the configured scope; controllers `subscribe` to its writer.
 fn shared<K>(
     client: &Client,
     cfg: &OperatorConfig,
-    wc: watcher::Config,
 ) -> (Store<K>, reflector::store::Writer<K>, Api<K>)
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
@@ -256,7 +255,6 @@ where
         + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone,
 {
-    let _ = wc;
     let api = scoped::<K>(client, cfg);
     let (reader, writer) = reflector::store_shared::<K>(1024);
     (reader, writer, api)
@@ -282,12 +280,9 @@ pub async fn run(
     metrics: Arc<Metrics>,
     instance: Option<String>,
 ) {
-    let (secrets, secret_writer, secret_api) =
-        shared::<Secret>(&client, &cfg, watcher::Config::default());
-    let (config_maps, cm_writer, cm_api) =
-        shared::<ConfigMap>(&client, &cfg, watcher::Config::default());
-    let (statefulsets, sts_writer, sts_api) =
-        shared::<StatefulSet>(&client, &cfg, watcher::Config::default());
+    let (secrets, secret_writer, secret_api) = shared::<Secret>(&client, &cfg);
+    let (config_maps, cm_writer, cm_api) = shared::<ConfigMap>(&client, &cfg);
+    let (statefulsets, sts_writer, sts_api) = shared::<StatefulSet>(&client, &cfg);
     let subs =
         |w: &reflector::store::Writer<Secret>| w.subscribe().expect("a shared store subscribes");
     let secret_subs = [

@@ -31,9 +31,7 @@ pub(super) async fn run<K: WorkloadResource>(
     secrets: ReflectHandle<Secret>,
     config_maps: ReflectHandle<ConfigMap>,
     statefulsets: ReflectHandle<StatefulSet>,
-) where
-    K: Resource<DynamicType = ()>,
-{
+) {
     let api = scoped::<K>(&ctx.client, &ctx.cfg);
     let controller = Controller::new(api, watcher::Config::default());
     let store = controller.store();
