@@ -149,7 +149,7 @@ impl Drop for Killed {
 }
 
 async fn wait_listening(port: u16) -> Result<()> {
-    for _ in 0..200 {
+    for _ in 0..1200 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_ok()
@@ -319,7 +319,10 @@ async fn bench(o: Options) -> Result<()> {
             .stdout(Stdio::null())
             .spawn()?,
     );
-    wait_listening(wport).await?;
+    if let Err(e) = wait_listening(wport).await {
+        let err = std::fs::read_to_string(certs.join("webhook.err")).unwrap_or_default();
+        bail!("{e}; fmesh-webhook said: {err}");
+    }
     wait_listening(eport).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle = rss_kib(webhook.0.id(), "VmRSS:");
@@ -408,7 +411,7 @@ fn spawn_webhook(bin: &Path, port: u16, certs: &Path) -> Result<Child> {
             "RUST_LOG",
             std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
         )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(std::fs::File::create(certs.join("webhook.log"))?)
+        .stderr(std::fs::File::create(certs.join("webhook.err"))?)
         .spawn()?)
 }
