@@ -85,12 +85,9 @@ impl Metrics {
             dead_lettered: Counter::default(),
             produced: Counter::default(),
             runtime_restarts: Counter::default(),
-            latency_ms: Histogram::new(
-                [
-                    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0,
-                ]
-                .into_iter(),
-            ),
+            latency_ms: Histogram::new([
+                0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0,
+            ]),
             last_invocation: Gauge::default(),
             subscribed: Gauge::default(),
             user_metrics: Family::default(),

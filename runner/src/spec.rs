@@ -159,9 +159,46 @@ pub fn parse(json: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, R
     }
 }
 
+/// A plan from a typed spec (a FunctionMesh member, say): what `fmesh run` calls per member.
+pub fn plan_for<T: serde::Serialize>(
+    kind: Kind,
+    object_name: &str,
+    spec: &T,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Plan, RunnerError> {
+    let mut value = serde_json::to_value(spec)
+        .map_err(|e| RunnerError::spec("spec", format!("cannot serialise: {e}")))?;
+    let obj = value
+        .as_object_mut()
+        .ok_or_else(|| RunnerError::spec("spec", "not an object"))?;
+    let kind_name = match kind {
+        Kind::Function => "Function",
+        Kind::Source => "Source",
+        Kind::Sink => "Sink",
+    };
+    obj.insert("kind".into(), Value::from(kind_name));
+    obj.insert("objectName".into(), Value::from(object_name));
+    parse(&value.to_string(), env)
+}
+
 fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, RunnerError> {
-    serde_path_to_error::deserialize(value)
-        .map_err(|e| RunnerError::spec(format!("spec.{}", e.path()), e.inner().to_string()))
+    serde_path_to_error::deserialize::<_, T>(value.clone()).map_err(|e| {
+        let mut path = e.path().to_string();
+        if path == "." {
+            // `#[serde(flatten)]` hides the path: retry the flattened parts on their own.
+            path = path_in::<WorkloadSpec>(&value)
+                .or_else(|| path_in::<fmesh_crds::ConsumerSpec>(&value))
+                .unwrap_or(path);
+        }
+        RunnerError::spec(format!("spec.{path}"), e.inner().to_string())
+    })
+}
+
+fn path_in<T: serde::de::DeserializeOwned>(value: &Value) -> Option<String> {
+    serde_path_to_error::deserialize::<_, T>(value.clone())
+        .err()
+        .map(|e| e.path().to_string())
+        .filter(|p| p != ".")
 }
 
 fn function_plan(
@@ -475,6 +512,21 @@ mod tests {
             plan.secrets.get("PASSWORD").map(String::as_str),
             Some("hunter2")
         );
+    }
+
+    #[test]
+    fn typed_member_spec() {
+        let mut spec = FunctionSpec::default();
+        spec.consumer.input = Some(fmesh_crds::common::InputConf {
+            topics: Some(vec!["in".into()]),
+            ..Default::default()
+        });
+        spec.workload.runtime.builtin = Some(fmesh_crds::common::BuiltinRuntime {
+            name: Some("identity".into()),
+        });
+        let plan = plan_for(Kind::Function, "member", &spec, &no_env).unwrap();
+        assert_eq!(plan.fqfn(), "public/default/member");
+        assert_eq!(plan.runtime, RuntimePlan::Builtin("identity".into()));
     }
 
     #[test]

@@ -342,10 +342,10 @@ async fn fill(p: &Pulsar<TokioExecutor>, topic: &str, n: usize, size: usize) -> 
     let mut pending = VecDeque::new();
     for _ in 0..n {
         pending.push_back(prod.send_non_blocking(body.clone()).await?);
-        if pending.len() > 1000 {
-            if let Some(f) = pending.pop_front() {
-                f.await?;
-            }
+        if pending.len() > 1000
+            && let Some(f) = pending.pop_front()
+        {
+            f.await?;
         }
     }
     for f in pending {
