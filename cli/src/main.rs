@@ -53,6 +53,25 @@ enum Command {
     Graph(GraphArgs),
     /// Print the CustomResourceDefinitions, or write one file each with --out.
     Crds(CrdsArgs),
+    /// Print the objects the operator would apply for the CRs in a file, from its own builders.
+    ///
+    /// For GitOps review and debugging: StatefulSets, Services, HPAs, PDBs (and a mesh's child
+    /// Functions, Sources and Sinks), as multi-document YAML. Defaults are applied first, as
+    /// admission would. Objects that do not validate are not rendered; their errors go to stderr.
+    ///
+    /// Exit status: 0 rendered, 1 some object invalid or nothing to render, 2 unreadable input.
+    Render(RenderArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RenderArgs {
+    /// A manifest file, or `-` for stdin.
+    #[arg(value_name = "FILE|-")]
+    file: PathBuf,
+    /// Render for a Kubernetes 1.20 API server (HPA autoscaling/v2beta2, PDB policy/v1beta1)
+    /// instead of the current API versions.
+    #[arg(long)]
+    kubernetes_1_20: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -106,6 +125,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => run_validate(&args),
         Command::Graph(args) => run_graph(&args),
         Command::Crds(args) => run_crds(&args),
+        Command::Render(args) => run_render(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -127,11 +147,15 @@ fn run_validate(args: &ValidateArgs) -> anyhow::Result<u8> {
     Ok(outcome.exit_code(args.strict))
 }
 
-fn run_graph(args: &GraphArgs) -> anyhow::Result<u8> {
-    let path = if args.file.as_os_str() == "-" {
+/// The fmesh objects of one file or stdin, with a warning for each that does not parse.
+fn load_objects(
+    file: &std::path::Path,
+    verb: &str,
+) -> anyhow::Result<(String, Vec<manifest::FmeshObject>)> {
+    let path = if file.as_os_str() == "-" {
         input::InputPath::Stdin
     } else {
-        input::InputPath::File(args.file.clone())
+        input::InputPath::File(file.to_path_buf())
     };
     let source = input::read(&path)?;
     let docs = document::parse_documents(&source.text).with_context(|| source.name.clone())?;
@@ -145,23 +169,25 @@ fn run_graph(args: &GraphArgs) -> anyhow::Result<u8> {
         .collect();
     for obj in objects.iter().filter(|o| o.resource().is_none()) {
         eprintln!(
-            "fmesh: warning: {}:{}: {}/{} does not parse and is not drawn (run `fmesh validate`)",
+            "fmesh: warning: {}:{}: {}/{} does not parse and is not {verb} (run `fmesh validate`)",
             source.name,
             obj.doc.first_line(),
             obj.kind,
             obj.name
         );
     }
+    Ok((source.name, objects))
+}
+
+fn run_graph(args: &GraphArgs) -> anyhow::Result<u8> {
+    let (name, objects) = load_objects(&args.file, "drawn")?;
     let resources: Vec<&fmesh_crds::Resource> = objects
         .iter()
         .filter_map(manifest::FmeshObject::resource)
         .collect();
     let clusters = graph::clusters(&resources);
     if clusters.is_empty() {
-        eprintln!(
-            "fmesh: error: {}: no FunctionMesh, Function, Source or Sink to draw",
-            source.name
-        );
+        eprintln!("fmesh: error: {name}: no FunctionMesh, Function, Source or Sink to draw");
         return Ok(1);
     }
     let text = match args.format {
@@ -170,6 +196,40 @@ fn run_graph(args: &GraphArgs) -> anyhow::Result<u8> {
     };
     write_stdout(&text).context("writing the graph")?;
     Ok(0)
+}
+
+fn run_render(args: &RenderArgs) -> anyhow::Result<u8> {
+    let (name, objects) = load_objects(&args.file, "rendered")?;
+    let caps = if args.kubernetes_1_20 {
+        fmesh_operator::Capabilities::kubernetes_1_20()
+    } else {
+        fmesh_operator::Capabilities::latest()
+    };
+    let cfg = fmesh_operator::OperatorConfig::default();
+    let mut out = String::new();
+    let mut invalid = objects.len() != objects.iter().filter(|o| o.resource().is_some()).count();
+    for res in objects.iter().filter_map(manifest::FmeshObject::resource) {
+        let report = res.validate();
+        if !report.is_valid() {
+            invalid = true;
+            for d in report.errors() {
+                eprintln!("fmesh: {name}: {}/{}: {d}", res.kind(), res.name());
+            }
+            continue;
+        }
+        let mut defaulted = res.clone();
+        defaulted.apply_defaults();
+        for obj in fmesh_operator::render::render_with(&defaulted, &cfg, &caps) {
+            out.push_str("---\n");
+            out.push_str(&serde_saphyr::to_string(&obj).context("serializing an object")?);
+        }
+    }
+    if out.is_empty() {
+        eprintln!("fmesh: error: {name}: nothing to render");
+        return Ok(1);
+    }
+    write_stdout(&out).context("writing the objects")?;
+    Ok(u8::from(invalid))
 }
 
 fn run_crds(args: &CrdsArgs) -> anyhow::Result<u8> {

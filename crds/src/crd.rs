@@ -40,6 +40,7 @@ pub fn file_name(crd: &CustomResourceDefinition) -> String {
 fn slim(crd: CustomResourceDefinition) -> CustomResourceDefinition {
     let mut value = serde_json::to_value(&crd).expect("a CRD serializes to JSON");
     drop_nested_descriptions(&mut value);
+    drop_null_enum_values(&mut value);
     serde_json::from_value(value).expect("removing descriptions keeps a valid CRD")
 }
 
@@ -70,6 +71,21 @@ fn drop_nested_descriptions(node: &mut Value) {
     }
 }
 
+/// schemars lists `null` among an optional enum's values; the field is already `nullable`, and
+/// Kubernetes 1.20 refuses the CRD with it ("unknown object type nil").
+fn drop_null_enum_values(node: &mut Value) {
+    match node {
+        Value::Object(map) => {
+            if let Some(Value::Array(values)) = map.get_mut("enum") {
+                values.retain(|v| !v.is_null());
+            }
+            map.values_mut().for_each(drop_null_enum_values);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_null_enum_values),
+        _ => {}
+    }
+}
+
 fn strip_descriptions(node: &mut Value) {
     match node {
         Value::Object(map) => {
@@ -78,5 +94,38 @@ fn strip_descriptions(node: &mut Value) {
         }
         Value::Array(items) => items.iter_mut().for_each(strip_descriptions),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn any_node(node: &Value, pred: &dyn Fn(&serde_json::Map<String, Value>) -> bool) -> bool {
+        match node {
+            Value::Object(map) => pred(map) || map.values().any(|v| any_node(v, pred)),
+            Value::Array(items) => items.iter().any(|v| any_node(v, pred)),
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn enums_list_no_null_for_kubernetes_1_20() {
+        for crd in all() {
+            let v = serde_json::to_value(&crd).unwrap();
+            let has_null = |m: &serde_json::Map<String, Value>| {
+                m.get("enum")
+                    .and_then(Value::as_array)
+                    .is_some_and(|e| e.iter().any(Value::is_null))
+            };
+            assert!(
+                !any_node(&v, &has_null),
+                "{:?} has null in an enum",
+                crd.metadata.name
+            );
+            // The enum itself is kept: only the null goes.
+            let has_enum = |m: &serde_json::Map<String, Value>| m.contains_key("enum");
+            assert!(any_node(&v, &has_enum));
+        }
     }
 }

@@ -528,7 +528,11 @@ fn replicas(r: &mut Report, at: &FieldPath, w: &WorkloadSpec) {
         r.error(
             &at.field("minReplicas"),
             format!("minReplicas ({min}) must be less than or equal to replicas ({rep})"),
-            format!("lower minReplicas to {rep} or raise replicas"),
+            if rep == 0 {
+                format!("raise replicas to at least {min}; replicas cannot be 0")
+            } else {
+                format!("lower minReplicas to {rep} or raise replicas")
+            },
         );
     }
     if let (Some(min), Some(max)) = (min, max)
