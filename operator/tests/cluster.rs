@@ -692,11 +692,7 @@ async fn bench_500_functions() {
     let created = started.elapsed();
     let sets: Api<StatefulSet> = env.api();
     wait::until("500 StatefulSets", Duration::from_secs(900), || async {
-        let n = sets
-            .list(&ListParams::default())
-            .await?
-            .items
-            .len();
+        let n = sets.list(&ListParams::default()).await?.items.len();
         Ok((n >= N).then_some(()))
     })
     .await
