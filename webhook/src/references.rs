@@ -182,12 +182,13 @@ pub async fn check<R: References>(
 ) -> Report {
     let mut found: HashMap<(Target, &str), Lookup> = HashMap::new();
     for r in refs {
-        if !found.contains_key(&(r.target, r.name.as_str())) {
-            let l = match r.target {
+        if let std::collections::hash_map::Entry::Vacant(slot) =
+            found.entry((r.target, r.name.as_str()))
+        {
+            slot.insert(match r.target {
                 Target::Secret => lookups.secret(namespace, &r.name).await,
                 Target::ConfigMap => lookups.config_map(namespace, &r.name).await,
-            };
-            found.insert((r.target, r.name.as_str()), l);
+            });
         }
     }
     let mut report = Report::default();

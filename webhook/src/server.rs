@@ -197,7 +197,11 @@ impl<R: References + 'static> App<R> {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {
                 tracing::error!(uid = %request.uid, error = %e, "admission task failed");
-                Verdict::deny(500, "InternalError", "the fmesh webhook failed to decide; retry")
+                Verdict::deny(
+                    500,
+                    "InternalError",
+                    "the fmesh webhook failed to decide; retry",
+                )
             }
             Err(_) => {
                 abort.abort();

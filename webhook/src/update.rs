@@ -11,6 +11,7 @@
 //!   effectively-once → at-least-once switch also changes dedup semantics mid-stream. Allowed
 //!   with `fmesh.io/update-intent: processingGuarantee` (the operator then recreates the
 //!   function's subscription state deliberately).
+//!
 //! Mesh members are matched by kind and member name (a renamed member is a removal plus an
 //! addition, which is fine).
 

@@ -635,8 +635,7 @@ async fn apiserver_admits_through_the_fmesh_webhook() {
             }
         }));
     }
-    let ca = manager.reconcile().await.map(|_| ()).expect("reconcile");
-    let _ = ca;
+    manager.reconcile().await.expect("reconcile");
     let mut fingerprints = vec![resolver.fingerprint().expect("loaded")];
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(700)).await;
@@ -680,7 +679,10 @@ async fn apiserver_admits_through_the_fmesh_webhook() {
     let results = futures::future::join_all(replicas.iter().map(|(m, _)| m.reconcile())).await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     let served: Vec<Option<String>> = replicas.iter().map(|(_, r)| r.fingerprint()).collect();
-    assert!(served[0].is_some() && served.iter().all(|f| f == &served[0]), "replicas disagree: {served:?}");
+    assert!(
+        served[0].is_some() && served.iter().all(|f| f == &served[0]),
+        "replicas disagree: {served:?}"
+    );
 
     let text = metrics.render();
     assert!(
