@@ -204,9 +204,9 @@ authorization:
 # Small thresholds: a developer disk at 90% must not evict the test pods.
 evictionHard:
   memory.available: 100Mi
-  nodefs.available: 1%
+  nodefs.available: 256Mi
   nodefs.inodesFree: 1%
-  imagefs.available: 1%
+  imagefs.available: 256Mi
 # Images are imported, never pulled: the kubelet must not garbage-collect them.
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
