@@ -2,7 +2,8 @@
 # Installs the Debian packages fmesh's builds and tests need, once; a no-op when all are there.
 set -euo pipefail
 packages="protobuf-compiler gcc libc6-dev golang-go rsync etcd-server containerd runc
-  containernetworking-plugins busybox-static iproute2 iptables jq python3 python3-venv"
+  containernetworking-plugins busybox-static iproute2 iptables jq python3 python3-venv
+  postgresql"
 missing=$(for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
 done)
@@ -16,4 +17,6 @@ if [ -n "$missing" ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
   # Debian starts a system containerd; the local cluster runs its own.
   systemctl disable --now containerd >/dev/null 2>&1 || true
+  # Nor is Debian's own Postgres cluster needed: tests start theirs (scripts/postgres-test.sh).
+  systemctl disable --now postgresql >/dev/null 2>&1 || true
 fi
