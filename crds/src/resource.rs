@@ -107,19 +107,31 @@ impl Resource {
 
     /// `metadata.name`, or empty.
     pub fn name(&self) -> &str {
-        let meta = match self {
+        self.meta().name.as_deref().unwrap_or_default()
+    }
+
+    /// No name yet but a `generateName`: the apiserver names the object after mutating
+    /// admission (so the webhook's defaulting sees an empty name) and before validation.
+    fn name_pending(&self) -> bool {
+        let generate_name = self.meta().generate_name.as_deref();
+        self.name().is_empty() && generate_name.is_some_and(|g| !g.is_empty())
+    }
+
+    fn meta(&self) -> &kube::core::ObjectMeta {
+        match self {
             Resource::Function(o) => o.meta(),
             Resource::Source(o) => o.meta(),
             Resource::Sink(o) => o.meta(),
             Resource::FunctionMesh(o) => o.meta(),
             Resource::BackendConfig(o) => o.meta(),
-        };
-        meta.name.as_deref().unwrap_or_default()
+        }
     }
 
     /// Fills absent fields as admission's mutation does.
     pub fn apply_defaults(&mut self) {
-        let name = Some(self.name().to_string());
+        // Without a name yet (generateName), `spec.name` stays absent rather than empty: the
+        // operator and the runner fall back to the object's name once it has one.
+        let name = Some(self.name().to_string()).filter(|n| !n.is_empty());
         match self {
             Resource::Function(o) => defaults::function(name.as_deref(), &mut o.spec),
             Resource::Source(o) => defaults::source(name.as_deref(), &mut o.spec),
@@ -137,28 +149,45 @@ impl Resource {
         let name_path = FieldPath::root("metadata").field("name");
         let mut r = Report::default();
         let what = format!("{} name", res.kind());
+        // A generated name is checked by the apiserver; member names derive from the mesh's
+        // name, so a mesh is checked as if named with the five characters the apiserver adds.
+        let pending = res.name_pending();
+        let mesh_name = if pending {
+            format!(
+                "{}xxxxx",
+                res.meta().generate_name.as_deref().unwrap_or_default()
+            )
+        } else {
+            res.name().to_string()
+        };
         match &res {
             Resource::Function(o) => {
-                validate::object_name(&mut r, &name_path, res.name(), &what);
+                if !pending {
+                    validate::object_name(&mut r, &name_path, res.name(), &what);
+                }
                 r.extend(validate::function(&o.spec, &spec));
             }
             Resource::Source(o) => {
-                validate::object_name(&mut r, &name_path, res.name(), &what);
+                if !pending {
+                    validate::object_name(&mut r, &name_path, res.name(), &what);
+                }
                 r.extend(validate::source(&o.spec, &spec));
             }
             Resource::Sink(o) => {
-                validate::object_name(&mut r, &name_path, res.name(), &what);
+                if !pending {
+                    validate::object_name(&mut r, &name_path, res.name(), &what);
+                }
                 r.extend(validate::sink(&o.spec, &spec));
             }
             Resource::FunctionMesh(o) => {
-                if !validate::is_dns_label(res.name()) {
+                if !pending && !validate::is_dns_label(res.name()) {
                     r.error(
                         &name_path,
                         format!("mesh name `{}` is not a valid DNS-1123 label", res.name()),
                         "use lowercase letters, digits and '-'",
                     );
                 }
-                r.extend(validate::mesh(res.name(), &o.spec));
+                r.extend(validate::mesh(&mesh_name, &o.spec));
             }
             Resource::BackendConfig(_) => {}
         }
@@ -330,4 +359,58 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -
         .filter(|(score, _)| *score > 0.85)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(doc: &Value) -> Resource {
+        match Resource::parse(doc) {
+            Parsed::Resource(r, _) => *r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn generate_name_leaves_spec_name_absent_and_passes_validation() {
+        let doc = json!({
+            "apiVersion": "compute.functionmesh.io/v1alpha1", "kind": "Function",
+            "metadata": {"generateName": "enrich-"},
+            "spec": {"input": {"topics": ["in"]}, "output": {"topic": "out"},
+                     "builtin": {"name": "identity"}, "pulsar": {"pulsarConfig": "pulsar"}},
+        });
+        let mut f = parse(&doc);
+        assert!(f.validate().errors().next().is_none(), "{:?}", f.validate());
+        f.apply_defaults();
+        let Resource::Function(f) = f else { panic!() };
+        assert_eq!(
+            f.spec.workload.name, None,
+            "an empty spec.name would be stored"
+        );
+
+        // With a name, spec.name is defaulted from it as before.
+        let mut named = doc.clone();
+        named["metadata"] = json!({"name": "enrich"});
+        let mut f = parse(&named);
+        f.apply_defaults();
+        let Resource::Function(f) = f else { panic!() };
+        assert_eq!(f.spec.workload.name.as_deref(), Some("enrich"));
+    }
+
+    #[test]
+    fn nameless_object_without_generate_name_is_still_refused() {
+        let doc = json!({
+            "apiVersion": "compute.functionmesh.io/v1alpha1", "kind": "Function",
+            "metadata": {},
+            "spec": {"input": {"topics": ["in"]}, "output": {"topic": "out"},
+                     "builtin": {"name": "identity"}, "pulsar": {"pulsarConfig": "pulsar"}},
+        });
+        let report = parse(&doc).validate();
+        assert!(
+            report.errors().any(|d| d.path == "metadata.name"),
+            "{report:?}"
+        );
+    }
 }
