@@ -35,6 +35,11 @@ pub fn function(name: Option<&str>, spec: &mut FunctionSpec) {
 /// Defaults for a Source.
 pub fn source(name: Option<&str>, spec: &mut SourceSpec) {
     workload(name, &mut spec.workload, LogTopicAgent::Sidecar);
+    crate::connectors::java::fill(
+        crate::connectors::ConnectorKind::Source,
+        &mut spec.workload,
+        spec.source_type.as_deref(),
+    );
     spec.forward_source_message_property.get_or_insert(true);
     let output = spec.output.get_or_insert_with(OutputConf::default);
     output
@@ -51,6 +56,11 @@ pub fn source(name: Option<&str>, spec: &mut SourceSpec) {
 /// Defaults for a Sink.
 pub fn sink(name: Option<&str>, spec: &mut SinkSpec) {
     workload(name, &mut spec.workload, LogTopicAgent::Sidecar);
+    crate::connectors::java::fill(
+        crate::connectors::ConnectorKind::Sink,
+        &mut spec.workload,
+        spec.sink_type.as_deref(),
+    );
     consumer(&spec.workload, &mut spec.consumer);
 }
 

@@ -4,6 +4,7 @@
 
 pub mod backend_config;
 pub mod common;
+pub mod connectors;
 pub mod crd;
 pub mod defaults;
 pub mod diagnostic;

@@ -6,10 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::ResourceRequirements;
 
+use crate::common::FreeForm;
 use crate::common::{
     BuiltinHpaRule, CryptoConfig, InputConf, OutputConf, PodPolicy, ProcessingGuarantee,
     PulsarMessaging, Runtime, RuntimeKind, WindowConfig,
 };
+use crate::connectors::{self, ConnectorKind, java::JavaRef};
 use crate::diagnostic::{FieldPath, Report};
 use crate::topic::{TopicName, TopicPattern};
 use crate::workload::{ConsumerSpec, WorkloadSpec};
@@ -90,6 +92,13 @@ pub fn source(spec: &SourceSpec, at: &FieldPath) -> Report {
     if let Some(out) = &spec.output {
         output(&mut r, &at.field("output"), out);
     }
+    r.extend(connector(
+        ConnectorKind::Source,
+        &spec.workload,
+        spec.source_type.as_deref(),
+        spec.source_config.as_ref(),
+        at,
+    ));
     if let Some(b) = &spec.batch_source_config
         && b.discovery_triggerer_class_name
             .as_deref()
@@ -118,6 +127,13 @@ pub fn sink(spec: &SinkSpec, at: &FieldPath) -> Report {
             "a Pulsar IO sink needs its connector settings under sinkConfig",
         );
     }
+    r.extend(connector(
+        ConnectorKind::Sink,
+        &spec.workload,
+        spec.sink_type.as_deref(),
+        spec.sink_config.as_ref(),
+        at,
+    ));
     if let Some(d) = spec.negative_ack_redelivery_delay_ms.filter(|d| *d < 0) {
         r.error(
             &at.field("negativeAckRedeliveryDelayMs"),
@@ -126,6 +142,32 @@ pub fn sink(spec: &SinkSpec, at: &FieldPath) -> Report {
         );
     }
     r
+}
+
+/// The connector catalogue's checks of a Source's or Sink's settings (crds/src/connectors).
+fn connector(
+    kind: ConnectorKind,
+    w: &WorkloadSpec,
+    connector_type: Option<&str>,
+    config: Option<&FreeForm>,
+    at: &FieldPath,
+) -> Report {
+    let secrets: Vec<&str> = w
+        .secrets_map
+        .iter()
+        .flatten()
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let builtin = w.runtime.builtin.as_ref().and_then(|b| b.name.as_deref());
+    let java_ref = match &w.runtime.java {
+        Some(j) => JavaRef {
+            jar: j.jar.as_deref(),
+            class_name: w.class_name.as_deref(),
+            connector_type,
+        },
+        None => JavaRef::default(),
+    };
+    connectors::check_connector(kind, builtin, java_ref, config.map(|c| &c.0), &secrets, at)
 }
 
 /// Validates a mesh: every member at its path (with defaults applied, as after admission's

@@ -169,7 +169,7 @@ fn runtimes() {
             "Source",
             "spec.python",
             json!({"spec": {"java": null, "python": {"py": "s.py"}}}),
-            json!({"spec": {"java": null, "builtin": {"name": "datagen"}}}),
+            json!({"spec": {"java": null, "sourceConfig": null, "builtin": {"name": "datagen"}}}),
         ),
         err(
             "Function",
@@ -265,7 +265,7 @@ fn runtimes() {
             "Sink",
             "spec.builtin.name",
             json!({"spec": {"java": null, "builtin": {}}}),
-            json!({"spec": {"java": null, "builtin": {"name": "log"}}}),
+            json!({"spec": {"java": null, "sinkConfig": null, "builtin": {"name": "log"}}}),
         ),
     ]);
 }

@@ -5,13 +5,13 @@
 //! (runner/ABI.md), `exec` (runner/PROTOCOL.md), `python` (Pulsar-style functions through the
 //! shim in runner/python) and `builtin`.
 
+pub mod connectors;
 pub mod dedup;
 pub mod error;
 pub mod metrics;
 pub mod pipeline;
 pub mod record;
 pub mod runtime;
-pub mod source;
 pub mod spec;
 
 use std::net::SocketAddr;
@@ -99,8 +99,21 @@ pub async fn start_instance(config: InstanceConfig) -> Result<RunningInstance, R
         None => None,
     };
     let task = if plan.kind == Kind::Source {
-        let (m, s, c) = (metrics.clone(), stop.clone(), config.connection.clone());
-        tokio::spawn(async move { source::run(plan, c, m, s).await })
+        let RuntimePlan::Builtin(name) = &plan.runtime else {
+            return Err(RunnerError::spec(
+                "spec.builtin",
+                "a Source runs a builtin connector",
+            ));
+        };
+        // Built here so a bad config fails the start, before anything is published.
+        let connector = connectors::source(&plan, name)?;
+        let (m, s, c, id) = (
+            metrics.clone(),
+            stop.clone(),
+            config.connection.clone(),
+            config.identity,
+        );
+        tokio::spawn(connectors::run_source(connector, plan, id, c, m, s))
     } else {
         let runtime =
             Runtime::start(&plan, config.identity, Counters::default(), metrics.clone()).await?;

@@ -34,6 +34,8 @@ const RETRY_PAUSE: Duration = Duration::from_millis(50);
 enum AckCmd {
     Ack(String, MessageIdData),
     Nack(String, MessageIdData),
+    /// A sink connector gave up on the record: dead-letter it (then ack) or nack it.
+    GaveUp(String, MessageIdData, Box<Record>),
 }
 
 /// Why the consume loop returned.
@@ -118,7 +120,7 @@ impl Pipeline {
             tokio::select! {
                 biased;
                 () = stop.cancelled() => break Exit::Stopped,
-                Some(cmd) = self.acks_rx.recv() => apply(&mut session.consumer, cmd).await,
+                Some(cmd) = self.acks_rx.recv() => self.apply(&mut session, cmd).await,
                 next = session.consumer.next() => match next {
                     None => break Exit::Lost("consumer stream ended".into()),
                     Some(Err(e)) => break Exit::Lost(e.to_string()),
@@ -187,6 +189,9 @@ impl Pipeline {
                 AckCmd::Ack(id.0.clone(), id.1.clone()),
             )
             .await;
+        }
+        if matches!(self.runtime, Runtime::Sink(_)) {
+            return self.handle_sink(record, id).await;
         }
         let started = Instant::now();
         let outcome = self.process_with_retries(&record).await;
@@ -257,6 +262,73 @@ impl Pipeline {
             }
             drop(permit);
         });
+    }
+
+    /// Hands the record to the sink connector; acks, dead-letters or nacks on its answer.
+    async fn handle_sink(&mut self, record: Record, id: (String, MessageIdData)) {
+        let Runtime::Sink(sink) = &mut self.runtime else {
+            return;
+        };
+        let Ok(permit) = self.pending.clone().acquire_owned().await else {
+            return;
+        };
+        let started = Instant::now();
+        let written = sink.write(record.clone()).await;
+        let (tx, metrics) = (self.acks_tx.clone(), self.metrics.clone());
+        let atmost_once = self.plan.guarantee == ProcessingGuarantee::AtmostOnce;
+        tokio::spawn(async move {
+            let outcome = written.await;
+            metrics
+                .latency_ms
+                .observe(started.elapsed().as_secs_f64() * 1000.0);
+            metrics.last_invocation.set(now_ms() as i64);
+            let cmd = match outcome {
+                Ok(()) => {
+                    metrics.processed.inc();
+                    AckCmd::Ack(id.0, id.1)
+                }
+                Err(reason) => {
+                    metrics.system_exceptions.inc();
+                    tracing::warn!(message_id = %record.message_id, topic = %record.topic, %reason, "sink gave up on a message");
+                    AckCmd::GaveUp(id.0, id.1, Box::new(record))
+                }
+            };
+            if !atmost_once {
+                let _ = tx.send(cmd);
+            }
+            drop(permit);
+        });
+    }
+
+    /// Applies an ack decision; a record a sink gave up on goes to the dead letter topic
+    /// (acked after its receipt) or is nacked for redelivery.
+    async fn apply(&mut self, session: &mut Session, cmd: AckCmd) {
+        let AckCmd::GaveUp(topic, id, record) = cmd else {
+            return apply(&mut session.consumer, cmd).await;
+        };
+        let tx = self.acks_tx.clone();
+        match &self.plan.dead_letter_topic {
+            Some(dlq) => {
+                self.metrics.dead_lettered.inc();
+                let receipt = send(&mut session.producer, dlq, original(&record)).await;
+                tokio::spawn(async move {
+                    let cmd = match receipt.await {
+                        Ok(()) => AckCmd::Ack(topic, id),
+                        Err(error) => {
+                            tracing::warn!(%error, "dead letter send failed; redelivering");
+                            AckCmd::Nack(topic, id)
+                        }
+                    };
+                    let _ = tx.send(cmd);
+                });
+            }
+            None => {
+                tokio::spawn(async move {
+                    tokio::time::sleep(NACK_DELAY).await;
+                    let _ = tx.send(AckCmd::Nack(topic, id));
+                });
+            }
+        }
     }
 
     /// Runs the function, retrying up to `maxMessageRetry` more times after a failure.
@@ -358,7 +430,7 @@ impl Pipeline {
         tokio::pin!(everything);
         loop {
             tokio::select! {
-                Some(cmd) = self.acks_rx.recv() => apply(&mut session.consumer, cmd).await,
+                Some(cmd) = self.acks_rx.recv() => self.apply(session, cmd).await,
                 _ = &mut everything => break,
                 () = tokio::time::sleep_until(deadline) => {
                     tracing::warn!("drain deadline passed with sends outstanding");
@@ -367,7 +439,7 @@ impl Pipeline {
             }
         }
         while let Ok(cmd) = self.acks_rx.try_recv() {
-            apply(&mut session.consumer, cmd).await;
+            self.apply(session, cmd).await;
         }
         if let Err(error) = session.consumer.close().await {
             tracing::debug!(%error, "consumer close");
@@ -401,6 +473,7 @@ async fn apply(consumer: &mut Consumer<Vec<u8>, TokioExecutor>, cmd: AckCmd) {
     let result = match cmd {
         AckCmd::Ack(topic, id) => consumer.ack_with_id(&topic, id).await,
         AckCmd::Nack(topic, id) => consumer.nack_with_id(&topic, id).await,
+        AckCmd::GaveUp(topic, id, _) => consumer.nack_with_id(&topic, id).await,
     };
     if let Err(error) = result {
         // The message stays unacknowledged and is redelivered: at-least-once holds.

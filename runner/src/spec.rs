@@ -5,9 +5,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use fmesh_crds::common::{ProcessingGuarantee, SubscriptionPosition};
+use fmesh_crds::connectors::ConnectorKind;
 use fmesh_crds::{FunctionSpec, SinkSpec, SourceSpec, WorkloadSpec, defaults};
 use serde_json::{Map, Value};
 
+use crate::connectors;
 use crate::error::RunnerError;
 
 /// Which kind of workload the spec describes.
@@ -242,20 +244,49 @@ fn source_plan(
     }
     plan.user_config = spec.source_config.map(|f| f.0).unwrap_or_default();
     plan.forward_properties = spec.forward_source_message_property.unwrap_or(true);
-    if !matches!(&plan.runtime, RuntimePlan::Builtin(n) if n == "datagen") {
-        return Err(RunnerError::spec(
+    match &plan.runtime {
+        RuntimePlan::Builtin(n) if connectors::has(ConnectorKind::Source, n) => Ok(plan),
+        RuntimePlan::Builtin(n) => Err(RunnerError::spec(
             "spec.builtin.name",
-            "fmesh-runner runs Sources only with the builtin `datagen` connector so far",
-        ));
+            format!(
+                "`{n}` is not a builtin source; fmesh-runner has {}",
+                connector_names(ConnectorKind::Source)
+            ),
+        )),
+        _ => Err(RunnerError::spec(
+            "spec.builtin",
+            format!(
+                "fmesh-runner runs Sources with a builtin connector ({})",
+                connector_names(ConnectorKind::Source)
+            ),
+        )),
     }
-    Ok(plan)
 }
 
 fn sink_plan(spec: SinkSpec, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, RunnerError> {
     let mut plan = base_plan(Kind::Sink, &spec.workload, env)?;
     consumer_plan(&mut plan, &spec.consumer)?;
     plan.user_config = spec.sink_config.map(|f| f.0).unwrap_or_default();
+    if let RuntimePlan::Builtin(n) = &plan.runtime
+        && !connectors::has(ConnectorKind::Sink, n)
+    {
+        return Err(RunnerError::spec(
+            "spec.builtin.name",
+            format!(
+                "`{n}` is not a builtin sink; fmesh-runner has {}",
+                connector_names(ConnectorKind::Sink)
+            ),
+        ));
+    }
     Ok(plan)
+}
+
+fn connector_names(kind: ConnectorKind) -> String {
+    let names: Vec<&str> = match kind {
+        ConnectorKind::Source => connectors::SOURCES.iter().map(|(n, _)| *n).collect(),
+        ConnectorKind::Sink => connectors::SINKS.iter().map(|(n, _)| *n).collect(),
+    };
+    names.join(", ")
 }
 
 fn base_plan(
@@ -370,13 +401,20 @@ fn runtime_plan(w: &WorkloadSpec) -> Result<RuntimePlan, RunnerError> {
     }
     if let Some(b) = &r.builtin {
         let name = b.name.clone().unwrap_or_default();
-        return match name.as_str() {
-            "identity" | "log" | "datagen" => Ok(RuntimePlan::Builtin(name)),
-            other => Err(RunnerError::spec(
+        let known = crate::runtime::builtin::Builtin::by_name(&name).is_some()
+            || connectors::has(ConnectorKind::Source, &name)
+            || connectors::has(ConnectorKind::Sink, &name);
+        if !known {
+            return Err(RunnerError::spec(
                 "spec.builtin.name",
-                format!("unknown builtin {other:?}; fmesh-runner has identity, log, datagen"),
-            )),
-        };
+                format!(
+                    "unknown builtin {name:?}; fmesh-runner has the function identity, the sources {} and the sinks {}",
+                    connector_names(ConnectorKind::Source),
+                    connector_names(ConnectorKind::Sink)
+                ),
+            ));
+        }
+        return Ok(RuntimePlan::Builtin(name));
     }
     if let Some(wasm) = &r.wasm {
         let module = wasm.module.clone().ok_or_else(|| {

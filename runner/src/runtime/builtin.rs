@@ -1,15 +1,13 @@
-//! Functions compiled into the runner.
+//! Functions compiled into the runner (builtin connectors live in crate::connectors).
 
 use crate::error::FunctionError;
-use crate::record::{Effects, Level, Record};
+use crate::record::{Effects, Record};
 
 /// A builtin function, chosen by `spec.builtin.name`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Builtin {
     /// Republishes the input unchanged.
     Identity,
-    /// Logs each message and produces nothing (a sink).
-    Log,
 }
 
 impl Builtin {
@@ -17,7 +15,6 @@ impl Builtin {
     pub fn by_name(name: &str) -> Option<Builtin> {
         match name {
             "identity" => Some(Builtin::Identity),
-            "log" => Some(Builtin::Log),
             _ => None,
         }
     }
@@ -27,13 +24,6 @@ impl Builtin {
         match self {
             Builtin::Identity => Ok(Effects {
                 output: Some(record.payload.clone()),
-                ..Effects::default()
-            }),
-            Builtin::Log => Ok(Effects {
-                logs: vec![(
-                    Level::Info,
-                    String::from_utf8_lossy(&record.payload).into_owned(),
-                )],
                 ..Effects::default()
             }),
         }

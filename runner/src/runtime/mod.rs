@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::error::{FunctionError, RunnerError};
 use crate::metrics::Metrics;
 use crate::record::{Counters, Effects, Record};
-use crate::spec::{Plan, RuntimePlan};
+use crate::spec::{Kind, Plan, RuntimePlan};
 
 /// Identity of the instance, as functions see it through their context.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +33,8 @@ pub enum Runtime {
     Wasm(Box<wasm::WasmFunction>),
     /// A child process (exec and python).
     Exec(Box<exec::ExecFunction>),
+    /// A builtin sink connector: the pipeline hands it records directly.
+    Sink(Box<dyn crate::connectors::SinkConnector>),
 }
 
 impl std::fmt::Debug for Runtime {
@@ -41,6 +43,7 @@ impl std::fmt::Debug for Runtime {
             Runtime::Builtin(_) => "Runtime::Builtin",
             Runtime::Wasm(_) => "Runtime::Wasm",
             Runtime::Exec(_) => "Runtime::Exec",
+            Runtime::Sink(_) => "Runtime::Sink",
         })
     }
 }
@@ -55,12 +58,17 @@ impl Runtime {
     ) -> Result<Runtime, RunnerError> {
         let timeout = plan.timeout_ms.map(Duration::from_millis);
         match &plan.runtime {
+            RuntimePlan::Builtin(name) if plan.kind == Kind::Sink => {
+                Ok(Runtime::Sink(crate::connectors::sink(plan, name)?))
+            }
             RuntimePlan::Builtin(name) => builtin::Builtin::by_name(name)
                 .map(Runtime::Builtin)
                 .ok_or_else(|| {
                     RunnerError::spec(
                         "spec.builtin.name",
-                        format!("{name} is a connector, not a function"),
+                        format!(
+                            "`{name}` is a connector, not a function: use it in a Source or Sink"
+                        ),
                     )
                 }),
             RuntimePlan::Wasm {
@@ -115,6 +123,9 @@ impl Runtime {
             Runtime::Builtin(b) => b.process(record),
             Runtime::Wasm(w) => w.process(record),
             Runtime::Exec(e) => e.process(record).await,
+            Runtime::Sink(_) => Err(FunctionError::System(
+                "a sink connector is driven by the pipeline, not called as a function".into(),
+            )),
         }
     }
 }
