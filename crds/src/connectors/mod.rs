@@ -9,6 +9,7 @@
 pub mod datagen;
 pub mod java;
 pub mod log;
+pub mod postgres;
 mod schema;
 
 use std::fmt;
@@ -161,11 +162,35 @@ pub fn native() -> &'static [NativeConnector] {
             extra: Some(datagen::check),
         },
         NativeConnector {
+            name: "postgres-cdc",
+            kind: ConnectorKind::Source,
+            description: "a table's inserts, updates and deletes as Debezium-shaped JSON events keyed by primary key, in commit order (logical decoding, pgoutput), resuming from the confirmed position",
+            secrets: &[SecretKey {
+                name: postgres::PASSWORD,
+                required: false,
+                description: "the database user's password (none: trust or peer authentication)",
+            }],
+            schema: schema_of::<postgres::PostgresCdcConfig>,
+            extra: None,
+        },
+        NativeConnector {
             name: "log",
             kind: ConnectorKind::Sink,
             description: "writes each message to the runner's log (debugging)",
             secrets: &[],
             schema: schema_of::<log::LogConfig>,
+            extra: None,
+        },
+        NativeConnector {
+            name: "postgres",
+            kind: ConnectorKind::Sink,
+            description: "upserts (or inserts, or deletes for Debezium delete events) rows by key into a table, in batched transactions; acked after commit",
+            secrets: &[SecretKey {
+                name: postgres::PASSWORD,
+                required: false,
+                description: "the database user's password (none: trust or peer authentication)",
+            }],
+            schema: schema_of::<postgres::PostgresSinkConfig>,
             extra: None,
         },
     ];

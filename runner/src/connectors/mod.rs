@@ -7,6 +7,10 @@
 
 pub mod datagen;
 pub mod log;
+pub mod postgres;
+pub mod postgres_cdc;
+pub mod postgres_pgoutput;
+pub mod postgres_sink;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -112,10 +116,13 @@ pub type BuildSource = fn(&Plan) -> Result<Box<dyn SourceConnector>, RunnerError
 pub type BuildSink = fn(&Plan) -> Result<Box<dyn SinkConnector>, RunnerError>;
 
 /// The runner's sources, by catalogue name.
-pub const SOURCES: &[(&str, BuildSource)] = &[("datagen", datagen::build)];
+pub const SOURCES: &[(&str, BuildSource)] = &[
+    ("datagen", datagen::build),
+    ("postgres-cdc", postgres_cdc::build),
+];
 
 /// The runner's sinks, by catalogue name.
-pub const SINKS: &[(&str, BuildSink)] = &[("log", log::build)];
+pub const SINKS: &[(&str, BuildSink)] = &[("log", log::build), ("postgres", postgres_sink::build)];
 
 /// Whether `name` is a builtin connector of `kind` this runner can run.
 pub fn has(kind: ConnectorKind, name: &str) -> bool {

@@ -1,0 +1,579 @@
+//! The postgres-cdc source and the postgres sink against a real Postgres (Debian's, started by
+//! scripts/postgres-test.sh in a temp dir on a free loopback port) and the embedded broker;
+//! kills are SIGKILLs of the fmesh-runner binary. The benchmark is `--ignored`.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{
+    Msg, broker, drain, produce, runner_bin, start, stop, subscribe, topic, until, within,
+};
+use serde_json::{Value, json};
+use tokio_postgres::{Client, NoTls};
+
+/// A throwaway Postgres; stopped on drop.
+struct Pg {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/postgres-test.sh");
+
+impl Pg {
+    fn start() -> Pg {
+        let dir = tempfile::Builder::new()
+            .prefix("fmesh-pg-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let out = Command::new("bash")
+            .arg(SCRIPT)
+            .arg("start")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "postgres-test.sh start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("a port");
+        Pg { dir, port }
+    }
+
+    async fn client(&self) -> Client {
+        let (client, conn) = tokio_postgres::connect(
+            &format!(
+                "host=127.0.0.1 port={} user=postgres dbname=postgres",
+                self.port
+            ),
+            NoTls,
+        )
+        .await
+        .expect("connect to postgres");
+        tokio::spawn(conn);
+        client
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(SCRIPT)
+            .arg("stop")
+            .arg(self.dir.path())
+            .output();
+    }
+}
+
+fn cdc_spec(pg: &Pg, name: &str, out: &str) -> String {
+    json!({
+        "kind": "Source", "objectName": name,
+        "builtin": {"name": "postgres-cdc"},
+        "output": {"topic": out},
+        "sourceConfig": {"host": "127.0.0.1", "port": pg.port, "database": "postgres",
+                         "tables": ["public.orders"], "pollIntervalMs": 20},
+    })
+    .to_string()
+}
+
+fn sink_spec(pg: &Pg, name: &str, input: &str, batch: usize) -> String {
+    json!({
+        "kind": "Sink", "objectName": name,
+        "builtin": {"name": "postgres"},
+        "input": {"topics": [input]},
+        "subscriptionPosition": "earliest",
+        "sinkConfig": {"host": "127.0.0.1", "port": pg.port, "database": "postgres",
+                       "table": "public.copy", "batchSize": batch, "lingerMs": 5},
+    })
+    .to_string()
+}
+
+const ORDERS: &str = "CREATE TABLE orders (id int PRIMARY KEY, item text NOT NULL, qty int, price numeric(10,2), tags jsonb)";
+
+fn json_of(m: &Msg) -> Value {
+    serde_json::from_slice(&m.payload).expect("event is JSON")
+}
+
+/// A child fmesh-runner for `spec`, killed on drop.
+struct Runner(Child);
+
+impl Runner {
+    fn spawn(url: &str, spec: &str) -> Runner {
+        let child = Command::new(runner_bin())
+            .args([
+                "--spec",
+                spec,
+                "--pulsar-url",
+                url,
+                "--metrics-port",
+                "0",
+                "--metrics-bind",
+                "127.0.0.1",
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("fmesh-runner starts");
+        Runner(child)
+    }
+    fn kill(mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cdc_captures_inserts_updates_deletes_in_commit_order() {
+    let pg = Pg::start();
+    let db = pg.client().await;
+    db.batch_execute(ORDERS).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let url = b.service_url();
+    let mut watch = subscribe(&url, &topic("changes"), "watch").await;
+    let source = start(&url, &cdc_spec(&pg, "cdc", "changes"), 0, 1).await;
+    // Wait for the slot: changes before it exist are not captured (as Debezium's initial
+    // position without a snapshot).
+    within("slot", async {
+        while db
+            .query_opt(
+                "SELECT 1 FROM pg_replication_slots WHERE slot_name = 'fmesh_cdc'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .is_none()
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    db.batch_execute(
+        "INSERT INTO orders VALUES (1, 'apple', 3, 1.50, '{\"fresh\": true}');
+         INSERT INTO orders VALUES (2, 'pear', 1, 0.80, NULL);
+         UPDATE orders SET qty = 4 WHERE id = 1;
+         BEGIN; DELETE FROM orders WHERE id = 2; UPDATE orders SET id = 10 WHERE id = 1; COMMIT;",
+    )
+    .await
+    .unwrap();
+    let got = common::consume(&mut watch, 5).await;
+    let ops: Vec<(String, String)> = got
+        .iter()
+        .map(|m| {
+            (
+                json_of(m)["op"].as_str().unwrap().to_string(),
+                m.key.clone().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            ("c", r#"{"id":1}"#),
+            ("c", r#"{"id":2}"#),
+            ("u", r#"{"id":1}"#),
+            ("d", r#"{"id":2}"#),
+            ("u", r#"{"id":10}"#)
+        ]
+        .map(|(o, k)| (o.to_string(), k.to_string()))
+    );
+    let first = json_of(&got[0]);
+    assert_eq!(first["before"], Value::Null);
+    assert_eq!(
+        first["after"],
+        json!({"id": 1, "item": "apple", "qty": 3, "price": "1.50", "tags": {"fresh": true}})
+    );
+    assert_eq!(
+        (
+            first["source"]["table"].as_str(),
+            first["source"]["schema"].as_str()
+        ),
+        (Some("orders"), Some("public"))
+    );
+    assert!(first["ts_ms"].as_i64().unwrap() >= first["source"]["ts_ms"].as_i64().unwrap());
+    assert_eq!(json_of(&got[3])["before"], json!({"id": 2}));
+    // The key changed: the old key comes in `before`.
+    assert_eq!(json_of(&got[4])["before"], json!({"id": 1}));
+    assert_eq!(json_of(&got[4])["after"]["qty"], 4);
+    // Commit order: LSNs never go back; the last two share one transaction.
+    let lsns: Vec<u64> = got
+        .iter()
+        .map(|m| json_of(m)["source"]["lsn"].as_u64().unwrap())
+        .collect();
+    assert!(lsns.windows(2).all(|w| w[0] <= w[1]), "{lsns:?}");
+    assert_eq!(lsns[3], lsns[4]);
+    stop(source).await;
+}
+
+/// Rows keep being inserted while the source is SIGKILLed twice; after the last restart every
+/// row's event has arrived, first copies in commit order (copies of unconfirmed events are
+/// allowed: at-least-once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cdc_resumes_after_a_kill_without_gaps() {
+    const ROWS: i32 = 600;
+    let pg = Pg::start();
+    let db = pg.client().await;
+    db.batch_execute(ORDERS).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let url = b.service_url();
+    let mut watch = subscribe(&url, &topic("orders-cdc"), "watch").await;
+    let spec = cdc_spec(&pg, "resume", "orders-cdc");
+    // Slot and publication first, so that every row below is captured.
+    let first = Runner::spawn(&url, &spec);
+    within("slot", async {
+        while db
+            .query_opt(
+                "SELECT 1 FROM pg_replication_slots WHERE slot_name = 'fmesh_resume'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .is_none()
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let writer = {
+        let db = pg.client().await;
+        tokio::spawn(async move {
+            for i in 0..ROWS / 3 {
+                let id = i * 3;
+                let sql = format!(
+                    "INSERT INTO orders (id, item) VALUES ({id}, 'a'), ({}, 'b'), ({}, 'c')",
+                    id + 1,
+                    id + 2
+                );
+                db.batch_execute(&sql).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+        })
+    };
+    let mut seen = Vec::new();
+    seen.extend(common::consume(&mut watch, 60).await);
+    first.kill();
+    let second = Runner::spawn(&url, &spec);
+    seen.extend(common::consume(&mut watch, 60).await);
+    second.kill();
+    writer.await.unwrap();
+    let _last = Runner::spawn(&url, &spec);
+    let want: BTreeSet<i64> = (0..ROWS as i64).collect();
+    within("every row after the kills", async {
+        loop {
+            let ids: BTreeSet<i64> = seen
+                .iter()
+                .map(|m| json_of(m)["after"]["id"].as_i64().unwrap())
+                .collect();
+            if ids == want {
+                break;
+            }
+            seen.extend(drain(&mut watch, Duration::from_millis(500)).await);
+        }
+    })
+    .await;
+    let mut firsts = Vec::new();
+    let mut met = BTreeSet::new();
+    for m in &seen {
+        let id = json_of(m)["after"]["id"].as_i64().unwrap();
+        if met.insert(id) {
+            firsts.push(id);
+        }
+    }
+    assert_eq!(
+        firsts,
+        (0..ROWS as i64).collect::<Vec<_>>(),
+        "first copies in commit order"
+    );
+    // The slot moved: nothing older than what was published is kept.
+    let row = db
+        .query_one("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = 'fmesh_resume'", &[])
+        .await
+        .unwrap();
+    let confirmed: String = row.get(0);
+    assert_ne!(confirmed, "0/0");
+}
+
+async fn copy_table(db: &Client) {
+    db.batch_execute("CREATE TABLE copy (id int PRIMARY KEY, item text NOT NULL, qty int, price numeric(10,2), tags jsonb)")
+        .await
+        .unwrap();
+}
+
+async fn rows(db: &Client) -> BTreeMap<i32, (String, Option<i32>)> {
+    db.query("SELECT id, item, qty FROM copy", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), r.get(2))))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sink_upserts_deletes_and_refuses_bad_rows() {
+    let pg = Pg::start();
+    let db = pg.client().await;
+    copy_table(&db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let url = b.service_url();
+    let msgs = [
+        json!({"id": 1, "item": "apple", "qty": 1}),
+        json!({"op": "c", "before": null, "after": {"id": 2, "item": "pear", "qty": 2, "price": "0.80", "tags": ["x"]}}),
+        json!({"id": 1, "item": "apple", "qty": 5}),
+        json!({"id": 3, "item": "plum", "colour": "red"}),
+        json!({"op": "d", "before": {"id": 2}, "after": null}),
+        json!({"id": 4, "item": "fig", "qty": "many"}),
+        json!({"id": 5, "item": "kiwi"}),
+    ];
+    let dlq = topic("copy-dlq");
+    let mut dead = subscribe(&url, &dlq, "watch").await;
+    let msgs: Vec<Msg> = msgs.iter().map(|v| Msg::text(&v.to_string())).collect();
+    produce(&url, &topic("rows"), &msgs).await;
+    let mut spec: Value = serde_json::from_str(&sink_spec(&pg, "copier", "rows", 100)).unwrap();
+    spec["deadLetterTopic"] = json!(dlq);
+    spec["maxMessageRetry"] = json!(0);
+    let sink = start(&url, &spec.to_string(), 0, 1).await;
+    until("all answered", || {
+        sink.metrics.processed.get() + sink.metrics.system_exceptions.get() >= 7
+    })
+    .await;
+    assert_eq!(sink.metrics.processed.get(), 5);
+    let want = BTreeMap::from([
+        (1, ("apple".to_string(), Some(5))),
+        (5, ("kiwi".to_string(), None)),
+    ]);
+    assert_eq!(rows(&db).await, want);
+    let dead: Vec<String> = common::consume(&mut dead, 2)
+        .await
+        .iter()
+        .map(Msg::as_str)
+        .collect();
+    assert!(
+        dead.iter().any(|d| d.contains("colour")) && dead.iter().any(|d| d.contains("many")),
+        "{dead:?}"
+    );
+    stop(sink).await;
+}
+
+/// The sink is SIGKILLed while it writes: after a restart the table holds exactly the final
+/// state, every row once, nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sink_survives_a_kill_mid_batch() {
+    const KEYS: i32 = 5000;
+    let pg = Pg::start();
+    let db = pg.client().await;
+    copy_table(&db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let url = b.service_url();
+    // Every key written twice (the second wins), every tenth deleted at the end.
+    let mut msgs = Vec::new();
+    for round in 0..2 {
+        for id in 0..KEYS {
+            msgs.push(Msg::text(
+                &json!({"id": id, "item": format!("r{round}"), "qty": id}).to_string(),
+            ));
+        }
+    }
+    for id in (0..KEYS).step_by(10) {
+        msgs.push(Msg::text(
+            &json!({"op": "d", "before": {"id": id}, "after": null}).to_string(),
+        ));
+    }
+    produce_many(&url, &topic("bulk"), &msgs).await;
+    let spec = sink_spec(&pg, "bulk", "bulk", 200);
+    let first = Runner::spawn(&url, &spec);
+    within("some batches committed", async {
+        loop {
+            let n: i64 = db
+                .query_one("SELECT count(*) FROM copy", &[])
+                .await
+                .unwrap()
+                .get(0);
+            if n >= 500 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    first.kill();
+    let partial: i64 = db
+        .query_one("SELECT count(*) FROM copy", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let _second = Runner::spawn(&url, &spec);
+    let want: BTreeMap<i32, (String, Option<i32>)> = (0..KEYS)
+        .filter(|id| id % 10 != 0)
+        .map(|id| (id, ("r1".to_string(), Some(id))))
+        .collect();
+    within("final state", async {
+        while rows(&db).await != want {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(
+        partial < (KEYS as i64),
+        "killed before the end ({partial} rows)"
+    );
+}
+
+/// `cargo test -p fmesh-runner --release --test postgres -- --ignored --nocapture bench`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: prints rows/s"]
+async fn bench_postgres_connectors_against_copy() {
+    const N: usize = 20_000;
+    let pg = Pg::start();
+    let db = pg.client().await;
+    db.batch_execute(ORDERS).await.unwrap();
+    copy_table(&db).await;
+    db.batch_execute("CREATE TABLE floor (LIKE orders INCLUDING ALL)")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("rows.csv");
+    let text: String = (0..N)
+        .map(|i| {
+            format!(
+                "{i},item-{i},{},{}.25,\"{{\"\"n\"\": {i}}}\"\n",
+                i % 7,
+                i % 100
+            )
+        })
+        .collect();
+    std::fs::write(&csv, text).unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+
+    // Floor: psql's \copy of the same rows.
+    let t = Instant::now();
+    psql(&pg, &format!("\\copy floor FROM '{}' CSV", csv.display()));
+    let floor = N as f64 / t.elapsed().as_secs_f64();
+
+    let b = broker(&dir.path().join("broker")).await;
+    let url = b.service_url();
+    let source = start(&url, &cdc_spec(&pg, "bench", "bench-changes"), 0, 1).await;
+    within("slot", async {
+        while db
+            .query_opt(
+                "SELECT 1 FROM pg_replication_slots WHERE slot_name = 'fmesh_bench'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .is_none()
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    psql(&pg, &format!("\\copy orders FROM '{}' CSV", csv.display()));
+    let t = Instant::now();
+    within("cdc publishes every row", async {
+        while source.metrics.processed.get() < N as u64 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let cdc = N as f64 / t.elapsed().as_secs_f64();
+    stop(source).await;
+
+    let t = Instant::now();
+    let sink = start(
+        &url,
+        &sink_spec(&pg, "bench-sink", "bench-changes", 500),
+        0,
+        1,
+    )
+    .await;
+    within("sink writes every row", async {
+        while sink.metrics.processed.get() < N as u64 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let into = N as f64 / t.elapsed().as_secs_f64();
+    stop(sink).await;
+    let n: i64 = db
+        .query_one("SELECT count(*) FROM copy", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, N as i64);
+    println!("rows: {N}, one COPY transaction; CDC events about 300 bytes each");
+    println!("| path | rows/s | % of COPY |");
+    println!("|---|---|---|");
+    println!("| psql \\copy (floor) | {floor:.0} | 100% |");
+    println!(
+        "| postgres-cdc → topic | {cdc:.0} | {:.0}% |",
+        cdc / floor * 100.0
+    );
+    println!(
+        "| topic → postgres sink (batch 500) | {into:.0} | {:.0}% |",
+        into / floor * 100.0
+    );
+}
+
+/// Publishes many messages, waiting while pulsar-rs's queue is full.
+async fn produce_many(url: &str, topic: &str, msgs: &[Msg]) {
+    let pulsar = common::client(url).await;
+    let mut p = pulsar
+        .producer()
+        .with_topic(topic)
+        .with_options(pulsar::producer::ProducerOptions {
+            block_queue_if_full: true,
+            ..Default::default()
+        })
+        .build()
+        .await
+        .expect("producer");
+    let mut receipts = Vec::new();
+    for m in msgs {
+        receipts.push(p.send_non_blocking(m.payload.clone()).await.expect("send"));
+    }
+    for r in receipts {
+        within("receipt", r).await.expect("receipt");
+    }
+}
+
+fn psql(pg: &Pg, command: &str) {
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &pg.port.to_string(),
+            "-U",
+            "postgres",
+            "-c",
+            command,
+        ])
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
