@@ -33,3 +33,15 @@ t2=$(date +%s)
 cargo test -q -p fmesh-e2e --test down -- --ignored --nocapture
 t3=$(date +%s)
 echo "e2e: up $((t1 - t0))s, suites $((t2 - t1))s, down/up/down $((t3 - t2))s"
+
+# The install scenarios (e2e/tests/install.rs): fmesh installed through its kustomize bundle
+# (manifests/overlays/local), alone on the cluster since an installed operator and webhook
+# would act on the other suites' objects; then down again, as the down test left it.
+t4=$(date +%s)
+"$CARGO_TARGET_DIR/debug/fmesh-e2e" up >/dev/null
+"$CARGO_TARGET_DIR/debug/fmesh-e2e" images
+t5=$(date +%s)
+cargo test -q -p fmesh-e2e --test install -- --ignored --nocapture
+"$CARGO_TARGET_DIR/debug/fmesh-e2e" down
+t6=$(date +%s)
+echo "e2e install: up + images $((t5 - t4))s, scenarios + down $((t6 - t5))s"

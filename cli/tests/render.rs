@@ -35,7 +35,7 @@ fn renders_a_functions_workload_for_the_api_server_version() {
 
 #[test]
 fn renders_a_mesh_as_its_child_objects() {
-    let (code, out, err) = render(&["examples/mesh.yaml"]);
+    let (code, out, err) = render(&["examples/cdc-search-mesh.yaml"]);
     assert_eq!(code, 0, "{err}");
     for name in [
         "orders-search-cdc",

@@ -71,6 +71,7 @@ impl LocalCluster {
         let _lock = self.lock()?;
         let pki = Pki::ensure(&self.layout)?;
         self.write_configs(&pki)?;
+        cni::ensure_bridge()?;
         // Fail before starting anything if a port we need belongs to someone else.
         for c in Component::ALL {
             if process::running(&self.layout, c.name()).is_none() {
@@ -466,7 +467,17 @@ pub struct Cluster {
 impl Cluster {
     /// Brings the default cluster up once per process (later calls only make a client) and
     /// returns a handle. Each `#[tokio::test]` has its own runtime, so each gets its own client.
+    /// Fails with [`Error::FmeshInstalled`] when fmesh is installed in the cluster (by
+    /// `run.sh` or `kubectl apply -k`): tests that run their own operator or webhook must not
+    /// share the cluster with an installed one.
     pub async fn ensure() -> Result<Cluster> {
+        let cluster = Self::ensure_allowing_install().await?;
+        crate::install::require_none(&cluster.client).await?;
+        Ok(cluster)
+    }
+
+    /// [`Cluster::ensure`] without the installed-fmesh check, for the install scenarios.
+    pub async fn ensure_allowing_install() -> Result<Cluster> {
         static UP: tokio::sync::OnceCell<PathBuf> = tokio::sync::OnceCell::const_new();
         install_crypto_provider();
         let local = LocalCluster::default_location();

@@ -37,6 +37,25 @@ pub fn bridge_exists() -> bool {
     Path::new("/sys/class/net").join(BRIDGE).exists()
 }
 
+/// The bridge's own address: the pods' gateway, and the one host address every pod reaches
+/// (the local install's broker listens there).
+pub const GATEWAY: &str = "10.244.0.1";
+
+/// Creates the pod bridge with the gateway address, up, unless it exists: host programs can
+/// then listen on the gateway before the first pod starts (the CNI bridge plugin adopts it).
+pub fn ensure_bridge() -> Result<()> {
+    if !bridge_exists() {
+        process::run("ip", &["link", "add", BRIDGE, "type", "bridge"])?;
+    }
+    let cidr = format!("{GATEWAY}/24");
+    let addrs = process::run("ip", &["-o", "-4", "addr", "show", "dev", BRIDGE])?;
+    if !addrs.split_whitespace().any(|w| w == cidr) {
+        process::run("ip", &["addr", "add", &cidr, "dev", BRIDGE])?;
+    }
+    process::run("ip", &["link", "set", BRIDGE, "up"])?;
+    Ok(())
+}
+
 /// Deletes the pod bridge if it exists.
 pub fn delete_bridge() -> Result<()> {
     if bridge_exists() {

@@ -335,13 +335,23 @@ pub fn build_fmesh(layout: &Layout, workspace: &Path, release: bool) -> Result<V
         tracing::warn!(error = %e, "cannot list workspace packages; using prebuilt binaries only");
         BTreeSet::new()
     });
+    // One cargo run for all of them: dependencies are resolved and compiled once (building the
+    // packages one by one compiles the shared dependencies once per feature set).
+    let present: Vec<String> = FMESH_PROGRAMS
+        .iter()
+        .map(|p| format!("fmesh-{p}"))
+        .filter(|p| packages.contains(p))
+        .collect();
+    let build_error = if present.is_empty() {
+        None
+    } else {
+        cargo_build(workspace, &present, release).err()
+    };
     let mut results = Vec::new();
     for program in FMESH_PROGRAMS {
         let package = format!("fmesh-{program}");
         let binary = target.join(profile).join(&package);
-        if packages.contains(&package)
-            && let Err(e) = cargo_build(workspace, &package, release)
-        {
+        if let (true, Some(e)) = (packages.contains(&package), &build_error) {
             results.push(Built::Skipped {
                 program: program.to_owned(),
                 reason: e.to_string(),
@@ -364,14 +374,32 @@ pub fn build_fmesh(layout: &Layout, workspace: &Path, release: bool) -> Result<V
             continue;
         }
         let reference = fmesh_reference(program);
-        build_and_import(layout, &for_binary(&reference, &binary)?)?;
+        let mut spec = for_binary(&reference, &binary)?;
+        spec.entries.extend(extras(program, workspace));
+        build_and_import(layout, &spec)?;
         results.push(Built::Imported { reference, binary });
     }
     Ok(results)
 }
 
-fn cargo_build(workspace: &Path, package: &str, release: bool) -> Result<()> {
-    let mut args = vec!["build", "-p", package, "--bin", package];
+/// Files an fmesh image carries besides its program: the runner image ships the example
+/// mesh's WebAssembly module where `examples/mesh.yaml` names it.
+pub fn extras(program: &str, workspace: &Path) -> Vec<Entry> {
+    match program {
+        "runner" => vec![Entry::File {
+            src: workspace.join("examples/wasm/enrich.wat"),
+            dest: "fmesh/examples/enrich.wat".into(),
+            mode: 0o644,
+        }],
+        _ => Vec::new(),
+    }
+}
+
+fn cargo_build(workspace: &Path, packages: &[String], release: bool) -> Result<()> {
+    let mut args = vec!["build"];
+    for package in packages {
+        args.extend(["-p", package.as_str(), "--bin", package.as_str()]);
+    }
     if release {
         args.push("--release");
     }
@@ -479,6 +507,25 @@ mod tests {
         let bin = paths.iter().position(|p| p.trim_end_matches('/') == "bin");
         let t = paths.iter().position(|p| p == "bin/t");
         assert!(bin < t);
+    }
+
+    #[test]
+    fn runner_image_ships_the_example_module_named_by_the_mesh() {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let runner = extras("runner", &workspace);
+        let mesh = fs::read_to_string(workspace.join("examples/mesh.yaml")).expect("mesh");
+        for e in &runner {
+            let Entry::File { src, dest, .. } = e else {
+                panic!("{e:?}")
+            };
+            assert!(src.is_file(), "{}", src.display());
+            assert!(
+                mesh.contains(&format!("module: /{dest}")),
+                "{dest} not in mesh.yaml"
+            );
+        }
+        assert_eq!(runner.len(), 1);
+        assert!(extras("operator", &workspace).is_empty());
     }
 
     #[test]

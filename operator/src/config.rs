@@ -1,5 +1,5 @@
 //! Operator settings. Every flag has an environment variable, so a ConfigMap mounted with
-//! `envFrom` configures a deployed operator (see `manifests/operator/`); flags win over env.
+//! `envFrom` configures a deployed operator (see `manifests/base/operator/`); flags win over env.
 
 use std::net::SocketAddr;
 

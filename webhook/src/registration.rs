@@ -1,5 +1,5 @@
 //! The Validating/MutatingWebhookConfigurations for fmesh, built in code: the cluster tests
-//! register them, and `manifests/webhook/webhooks.yaml` is the same objects for a Service.
+//! register them, and `manifests/base/webhook/webhooks.yaml` is the same objects for a Service.
 
 use std::collections::BTreeMap;
 
