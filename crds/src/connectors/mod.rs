@@ -7,6 +7,8 @@
 //! implementation in `runner/src/connectors/` (runner/README.md, "Adding a connector").
 
 pub mod datagen;
+pub mod elasticsearch;
+pub mod http;
 pub mod java;
 pub mod log;
 pub mod postgres;
@@ -174,12 +176,60 @@ pub fn native() -> &'static [NativeConnector] {
             extra: None,
         },
         NativeConnector {
+            name: "http",
+            kind: ConnectorKind::Source,
+            description: "an ingest endpoint: POST a body or an NDJSON batch, answered after the broker's receipt",
+            secrets: &[SecretKey {
+                name: http::TOKEN,
+                required: false,
+                description: "bearer token clients must send (required unless allowAnonymous)",
+            }],
+            schema: schema_of::<http::HttpSourceConfig>,
+            extra: Some(http::check_source),
+        },
+        NativeConnector {
             name: "log",
             kind: ConnectorKind::Sink,
             description: "writes each message to the runner's log (debugging)",
             secrets: &[],
             schema: schema_of::<log::LogConfig>,
             extra: None,
+        },
+        NativeConnector {
+            name: "http",
+            kind: ConnectorKind::Sink,
+            description: "POSTs each message or an NDJSON batch, retrying with backoff, then dead-letters",
+            secrets: &[SecretKey {
+                name: http::TOKEN,
+                required: false,
+                description: "sent as `Authorization: Bearer <token>`",
+            }],
+            schema: schema_of::<http::HttpSinkConfig>,
+            extra: None,
+        },
+        NativeConnector {
+            name: "elasticsearch",
+            kind: ConnectorKind::Sink,
+            description: "indexes (or deletes, for an empty payload) documents by key through the _bulk API of Elasticsearch or OpenSearch",
+            secrets: &[
+                SecretKey {
+                    name: elasticsearch::USERNAME,
+                    required: false,
+                    description: "basic-auth user (with password)",
+                },
+                SecretKey {
+                    name: elasticsearch::PASSWORD,
+                    required: false,
+                    description: "basic-auth password (with username)",
+                },
+                SecretKey {
+                    name: elasticsearch::API_KEY,
+                    required: false,
+                    description: "sent as `Authorization: ApiKey <apiKey>`",
+                },
+            ],
+            schema: schema_of::<elasticsearch::ElasticsearchConfig>,
+            extra: Some(elasticsearch::check),
         },
         NativeConnector {
             name: "postgres",

@@ -5,7 +5,12 @@
 //! through [`SinkConnector::write`] and answers, per record, when it is written or given up —
 //! the pipeline acks, dead-letters or nacks on that answer. Adding one: runner/README.md.
 
+pub mod batch;
 pub mod datagen;
+pub mod elasticsearch;
+pub mod http_client;
+pub mod http_sink;
+pub mod http_source;
 pub mod log;
 pub mod postgres;
 pub mod postgres_cdc;
@@ -118,11 +123,17 @@ pub type BuildSink = fn(&Plan) -> Result<Box<dyn SinkConnector>, RunnerError>;
 /// The runner's sources, by catalogue name.
 pub const SOURCES: &[(&str, BuildSource)] = &[
     ("datagen", datagen::build),
+    ("http", http_source::build),
     ("postgres-cdc", postgres_cdc::build),
 ];
 
 /// The runner's sinks, by catalogue name.
-pub const SINKS: &[(&str, BuildSink)] = &[("log", log::build), ("postgres", postgres_sink::build)];
+pub const SINKS: &[(&str, BuildSink)] = &[
+    ("log", log::build),
+    ("http", http_sink::build),
+    ("elasticsearch", elasticsearch::build),
+    ("postgres", postgres_sink::build),
+];
 
 /// Whether `name` is a builtin connector of `kind` this runner can run.
 pub fn has(kind: ConnectorKind, name: &str) -> bool {
