@@ -118,7 +118,8 @@ impl<R: References> Admission<R> {
             if object.get("spec") == req.old_object.as_ref().and_then(|o| o.get("spec")) {
                 return Verdict::allow().with_warnings(render(report.warnings()));
             }
-            report.extend(update::check(old, &res, &update::intents(object)));
+            let intents = update::intents(object, req.old_object.as_ref());
+            report.extend(update::check(old, &res, &intents));
         }
         if self.settings.reference_checks {
             report.extend(self.reference_report(req, object, &res, old.as_ref()).await);

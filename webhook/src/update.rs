@@ -12,6 +12,11 @@
 //!   with `fmesh.io/update-intent: processingGuarantee` (the operator then recreates the
 //!   function's subscription state deliberately).
 //!
+//! An intent counts only in the UPDATE that sets or changes the annotation: left on the object
+//! it would silently allow every later change of the same field. For another such change,
+//! change the annotation's value (words after the field name are free text, e.g.
+//! `subscriptionName 2026-11-27`).
+//!
 //! Mesh members are matched by kind and member name (a renamed member is a removal plus an
 //! addition, which is fine).
 
@@ -78,19 +83,25 @@ fn members(res: &Resource) -> Vec<Member<'_>> {
     }
 }
 
-/// The intents recorded on an object's annotations.
-pub fn intents(object: &serde_json::Value) -> BTreeSet<String> {
-    object
-        .pointer("/metadata/annotations")
-        .and_then(|a| a.get(INTENT_ANNOTATION))
-        .and_then(serde_json::Value::as_str)
-        .map(|v| {
-            v.split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
-        .unwrap_or_default()
+/// The intents an UPDATE records: those of `new`'s annotation, unless `old` carried the very
+/// same annotation (an intent is spent by the update that states it).
+pub fn intents(new: &serde_json::Value, old: Option<&serde_json::Value>) -> BTreeSet<String> {
+    let annotation = |o: &serde_json::Value| {
+        o.pointer("/metadata/annotations")
+            .and_then(|a| a.get(INTENT_ANNOTATION))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+    };
+    let stated = annotation(new);
+    if stated.is_none() || stated == old.and_then(annotation) {
+        return BTreeSet::new();
+    }
+    stated
+        .iter()
+        .flat_map(|v| v.split(','))
+        .filter_map(|item| item.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Errors for unsafe in-place changes from `old` to `new`.
@@ -145,7 +156,7 @@ fn compare(r: &mut Report, old: &Member<'_>, new: &Member<'_>, intents: &BTreeSe
                 show(&old_sub.cloned()),
                 show(&new_sub.cloned())
             ),
-            format!("if intended, annotate {INTENT_ANNOTATION}: subscriptionName"),
+            format!("if intended, set the annotation {INTENT_ANNOTATION}: subscriptionName in this same update"),
         );
     }
     let (old_pg, new_pg) = (
@@ -165,7 +176,7 @@ fn compare(r: &mut Report, old: &Member<'_>, new: &Member<'_>, intents: &BTreeSe
                 name(old_pg),
                 name(new_pg)
             ),
-            format!("if intended, annotate {INTENT_ANNOTATION}: processingGuarantee"),
+            format!("if intended, set the annotation {INTENT_ANNOTATION}: processingGuarantee in this same update"),
         );
     }
 }
@@ -241,11 +252,28 @@ mod tests {
             ),
             "{r:?}"
         );
-        assert!(
-            intents(
-                &json!({"metadata": {"annotations": {INTENT_ANNOTATION: "subscriptionName, x"}}})
-            )
-            .contains("x")
+    }
+
+    #[test]
+    fn an_intent_counts_only_in_the_update_that_states_it() {
+        let with = |v: &str| json!({"metadata": {"annotations": {INTENT_ANNOTATION: v}}});
+        let none = json!({"metadata": {}});
+        let stated = intents(
+            &with("subscriptionName, processingGuarantee later"),
+            Some(&none),
         );
+        assert_eq!(
+            stated,
+            ["processingGuarantee".to_string(), "subscriptionName".into()].into()
+        );
+        // Left on the object, the same annotation allows nothing more.
+        assert!(intents(&with("subscriptionName"), Some(&with("subscriptionName"))).is_empty());
+        // A changed value states a new intent.
+        let again = intents(
+            &with("subscriptionName 2026-11-27"),
+            Some(&with("subscriptionName")),
+        );
+        assert!(again.contains("subscriptionName"), "{again:?}");
+        assert!(intents(&none, Some(&with("subscriptionName"))).is_empty());
     }
 }

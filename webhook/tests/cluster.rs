@@ -599,6 +599,25 @@ async fn apiserver_admits_through_the_fmesh_webhook() {
         "with intent: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The intent was spent by that update: left on the object, it allows no further change.
+    let out = k
+        .run(
+            &[
+                "patch",
+                "function",
+                "uppercase",
+                "--type=merge",
+                "-p",
+                r#"{"spec":{"subscriptionName":"third"}}"#,
+            ],
+            None,
+        )
+        .await;
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && text.contains("spec.subscriptionName"),
+        "a stale intent allowed a change: {text}"
+    );
 
     // Certificate rotation while requests flow loses none.
     let functions: Api<fmesh_crds::Function> = Api::namespaced(client.clone(), &ns_name);
