@@ -54,6 +54,42 @@ async fn start_env(
     within("runner starts", fmesh_runner::start_instance(cfg)).await
 }
 
+/// Publishes every message (waiting when the producer's queue is full) and awaits the receipts.
+async fn publish(url: &str, topic: &str, msgs: &[Msg]) {
+    let pulsar = client(url).await;
+    let options = pulsar::producer::ProducerOptions {
+        block_queue_if_full: true,
+        ..Default::default()
+    };
+    let mut p = within(
+        "producer",
+        pulsar
+            .producer()
+            .with_topic(topic)
+            .with_options(options)
+            .build(),
+    )
+    .await
+    .expect("producer");
+    let mut receipts = Vec::new();
+    for m in msgs {
+        let msg = pulsar::producer::Message {
+            payload: m.payload.clone(),
+            partition_key: m.key.clone(),
+            properties: m.properties.clone(),
+            ..Default::default()
+        };
+        receipts.push(
+            within("queue", p.send_non_blocking(msg))
+                .await
+                .expect("send"),
+        );
+    }
+    for r in receipts {
+        within("receipt", r).await.expect("receipt");
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -169,7 +205,7 @@ async fn log_sink_takes_and_acks_every_message() {
     let msgs: Vec<Msg> = (0..40)
         .map(|i| Msg::text(&format!("line {i} with a long tail")))
         .collect();
-    produce(&url, &input, &msgs).await;
+    publish(&url, &input, &msgs).await;
     let m = runner.metrics.clone();
     until("all logged", || m.processed.get() == 40).await;
     stop(runner).await;
@@ -448,7 +484,7 @@ async fn http_sink_posts_each_message_retries_and_dead_letters() {
             ..Msg::default()
         })
         .collect();
-    produce(&url, &input, &msgs).await;
+    publish(&url, &input, &msgs).await;
     let dead_letters = consume(&mut dead, 3).await;
     let m = runner.metrics.clone();
     until("27 delivered", || m.processed.get() == 27).await;
@@ -507,7 +543,7 @@ async fn http_sink_batches_ndjson_without_losing_any() {
     let msgs: Vec<Msg> = (0..500)
         .map(|i| Msg::text(&format!("{{\"i\":{i}}}")))
         .collect();
-    produce(&url, &input, &msgs).await;
+    publish(&url, &input, &msgs).await;
     let m = runner.metrics.clone();
     until("500 delivered", || m.processed.get() == 500).await;
     let accepted = rec.accepted.lock().unwrap().clone();
@@ -653,7 +689,7 @@ async fn elasticsearch_sink_indexes_deletes_retries_and_dead_letters_per_item() 
         payload: b"not json".to_vec(),
         ..Msg::default()
     });
-    produce(&url, &input, &msgs).await;
+    publish(&url, &input, &msgs).await;
 
     let rejected: BTreeSet<u64> = (0..200).filter(|i| i % 20 == 7).collect();
     let dead_letters = consume(&mut dead, rejected.len() + 1).await;
