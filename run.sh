@@ -62,14 +62,14 @@ for p in "${pods[@]}"; do
   done
   "${kubectl[@]}" wait --for=condition=Ready "pod/$p" --timeout=180s
 done
-ip() { "${kubectl[@]}" get pod "$1" -o 'jsonpath={.status.podIP}'; }
+pod_ip() { "${kubectl[@]}" get pod "$1" -o 'jsonpath={.status.podIP}'; }
 step "mesh: apply until its three pods are ready"
-first=$(python3 e2e/scripts/mesh-flow.py first --sink "$(ip orders-log-sink-0)" --since "$applied_at")
+first=$(python3 e2e/scripts/mesh-flow.py first --sink "$(pod_ip orders-log-sink-0)" --since "$applied_at")
 "${kubectl[@]}" get functionmeshes,functions,sources,sinks,pods -o wide
 
 echo "== messages flowing (runner metrics, 5 s)"
 args=()
-for i in "${!pods[@]}"; do args+=("${members[$i]}=$(ip "${pods[$i]}")"); done
+for i in "${!pods[@]}"; do args+=("${members[$i]}=$(pod_ip "${pods[$i]}")"); done
 python3 e2e/scripts/mesh-flow.py rates "${args[@]}" --seconds 5
 echo "== a sample of persistent://public/default/orders-enriched (official Pulsar client)"
 venv_python=$(bash broker/tests/py/setup-venv.sh)

@@ -162,6 +162,16 @@ async fn others_done(cluster: &Cluster) {
     )
     .await
     .expect("the cluster to ourselves");
+    // An uninstall still under way (a failed run's, which does not wait) blocks the install.
+    wait::until("an earlier uninstall to finish", READY, || async {
+        let ns = namespaces.get_opt(SYSTEM_NAMESPACE).await?;
+        let terminating = ns
+            .and_then(|n| n.status?.phase)
+            .is_some_and(|p| p == "Terminating");
+        Ok((!terminating).then_some(()))
+    })
+    .await
+    .expect("no uninstall under way");
 }
 
 /// The three Deployments available and the CA bundle injected into both configurations.
