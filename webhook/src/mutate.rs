@@ -160,6 +160,9 @@ mod tests {
             &mut String::new(),
             &mut ops,
         );
-        assert_eq!(ops, vec![json!({"op": "add", "path": "/a~1b/c~0d", "value": 1})]);
+        assert_eq!(
+            ops,
+            vec![json!({"op": "add", "path": "/a~1b/c~0d", "value": 1})]
+        );
     }
 }
