@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use crate::error::{Error, Result};
 
 /// Certificates start this long before "now", so a peer whose clock is a little behind accepts them.
-const BACKDATE: Duration = Duration::from_secs(5 * 60);
+pub(crate) const BACKDATE: Duration = Duration::from_secs(5 * 60);
 
 /// A certificate and its private key, both PEM.
 #[derive(Clone, PartialEq, Eq)]
@@ -63,6 +63,8 @@ pub fn issue_serving(
         KeyUsagePurpose::KeyEncipherment,
     ];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    // Names the CA's key, so rotation can tell which CA signed the certificate it serves.
+    params.use_authority_key_identifier_extension = true;
     set_validity(&mut params, validity);
     let cert = params.signed_by(&key, &issuer)?;
     Ok(KeyedCert {
@@ -127,6 +129,43 @@ pub fn fingerprint(cert_pem: &str) -> Result<String> {
     Ok(hex::encode(Sha256::digest(&pem.contents)))
 }
 
+/// Whether `cert_pem` was signed by the CA of `ca_pem`: its authority key identifier against
+/// the CA's subject key identifier. A certificate without the extension (issued before fmesh
+/// wrote it) counts as signed by it.
+pub fn issued_by(cert_pem: &str, ca_pem: &str) -> Result<bool> {
+    use x509_parser::extensions::ParsedExtension;
+    let parse = |what: &str, text: &str| {
+        x509_parser::pem::parse_x509_pem(text.as_bytes())
+            .map(|(_, pem)| pem)
+            .map_err(|e| pem_error(what, e))
+    };
+    let (cert_pem, ca_pem) = (parse("a certificate", cert_pem)?, parse("the CA", ca_pem)?);
+    let cert = cert_pem
+        .parse_x509()
+        .map_err(|e| pem_error("a certificate", e))?;
+    let ca = ca_pem.parse_x509().map_err(|e| pem_error("the CA", e))?;
+    let authority = cert
+        .extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                aki.key_identifier.as_ref().map(|k| k.0)
+            }
+            _ => None,
+        });
+    let subject = ca
+        .extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(ski) => Some(ski.0),
+            _ => None,
+        });
+    Ok(match (authority, subject) {
+        (Some(a), Some(s)) => a == s,
+        _ => true,
+    })
+}
+
 /// Every certificate in a PEM bundle, in order (a CA bundle may hold the current and previous CA).
 pub fn split_bundle(bundle_pem: &str) -> Vec<String> {
     const END: &str = "-----END CERTIFICATE-----";
@@ -161,6 +200,18 @@ mod tests {
             fingerprint(&serving.cert_pem).unwrap()
         );
         assert!(!format!("{serving:?}").contains("PRIVATE"));
+    }
+
+    #[test]
+    fn a_certificate_names_the_ca_that_signed_it() {
+        let (a, b) = (
+            generate_ca("a", DAY).unwrap(),
+            generate_ca("a", DAY).unwrap(),
+        );
+        let serving = issue_serving(&a, "s", &["127.0.0.1".into()], DAY).unwrap();
+        assert!(issued_by(&serving.cert_pem, &a.cert_pem).unwrap());
+        // Same name, other key: not the issuer.
+        assert!(!issued_by(&serving.cert_pem, &b.cert_pem).unwrap());
     }
 
     #[test]

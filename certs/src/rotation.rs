@@ -23,6 +23,9 @@ pub struct Policy {
     pub serving_validity: Duration,
     /// Renew once less than this fraction of a certificate's lifetime is left (e.g. 1/3).
     pub renew_when_left: f64,
+    /// After a new CA is published, how long the old serving certificate is still served so
+    /// every apiserver has the new CA bundle before a certificate from the new CA shows up.
+    pub trust_propagation: Duration,
 }
 
 impl Policy {
@@ -36,6 +39,7 @@ impl Policy {
             ca_validity: Duration::from_secs(3650 * DAY),
             serving_validity: Duration::from_secs(365 * DAY),
             renew_when_left: 1.0 / 3.0,
+            trust_propagation: Duration::from_secs(120),
         }
     }
 }
@@ -47,7 +51,8 @@ pub enum Plan {
     Keep { renew_at: SystemTime },
     /// A new serving certificate from the same CA.
     RenewServing,
-    /// A new CA (the old one stays trusted) and a serving certificate from it.
+    /// A new CA; the old one stays trusted and its serving certificate stays served until the
+    /// new CA bundle has had time to reach every apiserver (then [`Plan::RenewServing`]).
     RenewCa,
     /// Nothing usable: make everything.
     Create,
@@ -74,6 +79,18 @@ pub fn plan(bundle: Option<&Bundle>, policy: &Policy, now: SystemTime) -> Plan {
     };
     if now >= serving_renew || !covers(&bundle.serving.cert_pem, &policy.sans) {
         return Plan::RenewServing;
+    }
+    // Served by the previous CA after a CA renewal: switch once the new CA is trusted everywhere.
+    if !pki::issued_by(&bundle.serving.cert_pem, &bundle.ca.cert_pem).unwrap_or(true) {
+        let switch_at = pki::validity(&bundle.ca.cert_pem)
+            .map(|(nb, _)| nb + pki::BACKDATE + policy.trust_propagation)
+            .unwrap_or(now);
+        if now >= switch_at {
+            return Plan::RenewServing;
+        }
+        return Plan::Keep {
+            renew_at: switch_at.min(serving_renew),
+        };
     }
     Plan::Keep {
         renew_at: serving_renew.min(ca_renew),
@@ -127,13 +144,21 @@ fn next_bundle(current: Option<&Bundle>, plan: Plan, policy: &Policy) -> Result<
         }),
         (Plan::RenewCa, Some(cur)) => {
             let ca = pki::generate_ca(&policy.ca_name, policy.ca_validity)?;
-            // Keep trusting the old CA only while it is still valid.
+            // Keep trusting the old CA only while it is still valid; while it is, its serving
+            // certificate stays in service (trust first, then serve: see `plan`).
             let previous = pki::validity(&cur.ca.cert_pem)
                 .ok()
                 .filter(|(_, na)| *na > SystemTime::now())
                 .map(|_| cur.ca.cert_pem.clone());
+            let serving_still_good = previous.is_some()
+                && pki::validity(&cur.serving.cert_pem)
+                    .is_ok_and(|(_, na)| na > SystemTime::now() + policy.trust_propagation);
             Ok(Bundle {
-                serving: issue(&ca)?,
+                serving: if serving_still_good {
+                    cur.serving.clone()
+                } else {
+                    issue(&ca)?
+                },
                 ca,
                 previous_ca_pem: previous,
                 resource_version,
@@ -319,5 +344,43 @@ mod tests {
         assert_ne!(ca.ca, b.ca);
         assert_eq!(ca.previous_ca_pem.as_deref(), Some(b.ca.cert_pem.as_str()));
         assert_eq!(pki::split_bundle(&ca.ca_bundle_pem()).len(), 2);
+    }
+
+    #[test]
+    fn a_new_ca_is_trusted_before_its_certificates_are_served() {
+        let p = policy();
+        let old = bundle(3650, 365, &p);
+        let rotated = next_bundle(Some(&old), Plan::RenewCa, &p).unwrap();
+        // Phase 1: the bundle trusts both CAs; the old serving certificate is still served.
+        assert_eq!(rotated.serving, old.serving);
+        assert_eq!(pki::split_bundle(&rotated.ca_bundle_pem()).len(), 2);
+        let now = SystemTime::now();
+        let Plan::Keep { renew_at } = plan(Some(&rotated), &p, now) else {
+            panic!("the switch waits for the CA bundle to propagate")
+        };
+        assert!(
+            renew_at > now && renew_at <= now + p.trust_propagation,
+            "{renew_at:?}"
+        );
+        // Phase 2: after the propagation time, a certificate from the new CA.
+        let later = now + p.trust_propagation + Duration::from_secs(1);
+        assert_eq!(plan(Some(&rotated), &p, later), Plan::RenewServing);
+        let switched = next_bundle(Some(&rotated), Plan::RenewServing, &p).unwrap();
+        assert!(pki::issued_by(&switched.serving.cert_pem, &switched.ca.cert_pem).unwrap());
+        assert!(matches!(
+            plan(Some(&switched), &p, later),
+            Plan::Keep { .. }
+        ));
+    }
+
+    #[test]
+    fn an_expired_ca_is_replaced_together_with_its_certificate() {
+        let p = policy();
+        let mut old = bundle(3650, 365, &p);
+        old.ca = pki::generate_ca("ca", Duration::from_secs(1)).unwrap();
+        std::thread::sleep(Duration::from_millis(1100));
+        let rotated = next_bundle(Some(&old), Plan::RenewCa, &p).unwrap();
+        assert_eq!(rotated.previous_ca_pem, None);
+        assert!(pki::issued_by(&rotated.serving.cert_pem, &rotated.ca.cert_pem).unwrap());
     }
 }
