@@ -218,6 +218,23 @@ async fn cdc_captures_inserts_updates_deletes_in_commit_order() {
     stop(source).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cdc_refuses_a_second_replica() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let spec = json!({
+        "kind": "Source", "objectName": "twice",
+        "builtin": {"name": "postgres-cdc"},
+        "output": {"topic": "twice"},
+        "sourceConfig": {"host": "127.0.0.1", "database": "postgres", "tables": ["t"]},
+    });
+    let source = start(&b.service_url(), &spec.to_string(), 1, 2).await;
+    let err = within("the instance ends", source.wait())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("spec.replicas"), "{err}");
+}
+
 /// Rows keep being inserted while the source is SIGKILLed twice; after the last restart every
 /// row's event has arrived, first copies in commit order (copies of unconfirmed events are
 /// allowed: at-least-once).

@@ -67,6 +67,13 @@ enum Failure {
 
 impl Cdc {
     async fn capture(self, ctx: SourceContext) -> Result<(), RunnerError> {
+        if ctx.identity.instance_count > 1 {
+            // Two readers of one slot would publish the same changes and race to advance it.
+            return Err(RunnerError::spec(
+                "spec.replicas",
+                "postgres-cdc reads one replication slot, so it runs as one replica: set replicas: 1",
+            ));
+        }
         tracing::info!(slot = %self.slot, publication = %self.publication, tables = ?self.config.tables, "postgres-cdc started");
         let mut backoff = RETRY_START;
         while !ctx.stop.is_cancelled() {
