@@ -66,6 +66,25 @@ pub struct OperatorConfig {
     /// Address of `/healthz`, `/readyz` and `/metrics`.
     #[arg(long, env = "FMESH_HTTP_ADDR", default_value = "0.0.0.0:8080")]
     pub http_addr: SocketAddr,
+    /// Name of the cluster-wide BackendConfig merged into every workload (Function Mesh's
+    /// `GLOBAL_BACKEND_CONFIG`); unset: none.
+    #[arg(long, env = "GLOBAL_BACKEND_CONFIG")]
+    pub global_backend_config: Option<String>,
+    /// Namespace of the cluster-wide BackendConfig.
+    #[arg(
+        long,
+        env = "GLOBAL_BACKEND_CONFIG_NAMESPACE",
+        default_value = "default"
+    )]
+    pub global_backend_config_namespace: String,
+    /// Name of the BackendConfig merged into the workloads of its own namespace; it wins over
+    /// the cluster-wide one, and the workload's own settings win over both.
+    #[arg(
+        long,
+        env = "NAMESPACED_BACKEND_CONFIG",
+        default_value = "backend-config"
+    )]
+    pub namespaced_backend_config: String,
 }
 
 impl Default for OperatorConfig {
@@ -85,6 +104,9 @@ impl Default for OperatorConfig {
             lease_name: "fmesh-operator".into(),
             lease_namespace: None,
             http_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            global_backend_config: None,
+            global_backend_config_namespace: "default".into(),
+            namespaced_backend_config: "backend-config".into(),
         }
     }
 }

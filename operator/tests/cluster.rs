@@ -146,6 +146,13 @@ async fn install_crds(cluster: &Cluster) {
         let pp = PatchParams::apply("fmesh-operator-tests").force();
         for entry in std::fs::read_dir(&dir).expect("manifests/crds") {
             let path = entry.unwrap().path();
+            // The directory is also a kustomize base (kustomization.yaml).
+            if !path
+                .to_string_lossy()
+                .ends_with(".compute.functionmesh.io.yaml")
+            {
+                continue;
+            }
             let mut doc: Value =
                 serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
             drop_null_enum_values(&mut doc);
@@ -875,4 +882,85 @@ async fn only_one_of_two_candidates_leads() {
 
 fn bench_spec() -> Value {
     json!({"pod": {"terminationGracePeriodSeconds": 1, "nodeSelector": {"fmesh.io/bench": "unschedulable"}}})
+}
+
+fn template_env(s: &StatefulSet, name: &str) -> Option<String> {
+    s.spec
+        .as_ref()?
+        .template
+        .spec
+        .as_ref()?
+        .containers
+        .first()?
+        .env
+        .as_ref()?
+        .iter()
+        .find(|e| e.name == name)?
+        .value
+        .clone()
+}
+
+#[tokio::test]
+async fn backend_configs_are_merged_under_the_workload_and_followed() {
+    let env = Env::new("op-backend").await;
+    let op = Operator::start(&env.client, env.ns()).await;
+    let configs: Api<fmesh_crds::BackendConfig> = env.api();
+    let config: fmesh_crds::BackendConfig = serde_json::from_value(json!({
+        "apiVersion": "compute.functionmesh.io/v1alpha1", "kind": "BackendConfig",
+        "metadata": {"name": "backend-config"},
+        "spec": {"env": {"REGION": "eu", "LEVEL": "namespace"}, "pod": {"labels": {"tier": "gold"}}},
+    }))
+    .expect("a BackendConfig");
+    configs
+        .create(&PostParams::default(), &config)
+        .await
+        .expect("BackendConfig created");
+    let functions: Api<Function> = env.api();
+    let f = builtin_function(
+        "backed",
+        json!({"pod": {"terminationGracePeriodSeconds": 1,
+                       "env": [{"name": "LEVEL", "value": "workload"}]}}),
+    );
+    functions
+        .create(&PostParams::default(), &f)
+        .await
+        .expect("Function created");
+    let sts = sts_where(&env, "backed-function", "namespace config merged", |s| {
+        template_env(s, "REGION").as_deref() == Some("eu")
+    })
+    .await;
+    assert_eq!(
+        template_env(&sts, "LEVEL").as_deref(),
+        Some("workload"),
+        "the workload's own env wins"
+    );
+    let labels = sts
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .metadata
+        .as_ref()
+        .unwrap()
+        .labels
+        .clone();
+    assert_eq!(
+        labels.unwrap_or_default().get("tier").map(String::as_str),
+        Some("gold")
+    );
+
+    // A change of the BackendConfig reaches the pod template (and so rolls the pods).
+    configs
+        .patch(
+            "backend-config",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"env": {"REGION": "us"}}})),
+        )
+        .await
+        .expect("BackendConfig patched");
+    sts_where(&env, "backed-function", "config change followed", |s| {
+        template_env(s, "REGION").as_deref() == Some("us")
+    })
+    .await;
+    op.stop();
 }

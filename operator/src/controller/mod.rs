@@ -42,6 +42,7 @@ pub struct Context {
     pub secrets: Store<Secret>,
     pub config_maps: Store<ConfigMap>,
     pub statefulsets: Store<StatefulSet>,
+    pub backend_configs: Store<fmesh_crds::BackendConfig>,
     applied: Mutex<HashMap<String, (String, Instant)>>,
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -283,6 +284,7 @@ pub async fn run(
     let (secrets, secret_writer, secret_api) = shared::<Secret>(&client, &cfg);
     let (config_maps, cm_writer, cm_api) = shared::<ConfigMap>(&client, &cfg);
     let (statefulsets, sts_writer, sts_api) = shared::<StatefulSet>(&client, &cfg);
+    let (backend_configs, bc_writer, bc_api) = shared::<fmesh_crds::BackendConfig>(&client, &cfg);
     let subs =
         |w: &reflector::store::Writer<Secret>| w.subscribe().expect("a shared store subscribes");
     let secret_subs = [
@@ -295,6 +297,11 @@ pub async fn run(
         cm_writer.subscribe().expect("shared"),
         cm_writer.subscribe().expect("shared"),
     ];
+    let bc_subs = [
+        bc_writer.subscribe().expect("shared"),
+        bc_writer.subscribe().expect("shared"),
+        bc_writer.subscribe().expect("shared"),
+    ];
     let sts_subs = [
         sts_writer.subscribe().expect("shared"),
         sts_writer.subscribe().expect("shared"),
@@ -304,7 +311,7 @@ pub async fn run(
     let secret_wc = watcher::Config::default().fields("type!=kubernetes.io/service-account-token");
     let managed =
         watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGER));
-    let sources = futures::future::join3(
+    let sources = futures::future::join4(
         reflector::reflector(
             secret_writer,
             watcher(secret_api, secret_wc).default_backoff(),
@@ -317,6 +324,11 @@ pub async fn run(
         .for_each(|_| async {}),
         reflector::reflector(sts_writer, watcher(sts_api, managed).default_backoff())
             .for_each(|_| async {}),
+        reflector::reflector(
+            bc_writer,
+            watcher(bc_api, watcher::Config::default()).default_backoff(),
+        )
+        .for_each(|_| async {}),
     );
     let reporter = Reporter {
         controller: labels::MANAGER.into(),
@@ -331,16 +343,18 @@ pub async fn run(
         secrets,
         config_maps,
         statefulsets,
+        backend_configs,
         applied: Mutex::default(),
         failures: Mutex::default(),
     });
     let [s1, s2, s3] = secret_subs;
     let [c1, c2, c3] = cm_subs;
     let [t1, t2, t3] = sts_subs;
+    let [b1, b2, b3] = bc_subs;
     let controllers = futures::future::join4(
-        workload::run::<fmesh_crds::Function>(ctx.clone(), s1, c1, t1),
-        workload::run::<fmesh_crds::Source>(ctx.clone(), s2, c2, t2),
-        workload::run::<fmesh_crds::Sink>(ctx.clone(), s3, c3, t3),
+        workload::run::<fmesh_crds::Function>(ctx.clone(), s1, c1, t1, b1),
+        workload::run::<fmesh_crds::Source>(ctx.clone(), s2, c2, t2, b2),
+        workload::run::<fmesh_crds::Sink>(ctx.clone(), s3, c3, t3, b3),
         mesh::run(ctx.clone()),
     );
     tokio::select! {

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fmesh_crds::WorkloadStatus;
 use fmesh_crds::common::PulsarMessaging;
+use fmesh_crds::{BackendConfig, WorkloadStatus};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -31,16 +31,21 @@ pub(super) async fn run<K: WorkloadResource>(
     secrets: ReflectHandle<Secret>,
     config_maps: ReflectHandle<ConfigMap>,
     statefulsets: ReflectHandle<StatefulSet>,
+    backend_configs: ReflectHandle<BackendConfig>,
 ) {
     let api = scoped::<K>(&ctx.client, &ctx.cfg);
     let controller = Controller::new(api, watcher::Config::default());
     let store = controller.store();
-    let store2 = store.clone();
+    let (store2, store3) = (store.clone(), store.clone());
+    let cfg = ctx.cfg.clone();
     controller
         .owns_shared_stream(statefulsets)
         .watches_shared_stream(secrets, move |s| referencing(&store, "Secret", s.as_ref()))
         .watches_shared_stream(config_maps, move |c| {
             referencing(&store2, "ConfigMap", c.as_ref())
+        })
+        .watches_shared_stream(backend_configs, move |b| {
+            backed_by(&store3, &cfg, b.as_ref())
         })
         .run(reconcile::<K>, error_policy::<K>, ctx)
         .for_each(|r| async move {
@@ -72,6 +77,43 @@ fn referencing<K: WorkloadResource, O: Resource>(
         })
         .map(|w| ObjectRef::from_obj(w.as_ref()))
         .collect()
+}
+
+/// The workloads BackendConfig `bc` applies to: its namespace's, or all for the cluster-wide one.
+fn backed_by<K: WorkloadResource>(
+    store: &Store<K>,
+    cfg: &crate::config::OperatorConfig,
+    bc: &BackendConfig,
+) -> Vec<ObjectRef<K>> {
+    let (ns, name) = (bc.namespace().unwrap_or_default(), bc.name_any());
+    let global = cfg.global_backend_config.as_deref() == Some(name.as_str())
+        && cfg.global_backend_config_namespace == ns;
+    let namespaced = cfg.namespaced_backend_config == name;
+    store
+        .state()
+        .iter()
+        .filter(|w| global || (namespaced && w.namespace().as_deref() == Some(ns.as_str())))
+        .map(|w| ObjectRef::from_obj(w.as_ref()))
+        .collect()
+}
+
+/// Merges the namespace's BackendConfig, then the cluster-wide one, under the workload's pod
+/// policy (nearest wins), from the watch cache.
+fn with_backend_configs(mut w: Workload, ctx: &Context) -> Workload {
+    let cfg = &ctx.cfg;
+    let layers = [
+        Some((w.namespace.clone(), cfg.namespaced_backend_config.clone())),
+        cfg.global_backend_config
+            .clone()
+            .map(|n| (cfg.global_backend_config_namespace.clone(), n)),
+    ];
+    for (ns, name) in layers.into_iter().flatten() {
+        if let Some(bc) = ctx.backend_configs.get(&ObjectRef::new(&name).within(&ns)) {
+            bc.spec
+                .fill(w.spec.pod.get_or_insert_with(Default::default));
+        }
+    }
+    w
 }
 
 /// Every ConfigMap and Secret a workload's pods read.
@@ -161,7 +203,8 @@ async fn reconcile_inner<K: WorkloadResource>(obj: &K, ctx: &Context) -> Result<
         return Ok(Action::await_change());
     }
     sync_finalizer(obj, &api, ctx).await?;
-    let w = Workload::of(obj);
+    let _ = ctx.backend_configs.wait_until_ready().await;
+    let w = with_backend_configs(Workload::of(obj), ctx);
     let config_hash = config_hash(&w, ctx).await;
     let desired = children::desired(&w, &ctx.cfg, &ctx.caps, Some(&config_hash));
     let mut apply_error = None;
