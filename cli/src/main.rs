@@ -1,5 +1,6 @@
 //! `fmesh`: validate fmesh manifests, draw meshes, print the CRDs.
 
+mod connectors;
 mod crds;
 mod document;
 mod graph;
@@ -56,6 +57,13 @@ enum Command {
     Graph(GraphArgs),
     /// Print the CustomResourceDefinitions, or write one file each with --out.
     Crds(CrdsArgs),
+    /// List the connector catalogue: fmesh's native connectors and the Pulsar IO connectors.
+    ///
+    /// Native connectors run in fmesh-runner (`builtin: {name: …}` in a Source or Sink) and
+    /// have a JSON Schema for their sourceConfig/sinkConfig (printed by `-o json`), which
+    /// admission and `fmesh validate` check. Pulsar IO connectors are named by
+    /// `java.jar: builtin://<name>` or `sourceType`/`sinkType`; their required keys are checked.
+    Connectors(ConnectorsArgs),
     /// Print the objects the operator would apply for the CRs in a file, from its own builders.
     ///
     /// For GitOps review and debugging: StatefulSets, Services, HPAs, PDBs (and a mesh's child
@@ -129,6 +137,13 @@ enum GraphFormat {
 }
 
 #[derive(Debug, clap::Args)]
+struct ConnectorsArgs {
+    /// `text` (tables) or `json` (with config schemas).
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
 struct CrdsArgs {
     /// Write each CRD to DIR/<plural>.<group>.yaml instead of printing them.
     #[arg(long, value_name = "DIR")]
@@ -141,6 +156,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => run_validate(&args),
         Command::Graph(args) => run_graph(&args),
         Command::Crds(args) => run_crds(&args),
+        Command::Connectors(args) => run_connectors(&args),
         Command::Render(args) => run_render(&args),
         Command::Run(args) => {
             init_tracing();
@@ -261,6 +277,15 @@ fn run_render(args: &RenderArgs) -> anyhow::Result<u8> {
     }
     write_stdout(&out).context("writing the objects")?;
     Ok(u8::from(invalid))
+}
+
+fn run_connectors(args: &ConnectorsArgs) -> anyhow::Result<u8> {
+    let text = match args.output {
+        OutputFormat::Text => connectors::table(),
+        OutputFormat::Json => format!("{:#}\n", connectors::json()),
+    };
+    write_stdout(&text).context("writing the catalogue")?;
+    Ok(0)
 }
 
 fn run_crds(args: &CrdsArgs) -> anyhow::Result<u8> {
