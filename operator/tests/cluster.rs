@@ -964,3 +964,92 @@ async fn backend_configs_are_merged_under_the_workload_and_followed() {
     .await;
     op.stop();
 }
+
+/// GET on the embedded broker's admin API: the subscriptions of `topic` (`public/default/…`).
+async fn subscriptions(admin: std::net::SocketAddr, topic: &str) -> Vec<String> {
+    use http_body_util::{BodyExt, Empty};
+    let client: hyper_util::client::legacy::Client<_, Empty<hyper::body::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let url = format!("http://{admin}/admin/v2/persistent/public/default/{topic}/subscriptions");
+    let resp = client
+        .get(url.parse().expect("a URL"))
+        .await
+        .expect("admin answers");
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{e}: {body:?}"))
+}
+
+#[tokio::test]
+async fn cleanup_deletes_the_subscription_on_a_real_broker() {
+    let env = Env::new("op-tidy").await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = fmesh_broker::start(fmesh_broker::BrokerConfig::for_tests(dir.path()))
+        .await
+        .expect("broker starts");
+    let admin = broker.admin_addr.expect("admin listens");
+    let topic = "tidy-in";
+    // A durable subscription with a backlog-to-be, as a running function leaves behind.
+    let client = pulsar::Pulsar::builder(broker.service_url(), pulsar::TokioExecutor)
+        .build()
+        .await
+        .expect("client");
+    let consumer: pulsar::Consumer<Vec<u8>, _> = client
+        .consumer()
+        .with_topic(format!("persistent://public/default/{topic}"))
+        .with_subscription("tidy-sub")
+        .build()
+        .await
+        .expect("subscribed");
+    drop(consumer);
+    assert_eq!(
+        subscriptions(admin, topic).await,
+        vec!["tidy-sub".to_string()]
+    );
+
+    let cms: Api<ConfigMap> = env.api();
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "pulsar-live"},
+        "data": {"webServiceURL": format!("http://{admin}/"),
+                 "brokerServiceURL": broker.service_url()},
+    }))
+    .unwrap();
+    cms.create(&PostParams::default(), &cm).await.unwrap();
+    let op = Operator::start(&env.client, env.ns()).await;
+    let functions: Api<Function> = env.api();
+    let f = builtin_function(
+        "tidy",
+        json!({"cleanupSubscription": true, "subscriptionName": "tidy-sub",
+               "input": {"topics": [format!("persistent://public/default/{topic}")]},
+               "pulsar": {"pulsarConfig": "pulsar-live"}}),
+    );
+    functions.create(&PostParams::default(), &f).await.unwrap();
+    function_where(&env, "tidy", "finalizer added", |f| {
+        f.metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .any(|x| x.ends_with("cleanup-subscription"))
+    })
+    .await;
+    functions
+        .delete("tidy", &DeleteParams::default())
+        .await
+        .unwrap();
+    gone(&functions, "tidy", "Function deleted after cleanup").await;
+    assert!(
+        subscriptions(admin, topic).await.is_empty(),
+        "the subscription is deleted on the broker"
+    );
+    let events: Api<k8s_openapi::api::events::v1::Event> = env.api();
+    let reasons: Vec<String> = events
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|e| e.reason)
+        .collect();
+    assert!(!reasons.iter().any(|r| r == "CleanupGaveUp"), "{reasons:?}");
+    op.stop();
+}
