@@ -224,7 +224,9 @@ fn apply_example_mesh(cluster: &Cluster, ns: &str, name: &str, rate: u64, count:
     let mut mesh: Value =
         serde_saphyr::from_str(&std::fs::read_to_string(path).expect("read")).expect("YAML");
     mesh["metadata"]["name"] = name.into();
-    mesh["spec"]["sources"][0]["sourceConfig"] = serde_json::json!({"rate": rate, "count": count});
+    let config = &mut mesh["spec"]["sources"][0]["sourceConfig"];
+    config["rate"] = rate.into();
+    config["count"] = count.into();
     let text = serde_json::to_string(&mesh).expect("JSON").replace(
         "persistent://public/default/orders",
         &format!("persistent://public/default/{ns}-{name}"),
@@ -320,7 +322,7 @@ async fn check_counts(cluster: &Cluster, ns: &str, mesh: &str, n: u64) {
     }
 }
 
-/// Messages the log sink printed, by `seq`, with how often each came; each must be enriched.
+/// Orders the log sink printed, by `order_id`, with how often each came; each must be enriched.
 async fn sink_seqs(cluster: &Cluster, ns: &str, mesh: &str) -> BTreeMap<u64, u64> {
     let pod = pod_of(mesh, "log", "sink");
     let log = cluster
@@ -328,18 +330,23 @@ async fn sink_seqs(cluster: &Cluster, ns: &str, mesh: &str) -> BTreeMap<u64, u64
         .await
         .unwrap_or_default();
     let mut seqs = BTreeMap::new();
-    for line in log.lines().filter(|l| l.contains("\"seq\":")) {
-        assert!(
-            line.contains(r#""currency":"EUR""#) && line.contains(r#""enriched_by":"fmesh-wasm""#),
-            "not enriched: {line}"
-        );
-        let seq = line
-            .split("\"seq\":")
-            .nth(1)
-            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|d| d.parse::<u64>().ok())
-            .unwrap_or_else(|| panic!("no seq in {line}"));
-        *seqs.entry(seq).or_insert(0) += 1;
+    for line in log.lines() {
+        // The log sink prints each payload (a JSON object) followed by its fields.
+        let Some(start) = line.find("{\"") else {
+            continue;
+        };
+        let Some(Ok(order)) = serde_json::Deserializer::from_str(&line[start..])
+            .into_iter::<Value>()
+            .next()
+        else {
+            continue;
+        };
+        let Some(id) = order["order_id"].as_u64() else {
+            continue;
+        };
+        assert_eq!(order["currency"], "EUR", "not enriched: {line}");
+        assert_eq!(order["enriched_by"], "fmesh-wasm", "not enriched: {line}");
+        *seqs.entry(id).or_insert(0) += 1;
     }
     seqs
 }
@@ -448,7 +455,13 @@ async fn operator_restart_without_churn(cluster: &Cluster, ns: &str, mesh: &str)
 /// cluster config of fmesh remains.
 async fn uninstall_leaves_nothing(cluster: &Cluster) {
     cluster
-        .kubectl_ok(&["delete", "-k", LOCAL_OVERLAY, "--timeout=180s"])
+        .kubectl_ok(&[
+            "delete",
+            "-k",
+            LOCAL_OVERLAY,
+            "--ignore-not-found",
+            "--timeout=180s",
+        ])
         .expect("kubectl delete -k");
     let client = cluster.client();
     wait::until("fmesh-system gone", READY, || async {

@@ -2,9 +2,9 @@
 ;; wasm toolchain is needed: fmesh-runner compiles it when the pod starts. The runner image
 ;; carries it as /fmesh/examples/enrich.wat.
 ;;
-;; In:  a JSON object, e.g. {"seq":7,"source":"orders-generator"}
+;; In:  a JSON object, e.g. {"order_id": 7, "amount": 120}
 ;; Out: the same object with two fields added:
-;;      {"seq":7,"source":"orders-generator","currency":"EUR","enriched_by":"fmesh-wasm"}
+;;      {"order_id": 7, "amount": 120,"currency":"EUR","enriched_by":"fmesh-wasm"}
 ;; `currency` comes from the user config (funcConfig.currency, "EUR" when absent). Anything
 ;; that is not a JSON object is a user error (counted, retried, then dead-lettered or nacked).
 (module
