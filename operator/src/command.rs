@@ -134,7 +134,10 @@ fn java(w: &Workload, pkg: Option<&Package>) -> String {
     let j = w.spec.runtime.java.clone().unwrap_or_default();
     let jar = pkg
         .map(|p| p.path.clone())
-        .or(j.jar.clone())
+        .or(j
+            .jar
+            .as_deref()
+            .map(fmesh_crds::connectors::java::in_image_jar))
         .unwrap_or_default();
     let mut classpath = j
         .instance_path

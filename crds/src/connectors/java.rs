@@ -379,8 +379,8 @@ pub(super) fn check(
 }
 
 /// Defaults for a Java Source or Sink that names a catalogue connector by `builtin://name` or
-/// `sourceType`/`sinkType`: className and image where absent, and the `builtin://` jar
-/// replaced by the archive's path in that image (the form the instance runs). Idempotent.
+/// `sourceType`/`sinkType`: className and image where absent (defaults only add; the jar is
+/// resolved when the instance's command is built, see [`in_image_jar`]). Idempotent.
 pub fn fill(kind: ConnectorKind, w: &mut crate::WorkloadSpec, connector_type: Option<&str>) {
     let Some(java) = &w.runtime.java else { return };
     let r = JavaRef {
@@ -394,16 +394,22 @@ pub fn fill(kind: ConnectorKind, w: &mut crate::WorkloadSpec, connector_type: Op
     let Some(c) = resolve_java(kind, r) else {
         return;
     };
-    let builtin_jar = r.builtin_name().is_some();
     if w.class_name.as_deref().unwrap_or("").is_empty() {
         w.class_name = Some(c.class_name.to_string());
     }
     if w.image.as_deref().unwrap_or("").is_empty() {
         w.image = Some(c.image());
     }
-    if let Some(java) = &mut w.runtime.java
-        && (builtin_jar || java.jar.as_deref().unwrap_or("").is_empty())
-    {
-        java.jar = Some(c.jar());
-    }
+}
+
+/// The archive's path inside the connector image for a `builtin://name` jar; any other jar as
+/// written. What the instance's `--jar` gets.
+pub fn in_image_jar(jar: &str) -> String {
+    let Some(name) = jar.strip_prefix(BUILTIN_SCHEME) else {
+        return jar.to_string();
+    };
+    java()
+        .iter()
+        .find(|c| c.name == name)
+        .map_or_else(|| jar.to_string(), JavaConnector::jar)
 }

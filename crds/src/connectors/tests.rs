@@ -283,3 +283,37 @@ fn every_java_entry_is_well_formed() {
         }
     }
 }
+
+#[test]
+fn builtin_jars_resolve_to_the_archive_in_the_image() {
+    assert_eq!(
+        java::in_image_jar("builtin://kafka"),
+        format!("connectors/pulsar-io-kafka-{}.nar", java::IO_VERSION)
+    );
+    assert_eq!(java::in_image_jar("connectors/x.nar"), "connectors/x.nar");
+    assert_eq!(java::in_image_jar("builtin://nope"), "builtin://nope");
+    let mut w = crate::WorkloadSpec::default();
+    w.runtime.java = Some(crate::common::JavaRuntime {
+        jar: Some("builtin://elastic_search".into()),
+        ..Default::default()
+    });
+    java::fill(ConnectorKind::Sink, &mut w, None);
+    assert_eq!(
+        w.class_name.as_deref(),
+        Some("org.apache.pulsar.io.elasticsearch.ElasticSearchSink")
+    );
+    assert!(
+        w.image
+            .as_deref()
+            .unwrap()
+            .starts_with("streamnative/pulsar-io-elastic-search:")
+    );
+    assert_eq!(
+        w.runtime.java.as_ref().unwrap().jar.as_deref(),
+        Some("builtin://elastic_search"),
+        "defaults only add"
+    );
+    let before = w.clone();
+    java::fill(ConnectorKind::Sink, &mut w, None);
+    assert_eq!(w, before, "idempotent");
+}
