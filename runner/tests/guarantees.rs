@@ -163,11 +163,9 @@ async fn atmost_once_never_redelivers_across_kill_9() {
     );
 }
 
-// Fails today: with three Key_Shared instances ~10% of messages are received twice (684
-// receptions for 600 messages, 600 distinct outputs) and a key's message can come out after
-// later ones of the same key. Not diagnosed yet (runner, pulsar-rs Key_Shared, or the
-// embedded broker's ring); the single-instance order holds (see pipeline.rs).
-#[ignore = "Key_Shared redeliveries across instances: under investigation"]
+// Three Key_Shared instances: every message processed once, each key's messages in order, the
+// keys spread over the instances. (Ignored in session 1 for ~10% redeliveries; 9 of 9 runs
+// were clean on 2026-11-27, the cause of the earlier ones not identified: watch for it.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retain_key_ordering_keeps_per_key_order_across_instances() {
     let dir = tempfile::tempdir().unwrap();
@@ -200,6 +198,11 @@ async fn retain_key_ordering_keeps_per_key_order_across_instances() {
     );
     let per_instance: Vec<u64> = runners.iter().map(|r| r.metrics.received.get()).collect();
     eprintln!("received per instance: {per_instance:?}");
+    assert_eq!(
+        per_instance.iter().sum::<u64>(),
+        600,
+        "a steady Key_Shared subscription redelivers nothing"
+    );
     let distinct: std::collections::HashSet<String> = got.iter().map(Msg::as_str).collect();
     eprintln!("distinct outputs: {}", distinct.len());
     let mut last: BTreeMap<String, i64> = BTreeMap::new();
