@@ -25,6 +25,14 @@ pub type ConsumerKey = (u64, u64);
 
 /// Permits a consumer may hold at once, whatever it asks for (bounds memory).
 const MAX_PERMITS: u32 = 20_000;
+/// Entries a Key_Shared dispatch pass parks for busy consumers before it stops looking further.
+const KEY_SHARED_LOOKAHEAD: usize = 1000;
+
+/// An entry's Key_Shared hash; entries without a key hash as Pulsar's fixed "NONE_KEY".
+fn key_hash_of(key_hash: Option<u32>) -> u32 {
+    key_hash.unwrap_or_else(|| murmur3_32(NONE_KEY, 0) % HASH_RANGE)
+}
+
 /// Points each Key_Shared consumer gets on the hash ring.
 const RING_POINTS: u32 = 64;
 /// Hash used for entries without a key (Pulsar hashes a fixed "NONE_KEY").
@@ -271,7 +279,10 @@ impl Subscription {
         self.kind = kind;
         let mut slot = slot;
         if kind == SubType::KeyShared && !self.pending.is_empty() {
-            slot.join_marker = Some(self.read_pos);
+            // The oldest entry not yet delivered: entries parked for a busy consumer count too,
+            // or a key moving to the newcomer could overtake its own earlier messages.
+            let oldest = self.redeliver.first().copied().unwrap_or(self.read_pos);
+            slot.join_marker = Some(oldest.min(self.read_pos));
         }
         self.consumers.push(slot);
         self.membership_changed(partition);
@@ -493,8 +504,7 @@ impl Subscription {
                     .inspect(|&i| self.rr = i + 1)
             }
             SubType::KeyShared => {
-                let hash = key_hash.unwrap_or_else(|| murmur3_32(NONE_KEY, 0) % HASH_RANGE);
-                let owner = self.owner_of(hash)?;
+                let owner = self.owner_of(key_hash_of(key_hash))?;
                 let md = self.cursor.mark_delete;
                 self.consumers.iter().position(|c| {
                     c.key == owner
@@ -505,16 +515,26 @@ impl Subscription {
         }
     }
 
-    /// Sends what can be sent now. Stops at the first entry nobody can take,
-    /// which keeps per-key (and, for Exclusive/Failover, total) order.
+    /// Sends what can be sent now. Exclusive, Failover and Shared stop at the first entry
+    /// nobody can take (total order for the first two). Key_Shared parks an entry whose owner
+    /// cannot take it and looks further for other consumers' keys, so one slow consumer does
+    /// not stall the rest; every later entry of a parked owner is parked too, which keeps
+    /// per-key order. Parked entries are retried first on the next pass.
     pub fn dispatch(&mut self, log: &SegmentLog, partition: i32) -> u64 {
         let mut sent = 0;
         if self.consumers.is_empty() {
             return 0;
         }
+        let mut busy_owners: Vec<ConsumerKey> = Vec::new();
+        let mut parked = 0;
+        let mut next_replay = 0;
         loop {
-            let (entry, replay) = match self.redeliver.first() {
-                Some(&e) => (e, true),
+            let replay_entry = self.redeliver.range(next_replay..).next().copied();
+            let (entry, replay) = match replay_entry {
+                Some(e) => {
+                    next_replay = e + 1;
+                    (e, true)
+                }
                 None if self.read_pos < log.end_entry() => (self.read_pos, false),
                 None => break,
             };
@@ -527,8 +547,27 @@ impl Subscription {
                 continue;
             }
             let Some(info) = info else { break };
-            let Some(ci) = self.pick(entry, info.key_hash, partition) else {
-                break;
+            let owner = (self.kind == SubType::KeyShared)
+                .then(|| self.owner_of(key_hash_of(info.key_hash)))
+                .flatten();
+            let pick = match owner {
+                Some(o) if busy_owners.contains(&o) => None,
+                _ => self.pick(entry, info.key_hash, partition),
+            };
+            let Some(ci) = pick else {
+                let Some(o) = owner else { break };
+                if !busy_owners.contains(&o) {
+                    busy_owners.push(o);
+                }
+                if !replay {
+                    self.redeliver.insert(entry);
+                    self.read_pos = entry + 1;
+                }
+                parked += 1;
+                if busy_owners.len() >= self.consumers.len() || parked >= KEY_SHARED_LOOKAHEAD {
+                    break;
+                }
+                continue;
             };
             let payload = match log.read(entry) {
                 Ok(p) => p,
@@ -691,6 +730,58 @@ mod tests {
             vec![3],
             "key order kept across the hand-over"
         );
+    }
+
+    /// Keys owned by consumer (1, `id`) of a subscription with consumers 1 and 2.
+    fn keys_of(id: u64, n: usize) -> Vec<String> {
+        let mut probe = sub(SubType::KeyShared);
+        probe
+            .add_consumer(slot(1).0, SubType::KeyShared, -1)
+            .unwrap();
+        probe
+            .add_consumer(slot(2).0, SubType::KeyShared, -1)
+            .unwrap();
+        (0..10_000)
+            .map(|i| format!("key-{i}"))
+            .filter(|k| probe.owner_of(murmur3_32(k.as_bytes(), 0) % HASH_RANGE) == Some((1, id)))
+            .take(n)
+            .collect()
+    }
+
+    #[test]
+    fn key_shared_busy_consumer_does_not_stall_the_others_and_keeps_its_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, mut w) = segment::open(dir.path(), 1 << 20, 1 << 20, |_, _| {}).unwrap();
+        let (ka, kb) = (keys_of(1, 1).remove(0), keys_of(2, 1).remove(0));
+        // a b a b a b …: entries 0,2,4,… are consumer 1's, 1,3,5,… consumer 2's.
+        for _ in 0..5 {
+            append(&mut log, &mut w, &ka);
+            append(&mut log, &mut w, &kb);
+        }
+        let mut s = sub(SubType::KeyShared);
+        let (a, mut arx) = slot(1);
+        let (b, mut brx) = slot(2);
+        s.add_consumer(a, SubType::KeyShared, -1).unwrap();
+        s.add_consumer(b, SubType::KeyShared, -1).unwrap();
+        s.flow((1, 1), 1);
+        s.flow((1, 2), 100);
+        s.dispatch(&log, -1);
+        assert_eq!(received(&mut arx), vec![0], "one permit, one message");
+        assert_eq!(
+            received(&mut brx),
+            vec![1, 3, 5, 7, 9],
+            "the busy consumer's keys do not hold the others back"
+        );
+        s.flow((1, 1), 100);
+        append(&mut log, &mut w, &ka);
+        s.dispatch(&log, -1);
+        assert_eq!(
+            received(&mut arx),
+            vec![2, 4, 6, 8, 10],
+            "parked entries come first, in order"
+        );
+        assert!(received(&mut brx).is_empty());
+        assert_eq!(s.redelivery_count.len(), 0, "parking is not a redelivery");
     }
 
     #[test]
