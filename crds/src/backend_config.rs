@@ -40,15 +40,15 @@ impl BackendConfigSpec {
     pub fn fill(&self, pod: &mut PodPolicy) {
         let mut env = pod.env.take().unwrap_or_default();
         let layer = self.pod.clone().unwrap_or_default();
-        let named = self
-            .env
-            .iter()
-            .flatten()
-            .map(|(name, value)| k8s_openapi::api::core::v1::EnvVar {
-                name: name.clone(),
-                value: Some(value.clone()),
-                value_from: None,
-            });
+        let named =
+            self.env
+                .iter()
+                .flatten()
+                .map(|(name, value)| k8s_openapi::api::core::v1::EnvVar {
+                    name: name.clone(),
+                    value: Some(value.clone()),
+                    value_from: None,
+                });
         for var in named.chain(layer.env.clone().unwrap_or_default()) {
             if !env.iter().any(|e| e.name == var.name) {
                 env.push(var);

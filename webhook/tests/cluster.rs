@@ -121,7 +121,10 @@ async fn apply_crds(k: &Kubectl) {
     for entry in std::fs::read_dir(dir).expect("manifests/crds") {
         let path = entry.expect("entry").path();
         // The directory is also a kustomize base (kustomization.yaml).
-        if !path.to_string_lossy().ends_with(".compute.functionmesh.io.yaml") {
+        if !path
+            .to_string_lossy()
+            .ends_with(".compute.functionmesh.io.yaml")
+        {
             continue;
         }
         let text = std::fs::read_to_string(&path).expect("CRD file");
