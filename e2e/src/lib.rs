@@ -5,6 +5,7 @@
 //! Tests call [`Cluster::ensure`] (brings the cluster up once per process), then create their own
 //! namespace with [`Cluster::namespace`].
 
+pub mod bundle;
 pub mod cgroups;
 pub mod cluster;
 pub mod cni;

@@ -49,6 +49,13 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Regenerate the OLM bundle (manifests/bundle/) and the Argo CD argocd-cm snippet from
+    /// manifests/base (rendered by the cached kubectl 1.20), examples/ and manifests/argocd/health/.
+    Bundle {
+        /// The fmesh workspace (default: the one this binary was built from).
+        #[arg(long)]
+        workspace: Option<PathBuf>,
+    },
     /// The last lines of a component's log.
     Logs {
         /// etcd, containerd, kube-apiserver, kube-controller-manager, kube-scheduler or kubelet.
@@ -137,6 +144,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .and_then(|c| u8::try_from(c).ok())
                     .unwrap_or(1),
             ));
+        }
+        Command::Bundle { workspace } => {
+            let workspace = workspace.unwrap_or_else(default_workspace);
+            let kubectl = cluster.binaries().program("kubectl");
+            let files = fmesh_e2e::bundle::generate(&kubectl, &workspace)
+                .context("generating the bundle (kubectl comes from `fmesh-e2e up`)")?;
+            fmesh_e2e::bundle::write(&workspace, &files)?;
+            for path in files.keys() {
+                println!("{}", path.display());
+            }
         }
         Command::Logs { component, lines } => {
             print!("{}", cluster.logs(&component, lines)?);
