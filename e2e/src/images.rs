@@ -383,12 +383,13 @@ pub fn build_fmesh(layout: &Layout, workspace: &Path, release: bool) -> Result<V
 }
 
 /// Files an fmesh image carries besides its program: the runner image ships the example
-/// mesh's WebAssembly module where `examples/mesh.yaml` names it.
+/// mesh's WebAssembly module where `examples/mesh.yaml` names it (relative to `/`, the
+/// working directory; `fmesh run` reads the same relative path next to the YAML file).
 pub fn extras(program: &str, workspace: &Path) -> Vec<Entry> {
     match program {
         "runner" => vec![Entry::File {
             src: workspace.join("examples/wasm/enrich.wat"),
-            dest: "fmesh/examples/enrich.wat".into(),
+            dest: "wasm/enrich.wat".into(),
             mode: 0o644,
         }],
         _ => Vec::new(),
