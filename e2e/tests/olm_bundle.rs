@@ -23,8 +23,13 @@ fn kubectl() -> PathBuf {
     kubectl
 }
 
+/// The rendered base, once per test binary (rendering the 1.2 MB of CRDs takes about a second).
 fn base() -> Vec<Value> {
-    bundle::render(&kubectl(), &install::workspace(), "manifests/base").expect("render base")
+    static BASE: std::sync::OnceLock<Vec<Value>> = std::sync::OnceLock::new();
+    BASE.get_or_init(|| {
+        bundle::render(&kubectl(), &install::workspace(), "manifests/base").expect("render base")
+    })
+    .clone()
 }
 
 fn csv_of(base: &[Value]) -> Value {
