@@ -3,7 +3,7 @@
 set -euo pipefail
 packages="protobuf-compiler gcc libc6-dev golang-go rsync etcd-server containerd runc
   containernetworking-plugins busybox-static iproute2 iptables jq python3 python3-venv
-  postgresql lua5.4"
+  postgresql lua5.1 lua5.4"
 missing=$(for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
 done)

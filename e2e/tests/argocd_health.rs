@@ -1,5 +1,6 @@
-//! The Argo CD health check (`manifests/argocd/health/conditions.lua`) run by a real Lua 5.4
-//! (`lua5.4`, installed by scripts/install-deps.sh) the way Argo CD runs it — `obj` a global,
+//! The Argo CD health check (`manifests/argocd/health/conditions.lua`) run by real Lua
+//! interpreters — Lua 5.1 (the language of gopher-lua, which Argo CD embeds) and 5.4, both
+//! installed by scripts/install-deps.sh — the way Argo CD runs it — `obj` a global,
 //! the script's `hs` the answer — against statuses the operator's own code computes
 //! (`fmesh_operator::status`, `fmesh_operator::conditions`). No cluster needed.
 
@@ -44,21 +45,30 @@ fn lua(value: &Value) -> String {
     }
 }
 
-/// (hs.status, hs.message) of the health check on `obj`.
+/// (hs.status, hs.message) of the health check on `obj`, the same from both interpreters.
 fn health(obj: &Value) -> (String, String) {
+    let answers: Vec<(String, String)> = ["lua5.1", "lua5.4"]
+        .iter()
+        .map(|lua| health_with(lua, obj))
+        .collect();
+    assert_eq!(answers[0], answers[1], "lua5.1 and lua5.4 disagree");
+    answers[0].clone()
+}
+
+fn health_with(interpreter: &str, obj: &Value) -> (String, String) {
     let checks = bundle::read_health(&install::workspace()).expect("health checks");
     let script = &checks["conditions.lua"];
     let program = format!(
         "obj = {}\nlocal hs = (function()\n{script}\nend)()\nio.write(hs.status, \"\\n\", hs.message)\n",
         lua(obj)
     );
-    let mut child = Command::new("lua5.4")
+    let mut child = Command::new(interpreter)
         .arg("-")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("lua5.4 (scripts/install-deps.sh installs it)");
+        .unwrap_or_else(|e| panic!("{interpreter}: {e} (scripts/install-deps.sh installs it)"));
     child
         .stdin
         .take()
