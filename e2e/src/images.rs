@@ -520,8 +520,9 @@ mod tests {
                 panic!("{e:?}")
             };
             assert!(src.is_file(), "{}", src.display());
+            // The mesh names it relative to the image's working directory `/`.
             assert!(
-                mesh.contains(&format!("module: /{dest}")),
+                mesh.contains(&format!("module: {dest}")),
                 "{dest} not in mesh.yaml"
             );
         }
