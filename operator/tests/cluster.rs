@@ -269,6 +269,19 @@ where
     .unwrap_or_else(|e| panic!("{what}: {e}"));
 }
 
+/// The reasons of the Events in the test's namespace.
+async fn event_reasons(env: &Env) -> Vec<String> {
+    let events: Api<k8s_openapi::api::events::v1::Event> = env.api();
+    events
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|e| e.reason)
+        .collect()
+}
+
 /// Writes the operator makes over `QUIET` (must be zero in a steady state).
 async fn writes_while_quiet(op: &Operator) -> u64 {
     let before = op.metrics.total_writes();
@@ -854,15 +867,7 @@ async fn cleanup_finalizer_only_when_asked_and_never_hangs() {
         "Function deleted despite failing cleanup",
     )
     .await;
-    let events: Api<k8s_openapi::api::events::v1::Event> = env.api();
-    let reasons: Vec<String> = events
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|e| e.reason)
-        .collect();
+    let reasons = event_reasons(&env).await;
     assert!(reasons.iter().any(|r| r == "CleanupGaveUp"), "{reasons:?}");
     op.stop();
 }
@@ -1041,15 +1046,7 @@ async fn cleanup_deletes_the_subscription_on_a_real_broker() {
         subscriptions(admin, topic).await.is_empty(),
         "the subscription is deleted on the broker"
     );
-    let events: Api<k8s_openapi::api::events::v1::Event> = env.api();
-    let reasons: Vec<String> = events
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|e| e.reason)
-        .collect();
+    let reasons = event_reasons(&env).await;
     assert!(!reasons.iter().any(|r| r == "CleanupGaveUp"), "{reasons:?}");
     op.stop();
 }
