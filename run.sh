@@ -91,5 +91,5 @@ printf '%5ss  %s\n' $((SECONDS - start)) "total"
 echo
 echo "$kubeconfig"
 echo "Use it:     export $kubeconfig; $bin/fmesh-e2e kubectl get fm,pods"
-echo "Uninstall:  $bin/fmesh-e2e kubectl delete -k manifests/overlays/local --ignore-not-found"
+echo "Uninstall:  $bin/fmesh-e2e uninstall   (the meshes, then kubectl delete -k manifests/overlays/local)"
 echo "Stop it:    $bin/fmesh-e2e down   (add --purge to remove its state)"

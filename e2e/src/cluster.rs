@@ -490,6 +490,19 @@ impl Cluster {
         })
     }
 
+    /// A handle on a cluster that is already up, without bringing it up or checking for an
+    /// install (for `fmesh-e2e uninstall`).
+    pub async fn running(local: LocalCluster) -> Result<Cluster> {
+        install_crypto_provider();
+        let kubeconfig = local.layout().admin_kubeconfig();
+        let client = kubeconfig::client(&kubeconfig).await?;
+        Ok(Cluster {
+            local,
+            kubeconfig,
+            client,
+        })
+    }
+
     /// The admin kubeconfig path.
     pub fn kubeconfig(&self) -> &Path {
         &self.kubeconfig

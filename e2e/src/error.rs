@@ -66,7 +66,7 @@ pub enum Error {
     /// fmesh is installed in the cluster (`kubectl apply -k manifests/...`): its operator and
     /// webhook would act on the objects of a test that runs its own.
     #[error(
-        "fmesh is installed in this cluster ({found}); its operator and webhook would act on this test's objects. Uninstall it first: `fmesh-e2e kubectl delete -k manifests/overlays/local --ignore-not-found` from the repository root"
+        "fmesh is installed in this cluster ({found}); its operator and webhook would act on this test's objects. Uninstall it first: `fmesh-e2e uninstall`"
     )]
     FmeshInstalled { found: String },
     /// `logs` was asked for a component that does not exist.

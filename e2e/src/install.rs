@@ -4,15 +4,20 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::time::Duration;
 
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
+use kube::api::ListParams;
 
 use crate::cluster::Cluster;
 use crate::error::{Error, IoContext, Result};
+use crate::wait;
 
 /// The namespace the bundle installs into.
 pub const SYSTEM_NAMESPACE: &str = "fmesh-system";
@@ -24,6 +29,16 @@ pub const DEPLOYMENTS: [&str; 3] = ["fmesh-operator", "fmesh-webhook", "fmesh-br
 pub const VALIDATING: &str = "fmesh-validating";
 /// See [`VALIDATING`].
 pub const MUTATING: &str = "fmesh-mutating";
+
+/// The fmesh custom resources, meshes first (deleting a mesh deletes its members).
+pub const CUSTOM_RESOURCES: [&str; 4] = [
+    "functionmeshes.compute.functionmesh.io",
+    "functions.compute.functionmesh.io",
+    "sources.compute.functionmesh.io",
+    "sinks.compute.functionmesh.io",
+];
+/// The label the operator puts on everything it creates.
+pub const MANAGED_BY_OPERATOR: &str = "app.kubernetes.io/managed-by=fmesh-operator";
 
 /// The workspace root (the parent of the e2e crate), where `manifests/` is.
 pub fn workspace() -> PathBuf {
@@ -64,6 +79,46 @@ pub async fn require_none(client: &kube::Client) -> Result<()> {
 }
 
 impl Cluster {
+    /// Uninstalls fmesh so that nothing is left: first every fmesh custom resource, while the
+    /// operator still runs to remove its finalizers, until the StatefulSets they own are
+    /// collected; then the bundle (`kubectl delete -k`), until its namespace is gone. The
+    /// bundle alone deletes the CRDs under live resources, and the garbage collector of a 1.20
+    /// cluster can then take minutes to collect children whose owner's type no longer exists.
+    pub async fn uninstall(&self, timeout: Duration) -> Result<()> {
+        let secs = format!("--timeout={}s", timeout.as_secs());
+        let crds: Api<CustomResourceDefinition> = Api::all(self.client());
+        for resource in CUSTOM_RESOURCES {
+            if crds.get_opt(resource).await?.is_some() {
+                self.kubectl_ok(&["delete", resource, "--all", "--all-namespaces", &secs])?;
+            }
+        }
+        let statefulsets: Api<StatefulSet> = Api::all(self.client());
+        let owned = ListParams::default().labels(MANAGED_BY_OPERATOR);
+        wait::until(
+            "the fmesh workloads' StatefulSets collected",
+            timeout,
+            || async {
+                Ok(statefulsets
+                    .list(&owned)
+                    .await?
+                    .items
+                    .is_empty()
+                    .then_some(()))
+            },
+        )
+        .await?;
+        self.kubectl_ok(&["delete", "-k", LOCAL_OVERLAY, "--ignore-not-found", &secs])?;
+        let namespaces: Api<Namespace> = Api::all(self.client());
+        wait::until("namespace fmesh-system deleted", timeout, || async {
+            Ok(namespaces
+                .get_opt(SYSTEM_NAMESPACE)
+                .await?
+                .is_none()
+                .then_some(()))
+        })
+        .await
+    }
+
     /// Runs the cluster's kubectl 1.20 with the admin kubeconfig, from the workspace root (so
     /// `-k manifests/...` paths work); returns its output whatever the exit status.
     pub fn kubectl(&self, args: &[&str]) -> Result<Output> {

@@ -41,6 +41,13 @@ enum Command {
         #[arg(long)]
         workspace: Option<PathBuf>,
     },
+    /// Uninstall fmesh (`manifests/overlays/local`) so that nothing is left: its custom
+    /// resources and their workloads first, then the bundle.
+    Uninstall {
+        /// How long each step may take, in seconds.
+        #[arg(long, default_value_t = 180)]
+        timeout: u64,
+    },
     /// What runs, its health, and where its logs are.
     Status,
     /// Run the cluster's own kubectl 1.20 against it: `fmesh-e2e kubectl get pods -A`.
@@ -123,6 +130,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Built::Skipped { program, reason } => eprintln!("skipped {program}: {reason}"),
                 }
             }
+        }
+        Command::Uninstall { timeout } => {
+            let started = Instant::now();
+            fmesh_e2e::Cluster::running(cluster)
+                .await
+                .context("connecting to the cluster (is it up?)")?
+                .uninstall(std::time::Duration::from_secs(timeout))
+                .await
+                .context("uninstalling fmesh")?;
+            eprintln!(
+                "fmesh uninstalled in {:.1}s",
+                started.elapsed().as_secs_f64()
+            );
         }
         Command::Status => {
             let status = cluster.status().await;

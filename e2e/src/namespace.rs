@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use kube::Api;
-use kube::api::{ObjectMeta, PostParams};
+use kube::ResourceExt;
+use kube::api::{ListParams, ObjectMeta, PostParams};
 
 use crate::cluster::Cluster;
 use crate::error::Result;
@@ -117,5 +118,43 @@ impl Cluster {
             .filter_map(|l| l.splitn(4, ' ').nth(3))
             .collect::<Vec<_>>()
             .join("\n"))
+    }
+
+    /// For a failed wait: each pod of `namespace` with its phase, its containers' restarts and
+    /// states, and the last `lines` lines of each container's log.
+    pub async fn pods_report(&self, namespace: &str, lines: usize) -> String {
+        let pods = match Api::<Pod>::namespaced(self.client(), namespace)
+            .list(&ListParams::default())
+            .await
+        {
+            Ok(list) => list.items,
+            Err(e) => return format!("pods of {namespace}: {e}"),
+        };
+        let mut out = String::new();
+        for pod in pods {
+            let name = pod.name_any();
+            let status = pod.status.unwrap_or_default();
+            let deleting = pod.metadata.deletion_timestamp.is_some();
+            out.push_str(&format!(
+                "pod {namespace}/{name}: phase {:?}{}\n",
+                status.phase,
+                if deleting { ", terminating" } else { "" }
+            ));
+            for c in status.container_statuses.unwrap_or_default() {
+                out.push_str(&format!(
+                    "  container {}: ready {}, restarts {}, state {:?}, last {:?}\n",
+                    c.name, c.ready, c.restart_count, c.state, c.last_state
+                ));
+                let log = self
+                    .container_log(namespace, &name, &c.name)
+                    .await
+                    .unwrap_or_else(|e| e.to_string());
+                let tail: Vec<&str> = log.lines().rev().take(lines).collect();
+                for line in tail.into_iter().rev() {
+                    out.push_str(&format!("    | {line}\n"));
+                }
+            }
+        }
+        out
     }
 }

@@ -126,19 +126,22 @@ async fn install_run_refuse_recover_uninstall() {
 
     let t = Instant::now();
     uninstall_leaves_nothing(&cluster).await;
-    times.push(("uninstall: delete -k until nothing is left", t.elapsed()));
+    times.push((
+        "uninstall: CRs, then delete -k, until nothing is left",
+        t.elapsed(),
+    ));
     drop(guard);
     let statefulsets: Api<StatefulSet> = Api::namespaced(cluster.client(), &ns);
-    wait::until("the meshes' StatefulSets collected", READY, || async {
-        Ok(statefulsets
-            .list(&ListParams::default())
-            .await?
-            .items
-            .is_empty()
-            .then_some(()))
-    })
-    .await
-    .expect("StatefulSets garbage-collected with their CRs");
+    let left = statefulsets
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items;
+    assert!(
+        left.is_empty(),
+        "StatefulSets left: {:?}",
+        left.iter().map(|s| s.name_any()).collect::<Vec<_>>()
+    );
 
     for (what, took) in &times {
         eprintln!("{:>7.1}s  {what}", took.as_secs_f64());
@@ -178,13 +181,16 @@ async fn others_done(cluster: &Cluster) {
 async fn wait_installed(cluster: &Cluster) {
     let deployments: Api<Deployment> = Api::namespaced(cluster.client(), SYSTEM_NAMESPACE);
     for name in install::DEPLOYMENTS {
-        wait::until(&format!("deployment {name} ready"), READY, || async {
+        let ready = wait::until(&format!("deployment {name} ready"), READY, || async {
             let d = deployments.get(name).await?;
             let ready = d.status.and_then(|s| s.ready_replicas).unwrap_or(0);
             Ok((ready >= 1).then_some(()))
         })
-        .await
-        .expect("deployment ready");
+        .await;
+        if let Err(e) = ready {
+            let report = cluster.pods_report(SYSTEM_NAMESPACE, 40).await;
+            panic!("{e}\n{report}");
+        }
     }
     let validating: Api<ValidatingWebhookConfiguration> = Api::all(cluster.client());
     let mutating: Api<MutatingWebhookConfiguration> = Api::all(cluster.client());
@@ -407,7 +413,7 @@ async fn operator_restart_without_churn(cluster: &Cluster, ns: &str, mesh: &str)
     let old_uids: Vec<_> = old.iter().filter_map(|p| p.metadata.uid.clone()).collect();
     // The successor is up when its metrics answer; it has caught up when it reconciled the
     // mesh and its three members.
-    wait::until("a new operator reconciled the mesh", READY, || async {
+    let back = wait::until("a new operator reconciled the mesh", READY, || async {
         let running = pods.list(&lp).await?.items;
         if running
             .iter()
@@ -421,8 +427,11 @@ async fn operator_restart_without_churn(cluster: &Cluster, ns: &str, mesh: &str)
         let reconciles = metric_sum(&text, "fmesh_operator_reconciles").unwrap_or(0.0);
         Ok((reconciles >= 4.0).then_some(()))
     })
-    .await
-    .expect("operator back");
+    .await;
+    if let Err(e) = back {
+        let report = cluster.pods_report(SYSTEM_NAMESPACE, 40).await;
+        panic!("operator back: {e}\n{report}");
+    }
     // Whatever the successor writes on taking over, it settles, and then writes nothing.
     let writes = || async {
         let text = http_get(OPERATOR_METRICS, "/metrics", HTTP).await?;
@@ -451,18 +460,10 @@ async fn operator_restart_without_churn(cluster: &Cluster, ns: &str, mesh: &str)
     assert_eq!(snapshot(cluster, ns).await, before);
 }
 
-/// `kubectl delete -k`: afterwards no namespace, CRD, webhook configuration, cluster role or
-/// cluster config of fmesh remains.
+/// `fmesh-e2e uninstall` (the custom resources, then `kubectl delete -k`): afterwards no
+/// namespace, CRD, webhook configuration, cluster role or cluster config of fmesh remains.
 async fn uninstall_leaves_nothing(cluster: &Cluster) {
-    cluster
-        .kubectl_ok(&[
-            "delete",
-            "-k",
-            LOCAL_OVERLAY,
-            "--ignore-not-found",
-            "--timeout=180s",
-        ])
-        .expect("kubectl delete -k");
+    cluster.uninstall(READY).await.expect("uninstall");
     let client = cluster.client();
     wait::until("fmesh-system gone", READY, || async {
         let ns: Api<Namespace> = Api::all(client.clone());

@@ -63,7 +63,33 @@ impl Elector {
         }
     }
 
-    /// Takes or renews the lease when it is ours or has expired.
+    /// Gives the lease up on shutdown, so that a successor takes over at once instead of after
+    /// [`LEASE_SECONDS`]. Best effort: a lease not released simply expires.
+    pub async fn release(&self) {
+        let result = async {
+            let Some(mut lease) = self.api.get_opt(&self.name).await? else {
+                return Ok(());
+            };
+            let mut spec = lease.spec.clone().unwrap_or_default();
+            if spec.holder_identity.as_deref() != Some(&self.identity) {
+                return Ok(());
+            }
+            spec.holder_identity = None;
+            spec.renew_time = Some(MicroTime(Timestamp::now()));
+            lease.spec = Some(spec);
+            self.api
+                .replace(&self.name, &PostParams::default(), &lease)
+                .await
+                .map(|_| ())
+        }
+        .await;
+        match result {
+            Ok(()) => tracing::info!(identity = %self.identity, "released the leader lease"),
+            Err(e) => tracing::warn!(error = %e, "releasing the leader lease"),
+        }
+    }
+
+    /// Takes or renews the lease when it is ours, free (released) or expired.
     async fn try_take(&self) -> Result<bool, kube::Error> {
         let now = Timestamp::now();
         let Some(mut lease) = self.api.get_opt(&self.name).await? else {
@@ -86,7 +112,8 @@ impl Elector {
             let secs = spec.lease_duration_seconds.unwrap_or(LEASE_SECONDS);
             t.0.as_second() + i64::from(secs) < now.as_second()
         });
-        if !ours && !expired {
+        let free = spec.holder_identity.as_deref().is_none_or(str::is_empty);
+        if !ours && !expired && !free {
             return Ok(false);
         }
         let transitions = spec.lease_transitions.unwrap_or(0) + i32::from(!ours);

@@ -82,6 +82,9 @@ async fn main() -> anyhow::Result<()> {
         _ = sigterm() => tracing::info!("terminating"),
         r = http => anyhow::bail!("health server stopped: {r:?}"),
     }
+    if let Some(e) = &elector {
+        e.release().await;
+    }
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use fmesh_crds::{Function, FunctionMesh};
 use fmesh_e2e::{Cluster, TestNamespace, images, wait};
-use fmesh_operator::metrics::Metrics;
+use fmesh_operator::metrics::{KindLabel, Metrics};
 use fmesh_operator::{Capabilities, OperatorConfig, controller};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -301,6 +301,15 @@ async fn function_becomes_running_then_steady_and_restart_makes_no_writes() {
         )
         .await
         .expect("create Function");
+    // A second Function (its pod never scheduled) so that the restarted operator has several
+    // reconciles starting at once, before its caches are synced.
+    functions
+        .create(
+            &PostParams::default(),
+            &builtin_function("idle", json!({"pod": bench_spec()["pod"]})),
+        )
+        .await
+        .expect("create Function idle");
 
     let sts = sts_where(&env, "hello-function", "StatefulSet hello-function", |_| {
         true
@@ -387,6 +396,17 @@ async fn function_becomes_running_then_steady_and_restart_makes_no_writes() {
         "a restarted operator writes nothing"
     );
     assert_eq!(restarted.metrics.total_writes(), 0);
+    let reconciled = restarted
+        .metrics
+        .reconciles
+        .get_or_create(&KindLabel {
+            kind: "Function".into(),
+        })
+        .get();
+    assert!(
+        reconciled >= 2,
+        "the restarted operator reconciled both Functions ({reconciled} reconciles)"
+    );
     let after = sts_where(&env, "hello-function", "sts", |_| true).await;
     assert_eq!(
         after.metadata.generation, generation,
@@ -397,7 +417,7 @@ async fn function_becomes_running_then_steady_and_restart_makes_no_writes() {
         .list(&ListParams::default())
         .await
         .unwrap();
-    assert_eq!(all.items.len(), 1, "no duplicates");
+    assert_eq!(all.items.len(), 2, "no duplicates");
     restarted.stop();
 }
 
@@ -883,6 +903,13 @@ async fn only_one_of_two_candidates_leads() {
         .expect("the first candidate leads");
     let waited = tokio::time::timeout(Duration::from_secs(12), b.acquire()).await;
     assert!(waited.is_err(), "the second waits while the lease is held");
+    // A leader shutting down releases the lease: the successor need not wait for it to expire.
+    a.release().await;
+    tokio::time::timeout(Duration::from_secs(5), b.acquire())
+        .await
+        .expect("the second leads as soon as the first released");
+    let again = tokio::time::timeout(Duration::from_secs(3), a.acquire()).await;
+    assert!(again.is_err(), "the released leader does not take it back");
 }
 
 fn bench_spec() -> Value {

@@ -357,9 +357,22 @@ pub async fn run(
         workload::run::<fmesh_crds::Sink>(ctx.clone(), s3, c3, t3, b3),
         mesh::run(ctx.clone()),
     );
+    // Controllers start once every shared cache holds the cluster's state: a reconcile reading
+    // an empty cache would rewrite unchanged children, and kube-runtime's readiness signal wakes
+    // only the last of several waiters, so reconciles must not wait on it themselves.
+    let started = async {
+        // One waiter at a time per cache (see above); an Err means the reflector is gone,
+        // which ends `sources` and with it this function.
+        let _ = ctx.secrets.wait_until_ready().await;
+        let _ = ctx.config_maps.wait_until_ready().await;
+        let _ = ctx.statefulsets.wait_until_ready().await;
+        let _ = ctx.backend_configs.wait_until_ready().await;
+        tracing::debug!("caches synced, starting the controllers");
+        controllers.await
+    };
     tokio::select! {
         _ = sources => {}
-        _ = controllers => {}
+        _ = started => {}
     }
 }
 

@@ -203,7 +203,6 @@ async fn reconcile_inner<K: WorkloadResource>(obj: &K, ctx: &Context) -> Result<
         return Ok(Action::await_change());
     }
     sync_finalizer(obj, &api, ctx).await?;
-    let _ = ctx.backend_configs.wait_until_ready().await;
     let w = with_backend_configs(Workload::of(obj), ctx);
     let config_hash = config_hash(&w, ctx).await;
     let desired = children::desired(&w, &ctx.cfg, &ctx.caps, Some(&config_hash));
@@ -298,8 +297,6 @@ async fn write_status<K: WorkloadResource>(
 
 /// Hash of every referenced ConfigMap and Secret, from the watch caches.
 async fn config_hash(w: &Workload, ctx: &Context) -> String {
-    let _ = ctx.secrets.wait_until_ready().await;
-    let _ = ctx.config_maps.wait_until_ready().await;
     let mut data = BTreeMap::new();
     for (kind, name) in references(&w.spec) {
         let r = |n: &str| (n.to_string(), w.namespace.clone());
@@ -446,7 +443,6 @@ async fn clean_up(w: &Workload, ctx: &Context) -> Result<(), String> {
     let cm = pulsar
         .pulsar_config
         .ok_or("no pulsar.pulsarConfig to find the admin URL")?;
-    let _ = ctx.config_maps.wait_until_ready().await;
     let web = ctx
         .config_maps
         .get(&ObjectRef::new(&cm).within(&w.namespace))
