@@ -2,7 +2,9 @@
 //! apply -k manifests/overlays/local`, the example mesh (examples/mesh.yaml) processing N
 //! messages with none lost, a broken mesh refused by the webhook with field paths, the operator
 //! pod killed (its successor converges without writing), a runner pod killed mid-stream (no
-//! acknowledged message lost), and `kubectl delete -k` leaving nothing behind.
+//! acknowledged message lost), `kubectl scale` of a Function and a rotated Secret (pods roll and
+//! run with the new value), `kubectl diff` empty after the sync (GitOps), the operator image
+//! upgraded in place (converges without writing), and `fmesh-e2e uninstall` leaving nothing.
 //!
 //! Ignored by default: it installs fmesh cluster-wide, which would act on the objects of tests
 //! running their own operator or webhook (those refuse to start next to an install). e2e/ci.sh
@@ -10,6 +12,7 @@
 //!   cargo test -p fmesh-e2e --test install -- --ignored --nocapture
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use fmesh_e2e::install::{self, LOCAL_OVERLAY, SYSTEM_NAMESPACE};
@@ -32,6 +35,8 @@ const OPERATOR_METRICS: &str = "127.0.0.1:9480";
 const BROKER_ADMIN: &str = "10.244.0.1:8080";
 const HTTP: Duration = Duration::from_secs(5);
 const OTHERS: Duration = Duration::from_secs(900);
+/// The operator image of the in-place upgrade (the dev image under another tag).
+const UPGRADE_IMAGE: &str = "fmesh.local/operator:upgrade";
 
 /// Uninstalls when the test ends, also on a panic (Drop cannot await: kubectl, not waiting).
 struct Installed<'a>(&'a Cluster);
@@ -92,7 +97,7 @@ async fn install_run_refuse_recover_uninstall() {
     times.push(("webhook: broken mesh refused", t.elapsed()));
 
     let t = Instant::now();
-    operator_restart_without_churn(&cluster, &ns, &mesh).await;
+    operator_replaced_without_churn(&cluster, &ns, Replace::KillPod).await;
     times.push((
         "operator pod killed: successor converged, zero writes",
         t.elapsed(),
@@ -123,6 +128,38 @@ async fn install_run_refuse_recover_uninstall() {
         t.elapsed(),
     ));
     eprintln!("kill scenario: {redelivered} messages delivered twice (at-least-once)");
+
+    let t = Instant::now();
+    scale_then_rotate_secret(&cluster, &ns).await;
+    times.push((
+        "kubectl scale 1→2, then Secret rotated: pods rolled, new value in both",
+        t.elapsed(),
+    ));
+
+    let t = Instant::now();
+    no_diff_after_sync(&cluster, &ns, "count");
+    times.push((
+        "GitOps: kubectl diff of the bundle and a mesh is empty",
+        t.elapsed(),
+    ));
+
+    let t = Instant::now();
+    fmesh_e2e::containerd::ctr(
+        cluster.local().layout(),
+        &[
+            "images",
+            "tag",
+            "--force",
+            "fmesh.local/operator:dev",
+            UPGRADE_IMAGE,
+        ],
+    )
+    .expect("tag the operator image for the upgrade");
+    operator_replaced_without_churn(&cluster, &ns, Replace::Upgrade(UPGRADE_IMAGE)).await;
+    times.push((
+        "operator image upgraded in place: converged, zero writes",
+        t.elapsed(),
+    ));
 
     let t = Instant::now();
     uninstall_leaves_nothing(&cluster).await;
@@ -237,13 +274,167 @@ fn apply_example_mesh(cluster: &Cluster, ns: &str, name: &str, rate: u64, count:
         "persistent://public/default/orders",
         &format!("persistent://public/default/{ns}-{name}"),
     );
-    let file = std::env::temp_dir().join(format!("fmesh-install-{ns}-{name}.json"));
+    let file = mesh_file(ns, name);
     std::fs::write(&file, text).expect("write mesh");
     let file = file.to_string_lossy().into_owned();
     cluster
         .kubectl_ok(&["apply", "-n", ns, "-f", &file])
         .expect("apply the example mesh");
     name.to_owned()
+}
+
+/// Where [`apply_example_mesh`] wrote mesh `name` of `ns`.
+fn mesh_file(ns: &str, name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("fmesh-install-{ns}-{name}.json"))
+}
+
+/// A standalone Function reading Secret `rotating` through `secretsMap`: `kubectl scale` to 2
+/// replicas is followed (StatefulSet and status), then a new value in the Secret rolls both
+/// pods, and both runner processes run with it (read from their environment on this node).
+async fn scale_then_rotate_secret(cluster: &Cluster, ns: &str) {
+    let first = format!("first-{ns}");
+    let second = format!("second-{ns}");
+    cluster
+        .kubectl_ok(&[
+            "create",
+            "secret",
+            "generic",
+            "rotating",
+            "-n",
+            ns,
+            &format!("--from-literal=token={first}"),
+        ])
+        .expect("create the Secret");
+    let function = serde_json::json!({
+        "apiVersion": "compute.functionmesh.io/v1alpha1",
+        "kind": "Function",
+        "metadata": {"name": "rotate"},
+        "spec": {
+            "wasm": {"module": "wasm/enrich.wat"},
+            "input": {"topics": [format!("persistent://public/default/{ns}-rotate-in")]},
+            "output": {"topic": format!("persistent://public/default/{ns}-rotate-out")},
+            "funcConfig": {"currency": "EUR"},
+            "replicas": 1,
+            "secretsMap": {"ROTATION_TOKEN": {"path": "rotating", "key": "token"}},
+            "pulsar": {"pulsarConfig": "pulsar"},
+        },
+    });
+    let file = std::env::temp_dir().join(format!("fmesh-install-{ns}-rotate.json"));
+    std::fs::write(&file, function.to_string()).expect("write Function");
+    cluster
+        .kubectl_ok(&["apply", "-n", ns, "-f", &file.to_string_lossy()])
+        .expect("apply the Function");
+    let functions: Api<fmesh_crds::Function> = Api::namespaced(cluster.client(), ns);
+    let ready = |n: i32| {
+        let functions = functions.clone();
+        async move {
+            let f = functions.get("rotate").await?;
+            let s = f.status.unwrap_or_default();
+            Ok((s.replicas == Some(n) && s.ready_replicas == Some(n)).then_some(()))
+        }
+    };
+    wait::until("Function rotate ready", READY, || ready(1))
+        .await
+        .expect("Function ready");
+    cluster
+        .kubectl_ok(&[
+            "scale",
+            "-n",
+            ns,
+            "function.compute.functionmesh.io/rotate",
+            "--replicas=2",
+        ])
+        .expect("kubectl scale");
+    wait::until("Function rotate scaled to 2 and ready", READY, || ready(2))
+        .await
+        .expect("scaled");
+    let sts: StatefulSet = Api::namespaced(cluster.client(), ns)
+        .get("rotate-function")
+        .await
+        .expect("StatefulSet");
+    assert_eq!(sts.spec.and_then(|s| s.replicas), Some(2));
+    let env = |v: &str| format!("ROTATION_TOKEN={v}");
+    wait::until("both runners see the first value", READY, || async {
+        Ok((processes_with_env(&env(&first)) == 2).then_some(()))
+    })
+    .await
+    .expect("the first value in both runner processes");
+    let pods: Api<Pod> = Api::namespaced(cluster.client(), ns);
+    let uids = |pods: Vec<Pod>| -> Vec<String> {
+        pods.into_iter()
+            .filter(|p| p.name_any().starts_with("rotate-function-"))
+            .filter_map(|p| p.metadata.uid)
+            .collect()
+    };
+    let before = uids(pods.list(&ListParams::default()).await.expect("list").items);
+    assert_eq!(before.len(), 2);
+
+    cluster
+        .kubectl_ok(&[
+            "patch",
+            "secret",
+            "rotating",
+            "-n",
+            ns,
+            "-p",
+            &serde_json::json!({"stringData": {"token": second}}).to_string(),
+        ])
+        .expect("rotate the Secret");
+    wait::until(
+        "both pods rolled and running the second value",
+        FLOW,
+        || async {
+            let now = uids(pods.list(&ListParams::default()).await?.items);
+            let rolled = now.len() == 2 && now.iter().all(|u| !before.contains(u));
+            let rotated =
+                processes_with_env(&env(&second)) == 2 && processes_with_env(&env(&first)) == 0;
+            Ok((rolled && rotated).then_some(()))
+        },
+    )
+    .await
+    .expect("pods rolled with the new Secret");
+    wait::until("Function rotate ready again", READY, || ready(2))
+        .await
+        .expect("ready after the roll");
+}
+
+/// Processes on this node whose environment holds `entry` (`NAME=value`).
+fn processes_with_env(entry: &str) -> usize {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter(|e| {
+            std::fs::read(e.path().join("environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == entry.as_bytes()))
+        })
+        .count()
+}
+
+/// GitOps stability: once synced, `kubectl diff` of what Git holds (the bundle and a mesh) is
+/// empty: the webhook's defaults, the injected caBundle and the operator's status do not show.
+fn no_diff_after_sync(cluster: &Cluster, ns: &str, mesh: &str) {
+    let mesh = mesh_file(ns, mesh);
+    for args in [
+        vec!["diff", "-k", LOCAL_OVERLAY],
+        vec!["diff", "-n", ns, "-f", mesh.to_str().expect("UTF-8 path")],
+    ] {
+        let out = cluster.kubectl(&args).expect("kubectl diff");
+        assert!(
+            out.status.success(),
+            "kubectl {} shows a diff (exit {:?}):\n{}{}",
+            args.join(" "),
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 /// A runner pod's metrics (`http://<pod IP>:9094/metrics`).
@@ -394,67 +585,99 @@ async fn snapshot(cluster: &Cluster, ns: &str) -> Vec<(String, String)> {
     out
 }
 
-async fn operator_restart_without_churn(cluster: &Cluster, ns: &str, mesh: &str) {
+/// How the operator pod is replaced.
+enum Replace {
+    /// Its pod is deleted; the Deployment makes another.
+    KillPod,
+    /// `kubectl set image` to this image: an in-place upgrade.
+    Upgrade(&'static str),
+}
+
+/// The operator is replaced while workloads run; its successor reconciles every fmesh object
+/// of `ns`, writes nothing (its caches hold the cluster's state before it reconciles), and no
+/// StatefulSet or pod changes.
+async fn operator_replaced_without_churn(cluster: &Cluster, ns: &str, how: Replace) {
     let before = snapshot(cluster, ns).await;
-    assert!(
-        before
-            .iter()
-            .any(|(n, _)| n == &format!("{mesh}-enrich-function")),
-        "{before:?}"
-    );
+    let objects = cluster
+        .kubectl_ok(&[
+            "get",
+            "-n",
+            ns,
+            "functionmeshes,functions,sources,sinks",
+            "-o",
+            "name",
+        ])
+        .expect("list fmesh objects")
+        .lines()
+        .count();
+    assert!(objects >= 4, "a mesh and its members in {ns}");
     let pods: Api<Pod> = Api::namespaced(cluster.client(), SYSTEM_NAMESPACE);
     let lp = ListParams::default().labels("app.kubernetes.io/name=fmesh-operator");
     let old = pods.list(&lp).await.expect("list").items;
-    for p in &old {
-        pods.delete(&p.name_any(), &DeleteParams::default())
-            .await
-            .expect("delete");
-    }
     let old_uids: Vec<_> = old.iter().filter_map(|p| p.metadata.uid.clone()).collect();
-    // The successor is up when its metrics answer; it has caught up when it reconciled the
-    // mesh and its three members.
-    let back = wait::until("a new operator reconciled the mesh", READY, || async {
+    match how {
+        Replace::KillPod => {
+            for p in &old {
+                pods.delete(&p.name_any(), &DeleteParams::default())
+                    .await
+                    .expect("delete");
+            }
+        }
+        Replace::Upgrade(image) => {
+            cluster
+                .kubectl_ok(&[
+                    "set",
+                    "image",
+                    "-n",
+                    SYSTEM_NAMESPACE,
+                    "deployment/fmesh-operator",
+                    &format!("operator={image}"),
+                ])
+                .expect("kubectl set image");
+        }
+    }
+    // The successor is up when its metrics answer; it has caught up when it reconciled every
+    // object.
+    let back = wait::until("a new operator reconciled every object", READY, || async {
         let running = pods.list(&lp).await?.items;
-        if running
-            .iter()
-            .any(|p| old_uids.contains(p.metadata.uid.as_ref().unwrap_or(&String::new())))
-        {
+        let replaced = !running.is_empty()
+            && running
+                .iter()
+                .all(|p| !old_uids.contains(p.metadata.uid.as_ref().unwrap_or(&String::new())));
+        if !replaced {
             return Ok(None);
         }
         let Ok(text) = http_get(OPERATOR_METRICS, "/metrics", HTTP).await else {
             return Ok(None);
         };
         let reconciles = metric_sum(&text, "fmesh_operator_reconciles").unwrap_or(0.0);
-        Ok((reconciles >= 4.0).then_some(()))
+        Ok((reconciles >= objects as f64).then_some(running))
     })
     .await;
-    if let Err(e) = back {
-        let report = cluster.pods_report(SYSTEM_NAMESPACE, 40).await;
-        panic!("operator back: {e}\n{report}");
+    let running = match back {
+        Ok(running) => running,
+        Err(e) => {
+            let report = cluster.pods_report(SYSTEM_NAMESPACE, 40).await;
+            panic!("operator back: {e}\n{report}");
+        }
+    };
+    if let Replace::Upgrade(image) = how {
+        let images: Vec<_> = running
+            .iter()
+            .flat_map(|p| p.spec.iter().flat_map(|s| s.containers.iter()))
+            .filter_map(|c| c.image.clone())
+            .collect();
+        assert_eq!(images, [image], "the upgraded operator runs the new image");
     }
-    // Whatever the successor writes on taking over, it settles, and then writes nothing.
     let writes = || async {
         let text = http_get(OPERATOR_METRICS, "/metrics", HTTP).await?;
         Ok::<_, fmesh_e2e::Error>(metric_sum(&text, "fmesh_operator_writes").unwrap_or(0.0))
     };
-    let last = std::cell::Cell::new(writes().await.expect("operator metrics"));
-    let settled = wait::until("the new operator's writes to settle", READY, || async {
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        let now = writes().await?;
-        let quiet = now == last.get();
-        last.set(now);
-        Ok(quiet.then_some(now))
-    })
-    .await
-    .expect("writes settle");
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert_eq!(
-        writes().await.expect("metrics"),
-        settled,
-        "steady state writes nothing"
-    );
-    eprintln!(
-        "operator restart: {settled} writes while taking over (idempotent applies and status)"
+        writes().await.expect("operator metrics"),
+        0.0,
+        "the successor writes nothing: every child and status is already as desired"
     );
     // Nothing rolled: the same StatefulSet generations and hashes, the same pods.
     assert_eq!(snapshot(cluster, ns).await, before);
