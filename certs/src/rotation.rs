@@ -8,6 +8,8 @@ use crate::error::{Error, Result};
 use crate::inject::Injector;
 use crate::pki::{self, KeyedCert};
 use crate::resolver::HotResolver;
+#[cfg(test)]
+use crate::store::Renewal;
 use crate::store::{Bundle, SecretStore, Write};
 
 /// How long certificates live and when they are renewed.
@@ -135,12 +137,14 @@ fn next_bundle(current: Option<&Bundle>, plan: Plan, policy: &Policy) -> Result<
         )
     };
     let resource_version = current.and_then(|b| b.resource_version.clone());
+    let renewal = current.map(|b| b.renewal.clone()).unwrap_or_default();
     match (plan, current) {
         (Plan::RenewServing, Some(cur)) => Ok(Bundle {
             serving: issue(&cur.ca)?,
             ca: cur.ca.clone(),
             previous_ca_pem: cur.previous_ca_pem.clone(),
             resource_version,
+            renewal,
         }),
         (Plan::RenewCa, Some(cur)) => {
             let ca = pki::generate_ca(&policy.ca_name, policy.ca_validity)?;
@@ -162,6 +166,7 @@ fn next_bundle(current: Option<&Bundle>, plan: Plan, policy: &Policy) -> Result<
                 ca,
                 previous_ca_pem: previous,
                 resource_version,
+                renewal,
             })
         }
         _ => {
@@ -171,6 +176,7 @@ fn next_bundle(current: Option<&Bundle>, plan: Plan, policy: &Policy) -> Result<
                 ca,
                 previous_ca_pem: None,
                 resource_version,
+                renewal,
             })
         }
     }
@@ -227,14 +233,22 @@ impl SelfManaged {
         let mut force = force;
         for _ in 0..ATTEMPTS {
             let current = self.store.read().await?;
+            let requested = current.as_ref().is_some_and(|c| c.renewal.pending());
             let wanted = match (force, &current) {
                 (Some(p), Some(_)) => p,
-                _ => plan(current.as_ref(), &self.policy, SystemTime::now()),
+                _ => match plan(current.as_ref(), &self.policy, SystemTime::now()) {
+                    // Asked for on the Secret: at least a new serving certificate.
+                    Plan::Keep { .. } if requested => Plan::RenewServing,
+                    p => p,
+                },
             };
             if let (Plan::Keep { .. }, Some(cur)) = (wanted, &current) {
                 return Ok(cur.clone());
             }
-            let next = next_bundle(current.as_ref(), wanted, &self.policy)?;
+            let mut next = next_bundle(current.as_ref(), wanted, &self.policy)?;
+            if requested {
+                next.renewal.done = next.renewal.requested.clone();
+            }
             match self.store.write(&next).await? {
                 Write::Stored(stored) => {
                     tracing::info!(secret = %self.store.describe(), plan = ?wanted, "certificates written");
@@ -302,6 +316,7 @@ mod tests {
             serving,
             previous_ca_pem: None,
             resource_version: Some("1".into()),
+            renewal: Renewal::default(),
         }
     }
 

@@ -21,6 +21,28 @@ pub const CA_KEY: &str = "ca.key";
 /// The CA that was replaced, still trusted (in the caBundle) until it expires.
 pub const CA_PREVIOUS_CRT: &str = "ca-previous.crt";
 
+/// Annotation an administrator sets on the Secret, to any new value (a timestamp), to have the
+/// serving certificate replaced from the same CA at the next check: for a suspected key leak,
+/// or to rehearse a rotation. `kubectl annotate secret -n fmesh-system fmesh-webhook-certs
+/// compute.functionmesh.io/renew-serving="$(date +%s)" --overwrite`
+pub const RENEW_SERVING: &str = "compute.functionmesh.io/renew-serving";
+/// The value of [`RENEW_SERVING`] the webhook last acted on.
+pub const RENEWED_SERVING: &str = "compute.functionmesh.io/renewed-serving";
+
+/// A renewal asked for through [`RENEW_SERVING`], and the last one done.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Renewal {
+    pub requested: Option<String>,
+    pub done: Option<String>,
+}
+
+impl Renewal {
+    /// A request not acted on yet.
+    pub fn pending(&self) -> bool {
+        self.requested.is_some() && self.requested != self.done
+    }
+}
+
 /// What the Secret holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bundle {
@@ -30,6 +52,8 @@ pub struct Bundle {
     pub previous_ca_pem: Option<String>,
     /// The Secret's resourceVersion this bundle was read at (`None` before it is stored).
     pub resource_version: Option<String>,
+    /// Renewals asked for on the Secret (kept across writes).
+    pub renewal: Renewal,
 }
 
 impl Bundle {
@@ -52,10 +76,18 @@ impl Bundle {
         if let Some(prev) = &self.previous_ca_pem {
             data.insert(CA_PREVIOUS_CRT.to_string(), bytes(prev));
         }
+        let annotations: BTreeMap<String, String> = [
+            (RENEW_SERVING, &self.renewal.requested),
+            (RENEWED_SERVING, &self.renewal.done),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.to_string(), v.clone()?)))
+        .collect();
         Secret {
             metadata: ObjectMeta {
                 name: Some(name.to_string()),
                 resource_version: self.resource_version.clone(),
+                annotations: (!annotations.is_empty()).then_some(annotations),
                 labels: Some(BTreeMap::from([(
                     "app.kubernetes.io/managed-by".to_string(),
                     "fmesh-webhook".to_string(),
@@ -83,6 +115,7 @@ impl Bundle {
                 reason: format!("key {key} is not UTF-8 PEM"),
             })
         };
+        let annotation = |key: &str| secret.metadata.annotations.as_ref()?.get(key).cloned();
         Ok(Bundle {
             ca: KeyedCert {
                 cert_pem: get(CA_CRT)?,
@@ -94,6 +127,10 @@ impl Bundle {
             },
             previous_ca_pem: get(CA_PREVIOUS_CRT).ok(),
             resource_version: secret.metadata.resource_version.clone(),
+            renewal: Renewal {
+                requested: annotation(RENEW_SERVING),
+                done: annotation(RENEWED_SERVING),
+            },
         })
     }
 }
@@ -158,5 +195,51 @@ impl SecretStore {
             Err(kube::Error::Api(status)) if status.code == 409 => Ok(Write::Lost),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki;
+    use std::time::Duration;
+
+    #[test]
+    fn a_renewal_is_pending_until_its_value_is_done() {
+        let r = |requested: Option<&str>, done: Option<&str>| Renewal {
+            requested: requested.map(Into::into),
+            done: done.map(Into::into),
+        };
+        assert!(!r(None, None).pending());
+        assert!(r(Some("1"), None).pending());
+        assert!(!r(Some("1"), Some("1")).pending());
+        assert!(r(Some("2"), Some("1")).pending(), "a new value asks again");
+    }
+
+    #[test]
+    fn renewal_annotations_survive_the_secret_round_trip() {
+        let ca = pki::generate_ca("ca", Duration::from_secs(86_400)).unwrap();
+        let serving =
+            pki::issue_serving(&ca, "s", &["a.b".into()], Duration::from_secs(3600)).unwrap();
+        let bundle = Bundle {
+            ca,
+            serving,
+            previous_ca_pem: None,
+            resource_version: Some("7".into()),
+            renewal: Renewal {
+                requested: Some("2".into()),
+                done: Some("1".into()),
+            },
+        };
+        let secret = bundle.to_secret("certs");
+        let annotations = secret.metadata.annotations.clone().unwrap();
+        assert_eq!(annotations[RENEW_SERVING], "2");
+        assert_eq!(annotations[RENEWED_SERVING], "1");
+        assert_eq!(Bundle::from_secret(&secret).unwrap(), bundle);
+        let plain = Bundle {
+            renewal: Renewal::default(),
+            ..bundle
+        };
+        assert_eq!(plain.to_secret("certs").metadata.annotations, None);
     }
 }

@@ -22,7 +22,7 @@ use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, ListParams, PostParams};
@@ -37,6 +37,8 @@ const HTTP: Duration = Duration::from_secs(5);
 const OTHERS: Duration = Duration::from_secs(900);
 /// The operator image of the in-place upgrade (the dev image under another tag).
 const UPGRADE_IMAGE: &str = "fmesh.local/operator:upgrade";
+/// The webhook's self-managed certificates.
+const WEBHOOK_SECRET: &str = "fmesh-webhook-certs";
 
 /// Uninstalls when the test ends, also on a panic (Drop cannot await: kubectl, not waiting).
 struct Installed<'a>(&'a Cluster);
@@ -135,6 +137,14 @@ async fn install_run_refuse_recover_uninstall() {
         "kubectl scale 1→2, then Secret rotated: pods rolled, new value in both",
         t.elapsed(),
     ));
+
+    let t = Instant::now();
+    let admissions = webhook_certificate_rotated_under_load(&cluster, &ns).await;
+    times.push((
+        "webhook certificate renewed on request: served, no admission failed",
+        t.elapsed(),
+    ));
+    eprintln!("certificate rotation: {admissions} dry-run creates admitted meanwhile, none failed");
 
     let t = Instant::now();
     no_diff_after_sync(&cluster, &ns, "count");
@@ -396,6 +406,117 @@ async fn scale_then_rotate_secret(cluster: &Cluster, ns: &str) {
     wait::until("Function rotate ready again", READY, || ready(2))
         .await
         .expect("ready after the roll");
+}
+
+/// An administrator asks for a new serving certificate by annotating the webhook's Secret
+/// (`compute.functionmesh.io/renew-serving`); the webhook issues it from the same CA and serves
+/// it (its log names the new fingerprint), while dry-run creates of a mesh keep going through
+/// both webhooks without a failure. Returns how many were admitted.
+async fn webhook_certificate_rotated_under_load(cluster: &Cluster, ns: &str) -> usize {
+    use fmesh_certs::{pki, store};
+    let secrets: Api<Secret> = Api::namespaced(cluster.client(), SYSTEM_NAMESPACE);
+    let serving = |s: &Secret| -> String {
+        let pem = s
+            .data
+            .as_ref()
+            .and_then(|d| d.get(store::TLS_CRT))
+            .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+            .unwrap_or_default();
+        pki::fingerprint(&pem).expect("a serving certificate")
+    };
+    let before = secrets
+        .get(WEBHOOK_SECRET)
+        .await
+        .expect("the webhook's Secret");
+    let (old_fp, old_ca) = (serving(&before), before.data.clone().unwrap_or_default());
+
+    let mut mesh: fmesh_crds::FunctionMesh =
+        serde_json::from_slice(&std::fs::read(mesh_file(ns, "count")).expect("the applied mesh"))
+            .expect("a FunctionMesh");
+    mesh.metadata.name = Some("rotation-probe".into());
+    let meshes: Api<fmesh_crds::FunctionMesh> = Api::namespaced(cluster.client(), ns);
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let load = async {
+        let (mut admitted, mut failed) = (0, Vec::new());
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            match meshes.create(&dry_run, &mesh).await {
+                Ok(_) => admitted += 1,
+                Err(e) => failed.push(e.to_string()),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        (admitted, failed)
+    };
+    let rotate = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        cluster
+            .kubectl_ok(&[
+                "annotate",
+                "secret",
+                "-n",
+                SYSTEM_NAMESPACE,
+                WEBHOOK_SECRET,
+                &format!("{}={ns}", store::RENEW_SERVING),
+                "--overwrite",
+            ])
+            .expect("kubectl annotate");
+        let pods: Api<Pod> = Api::namespaced(cluster.client(), SYSTEM_NAMESPACE);
+        let lp = ListParams::default().labels("app.kubernetes.io/name=fmesh-webhook");
+        let served = wait::until("the renewed certificate served", READY, || async {
+            let now = secrets.get(WEBHOOK_SECRET).await?;
+            let fp = serving(&now);
+            if fp == old_fp {
+                return Ok(None);
+            }
+            for p in pods.list(&lp).await?.items {
+                let log = cluster
+                    .container_log(SYSTEM_NAMESPACE, &p.name_any(), "webhook")
+                    .await?;
+                if log.contains(&format!("\"fingerprint\":\"{fp}\"")) {
+                    return Ok(Some(now));
+                }
+            }
+            Ok(None)
+        })
+        .await;
+        // Requests keep flowing for a while on the new certificate.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        served
+    };
+    let ((admitted, failed), served) = tokio::join!(load, rotate);
+    let now = match served {
+        Ok(now) => now,
+        Err(e) => {
+            let report = cluster.pods_report(SYSTEM_NAMESPACE, 20).await;
+            panic!("{e}\n{report}");
+        }
+    };
+    assert!(
+        failed.is_empty(),
+        "admissions failed during the rotation: {failed:?}"
+    );
+    assert!(
+        admitted > 10,
+        "requests flowed during the rotation ({admitted})"
+    );
+    let data = now.data.clone().unwrap_or_default();
+    assert_eq!(
+        data.get(store::CA_CRT),
+        old_ca.get(store::CA_CRT),
+        "the CA stays: nothing to re-trust"
+    );
+    let annotations = now.metadata.annotations.unwrap_or_default();
+    assert_eq!(
+        annotations.get(store::RENEWED_SERVING).map(String::as_str),
+        Some(ns),
+        "the request is marked done"
+    );
+    admitted
 }
 
 /// Processes on this node whose environment holds `entry` (`NAME=value`).

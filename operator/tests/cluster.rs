@@ -738,15 +738,22 @@ async fn bench_500_functions() {
     .await
     .unwrap();
     let all_sets = started.elapsed();
-    // Converged: every Function Ready (0/0) and the request count quiet for 10 s.
-    wait::until("all Ready", Duration::from_secs(900), || async {
+    // Converged: every Function's status reports its StatefulSet (observedGeneration, one
+    // replica, Ready=False since its pod is kept Pending by design), and then the request count
+    // is quiet for 10 s.
+    wait::until("all statuses written", Duration::from_secs(900), || async {
         let l = functions.list(&ListParams::default()).await?;
-        let ready = l
+        let reported = l
             .items
             .iter()
-            .filter(|f| condition(f, "Ready").map(|c| c.0) == Some("True".into()))
+            .filter(|f| {
+                let s = f.status.as_ref();
+                s.and_then(|s| s.observed_generation) == f.metadata.generation
+                    && s.and_then(|s| s.replicas) == Some(1)
+                    && condition(f, "Ready").is_some()
+            })
             .count();
-        Ok((ready >= N).then_some(()))
+        Ok((reported >= N).then_some(()))
     })
     .await
     .unwrap();
