@@ -82,6 +82,30 @@ pub struct Desired {
     pub absent: Vec<(ChildKind, String)>,
 }
 
+/// The kinds of a workload's children besides its StatefulSet (which has its own cache):
+/// Service, HorizontalPodAutoscaler, PodDisruptionBudget, VerticalPodAutoscaler, in the API
+/// versions this cluster serves.
+pub fn optional_kinds(caps: &Capabilities) -> [ChildKind; 4] {
+    [
+        ChildKind::new("v1", "Service", "services"),
+        ChildKind::new(
+            &caps.hpa_api_version,
+            "HorizontalPodAutoscaler",
+            "horizontalpodautoscalers",
+        ),
+        ChildKind::new(
+            &caps.pdb_api_version,
+            "PodDisruptionBudget",
+            "poddisruptionbudgets",
+        ),
+        ChildKind::new(
+            "autoscaling.k8s.io/v1",
+            "VerticalPodAutoscaler",
+            "verticalpodautoscalers",
+        ),
+    ]
+}
+
 /// The StatefulSet kind.
 pub fn statefulset_kind() -> ChildKind {
     ChildKind::new("apps/v1", "StatefulSet", "statefulsets")
@@ -97,25 +121,11 @@ pub fn desired(
     let sts = serde_json::to_value(statefulset::statefulset(w, cfg, config_hash))
         .expect("a StatefulSet serializes");
     let svc = serde_json::to_value(service::service(w)).expect("a Service serializes");
-    let hpa_kind = ChildKind::new(
-        &caps.hpa_api_version,
-        "HorizontalPodAutoscaler",
-        "horizontalpodautoscalers",
-    );
-    let pdb_kind = ChildKind::new(
-        &caps.pdb_api_version,
-        "PodDisruptionBudget",
-        "poddisruptionbudgets",
-    );
-    let vpa_kind = ChildKind::new(
-        "autoscaling.k8s.io/v1",
-        "VerticalPodAutoscaler",
-        "verticalpodautoscalers",
-    );
+    let [_, hpa_kind, pdb_kind, vpa_kind] = optional_kinds(caps);
     let name = labels::statefulset_name(w.kind, &w.name);
     let mut out = Desired {
         apply: vec![
-            Child::new(ChildKind::new("v1", "Service", "services"), svc),
+            Child::new(optional_kinds(caps)[0].clone(), svc),
             Child::new(statefulset_kind(), sts),
             Child::new(pdb_kind, pdb::pdb(w, caps)),
         ],

@@ -900,6 +900,68 @@ async fn cleanup_finalizer_only_when_asked_and_never_hangs() {
 }
 
 #[tokio::test]
+async fn a_deleted_service_or_pdb_is_recreated_at_once() {
+    let env = Env::new("op-drift").await;
+    let op = Operator::start(&env.client, env.ns()).await;
+    let functions: Api<Function> = env.api();
+    functions
+        .create(
+            &PostParams::default(),
+            &builtin_function("drift", json!({"pod": bench_spec()["pod"]})),
+        )
+        .await
+        .expect("create Function");
+    let services: Api<Service> = env.api();
+    let pdb = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("policy", "v1beta1", "PodDisruptionBudget"),
+        "poddisruptionbudgets",
+    );
+    let pdbs: Api<DynamicObject> = Api::namespaced_with(env.client.clone(), env.ns(), &pdb);
+    let uids = || async {
+        let svc = services.get_opt("drift-function-headless").await?;
+        let pdb = pdbs.get_opt("drift-function").await?;
+        Ok::<_, kube::Error>((
+            svc.and_then(|s| s.metadata.uid),
+            pdb.and_then(|p| p.metadata.uid),
+        ))
+    };
+    let first = wait::until("Service and PDB created", TIMEOUT, || async {
+        let (svc, pdb) = uids().await?;
+        Ok(svc.zip(pdb))
+    })
+    .await
+    .expect("children");
+    services
+        .delete("drift-function-headless", &DeleteParams::default())
+        .await
+        .expect("delete the Service");
+    pdbs.delete("drift-function", &DeleteParams::default())
+        .await
+        .expect("delete the PDB");
+    // Far sooner than the 10-minute requeue or the 5-minute memory of applied children: the
+    // deletions themselves trigger the repair.
+    let again = wait::until(
+        "Service and PDB recreated",
+        Duration::from_secs(30),
+        || async {
+            let (svc, pdb) = uids().await?;
+            Ok(svc
+                .zip(pdb)
+                .filter(|now| now.0 != first.0 && now.1 != first.1))
+        },
+    )
+    .await
+    .expect("Service and PDB back");
+    assert_ne!(again, first);
+    assert_eq!(
+        writes_while_quiet(&op).await,
+        0,
+        "repaired once, then quiet"
+    );
+    op.stop();
+}
+
+#[tokio::test]
 async fn only_one_of_two_candidates_leads() {
     use fmesh_operator::leader::Elector;
     let env = Env::new("op-lease").await;

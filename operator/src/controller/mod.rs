@@ -16,18 +16,18 @@ use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, Resource};
+use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
 use crate::capabilities::Capabilities;
-use crate::children::Child;
+use crate::children::{Child, ChildKind};
 use crate::config::OperatorConfig;
 use crate::error::Error;
 use crate::labels;
 use crate::metrics::{FailureLabels, KindLabel, Metrics};
 
 /// How long a remembered "applied with this hash" stays trusted before the object is read again
-/// (bounds how long a hand-deleted Service or PDB stays missing).
+/// (a backstop: watches of the children forget what someone else changed or deleted).
 const APPLIED_CACHE_TTL: Duration = Duration::from_secs(300);
 /// Longest backoff between failed reconciles.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -61,10 +61,7 @@ impl Context {
     /// (read from the StatefulSet cache, a short-lived memory, or a GET). Returns whether a
     /// write happened.
     async fn apply(&self, ns: &str, child: &Child) -> Result<bool, Error> {
-        let key = format!(
-            "{}/{}/{}/{}",
-            child.kind.api_version, child.kind.kind, ns, child.name
-        );
+        let key = child_key(&child.kind, ns, &child.name);
         let want = child.applied_hash();
         if self.current_hash(ns, child, &key).await?.as_deref() == Some(want) {
             return Ok(false);
@@ -132,7 +129,7 @@ impl Context {
         kind: &crate::children::ChildKind,
         name: &str,
     ) -> Result<(), Error> {
-        let key = format!("{}/{}/{}/{}", kind.api_version, kind.kind, ns, name);
+        let key = child_key(kind, ns, name);
         if let Some((h, at)) = self.applied.lock().expect("not poisoned").get(&key)
             && h.is_empty()
             && at.elapsed() < APPLIED_CACHE_TTL
@@ -157,6 +154,26 @@ impl Context {
         }
         self.remember(key, "");
         Ok(())
+    }
+
+    /// Keeps the memory of applied children true to what a watch of their kind saw: a child
+    /// someone else changed (another hash), created or deleted is forgotten, so that the
+    /// reconcile this event triggers reads it again and repairs it. The operator's own applies
+    /// come back with the hash it remembers and are kept.
+    fn observe_child(&self, kind: &ChildKind, event: &watcher::Event<DynamicObject>) {
+        let (obj, deleted) = match event {
+            watcher::Event::Apply(o) | watcher::Event::InitApply(o) => (o, false),
+            watcher::Event::Delete(o) => (o, true),
+            watcher::Event::Init | watcher::Event::InitDone => return,
+        };
+        let key = child_key(kind, &obj.namespace().unwrap_or_default(), &obj.name_any());
+        let mut applied = self.applied.lock().expect("not poisoned");
+        let stale = applied
+            .get(&key)
+            .is_some_and(|(h, _)| deleted || Some(h) != applied_hash(&obj.metadata).as_ref());
+        if stale {
+            applied.remove(&key);
+        }
     }
 
     /// Publishes an Event about `obj`; failures are logged, never fatal.
@@ -219,6 +236,11 @@ impl Context {
     }
 }
 
+/// The key of a child in the memory of applied children.
+fn child_key(kind: &ChildKind, ns: &str, name: &str) -> String {
+    format!("{}/{}/{}/{}", kind.api_version, kind.kind, ns, name)
+}
+
 fn applied_hash(meta: &kube::api::ObjectMeta) -> Option<String> {
     meta.annotations
         .as_ref()?
@@ -269,6 +291,18 @@ where
     match &cfg.watch_namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
+    }
+}
+
+/// [`scoped`] for a kind known at run time.
+fn scoped_dynamic(
+    client: &Client,
+    cfg: &OperatorConfig,
+    ar: &kube::api::ApiResource,
+) -> Api<DynamicObject> {
+    match &cfg.watch_namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, ar),
+        None => Api::all_with(client.clone(), ar),
     }
 }
 

@@ -7,18 +7,18 @@ use std::time::{Duration, Instant};
 
 use fmesh_crds::common::PulsarMessaging;
 use fmesh_crds::{BackendConfig, WorkloadStatus};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::{ObjectRef, ReflectHandle, Store};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
-use super::{Context, event_type, scoped};
+use super::{Context, event_type, scoped, scoped_dynamic};
 use crate::children;
 use crate::conditions::{self, READY};
 use crate::error::Error;
@@ -38,8 +38,32 @@ pub(super) async fn run<K: WorkloadResource>(
     let store = controller.store();
     let (store2, store3) = (store.clone(), store.clone());
     let cfg = ctx.cfg.clone();
+    let mut controller = controller.owns_shared_stream(statefulsets);
+    // The other children: a hand-edited or deleted Service, PDB or HPA is repaired at once.
+    let selector = format!(
+        "{}={},{}={}",
+        labels::MANAGED_BY,
+        labels::MANAGER,
+        labels::COMPONENT,
+        labels::component(K::KIND)
+    );
+    for kind in children::optional_kinds(&ctx.caps) {
+        if kind.kind == "VerticalPodAutoscaler" && !ctx.caps.vpa {
+            continue;
+        }
+        let ar = kind.api_resource();
+        let api = scoped_dynamic(&ctx.client, &ctx.cfg, &ar);
+        let observer = ctx.clone();
+        let events = watcher(api, watcher::Config::default().labels(&selector))
+            .default_backoff()
+            .map_ok(move |event| {
+                observer.observe_child(&kind, &event);
+                event
+            })
+            .touched_objects();
+        controller = controller.owns_stream_with(events, ar);
+    }
     controller
-        .owns_shared_stream(statefulsets)
         .watches_shared_stream(secrets, move |s| referencing(&store, "Secret", s.as_ref()))
         .watches_shared_stream(config_maps, move |c| {
             referencing(&store2, "ConfigMap", c.as_ref())
