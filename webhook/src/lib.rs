@@ -10,6 +10,7 @@ pub mod admit;
 pub mod cache;
 pub mod metrics;
 pub mod mutate;
+pub mod object;
 pub mod references;
 pub mod registration;
 pub mod review;

@@ -8,6 +8,8 @@
 //! the webhook is idempotent under reinvocation. (A direct walk, not a general JSON diff: the
 //! diff of a 20-member mesh cost more than everything else in the request together.)
 
+use std::fmt::Write;
+
 use fmesh_crds::Resource;
 use serde_json::{Map, Value};
 
@@ -43,8 +45,7 @@ fn additions(sent: &Value, after: Value, pointer: &mut String, ops: &mut Vec<Val
             for (key, value) in after {
                 let len = pointer.len();
                 pointer.push('/');
-                // RFC 6901 escaping: `~` first, then `/`.
-                pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                push_escaped(pointer, &key);
                 match sent.get(&key) {
                     None if !value.is_null() => ops.push(add_op(pointer.clone(), value)),
                     None => {}
@@ -57,12 +58,24 @@ fn additions(sent: &Value, after: Value, pointer: &mut String, ops: &mut Vec<Val
             for (i, (inner, value)) in sent.iter().zip(after).enumerate() {
                 let len = pointer.len();
                 pointer.push('/');
-                pointer.push_str(&i.to_string());
+                // Writing to a String cannot fail.
+                let _ = write!(pointer, "{i}");
                 additions(inner, value, pointer, ops);
                 pointer.truncate(len);
             }
         }
         _ => {}
+    }
+}
+
+/// Appends `key` as an RFC 6901 reference token (`~` → `~0`, `/` → `~1`).
+fn push_escaped(pointer: &mut String, key: &str) {
+    for c in key.chars() {
+        match c {
+            '~' => pointer.push_str("~0"),
+            '/' => pointer.push_str("~1"),
+            c => pointer.push(c),
+        }
     }
 }
 

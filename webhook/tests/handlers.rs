@@ -330,3 +330,98 @@ async fn hostile_input_gets_4xx_or_a_denial() {
         .to_bytes();
     assert!(String::from_utf8_lossy(&body).contains("result=\"bad_request\""));
 }
+
+/// What the apiserver stores beside a `kubectl apply`'d object (skipped when decoding).
+fn as_stored(mut doc: Value) -> Value {
+    let applied = doc.to_string();
+    let meta = &mut doc["metadata"];
+    let annotations = meta["annotations"].as_object().cloned().unwrap_or_default();
+    let mut annotations = Value::Object(annotations);
+    annotations["kubectl.kubernetes.io/last-applied-configuration"] = json!(applied);
+    meta["annotations"] = annotations;
+    meta["managedFields"] = json!([{"manager": "kubectl-client-side-apply", "operation": "Update",
+        "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {".": {}, "f:replicas": {}}}}]);
+    doc
+}
+
+#[tokio::test]
+async fn answers_do_not_depend_on_managed_fields_or_the_last_applied_copy() {
+    let app = app(refs());
+    let mut bad = good("FunctionMesh");
+    bad["spec"]["sinks"][0]["input"] = json!({"topics": ["not a topic//"]});
+    let mut intent = good("Function");
+    intent["metadata"]["annotations"] = json!({"fmesh.io/update-intent": "subscriptionName"});
+    intent["spec"]["subscriptionName"] = json!("s2");
+    let mut old = good("Function");
+    old["spec"]["subscriptionName"] = json!("s1");
+    let cases = [
+        (
+            "functionmesh",
+            review("FunctionMesh", "CREATE", good("FunctionMesh"), None),
+        ),
+        ("functionmesh", review("FunctionMesh", "CREATE", bad, None)),
+        (
+            "function",
+            review("Function", "UPDATE", intent.clone(), Some(old.clone())),
+        ),
+        (
+            "function",
+            review("Function", "UPDATE", good("Function"), Some(old.clone())),
+        ),
+    ];
+    for (seg, plain) in cases {
+        let mut stored = plain.clone();
+        stored["request"]["object"] = as_stored(plain["request"]["object"].clone());
+        if !plain["request"]["oldObject"].is_null() {
+            stored["request"]["oldObject"] = as_stored(plain["request"]["oldObject"].clone());
+        }
+        for webhook in ["validate", "mutate"] {
+            let path = format!("/{webhook}/{seg}");
+            let a = answer(&app, &path, &plain).await;
+            let b = answer(&app, &path, &stored).await;
+            assert_eq!(a, b, "{path}: {plain}");
+        }
+    }
+    // The cases mean something: a denial, an intent honoured, a guarded change refused.
+    let deny = |r: &Value| r["allowed"] == false;
+    let r = answer(
+        &app,
+        "/validate/functionmesh",
+        &review(
+            "FunctionMesh",
+            "CREATE",
+            {
+                let mut b = good("FunctionMesh");
+                b["spec"]["sinks"][0]["input"] = json!({"topics": ["not a topic//"]});
+                as_stored(b)
+            },
+            None,
+        ),
+    )
+    .await;
+    assert!(deny(&r), "{r}");
+    let r = answer(
+        &app,
+        "/validate/function",
+        &review(
+            "Function",
+            "UPDATE",
+            as_stored(intent),
+            Some(as_stored(old.clone())),
+        ),
+    )
+    .await;
+    assert_eq!(r["allowed"], true, "{r}");
+    let r = answer(
+        &app,
+        "/validate/function",
+        &review(
+            "Function",
+            "UPDATE",
+            as_stored(good("Function")),
+            Some(as_stored(old)),
+        ),
+    )
+    .await;
+    assert!(deny(&r), "{r}");
+}

@@ -5,8 +5,13 @@
 //! (the `fmesh-webhook` binary next to this one, in files mode without reference checks, and
 //! this binary in `echo` mode), then drives each with an open-loop load generator: every
 //! connection sends on a fixed schedule and latency counts from the scheduled send time, so a
-//! stall is not hidden (no coordinated omission). The request is an AdmissionReview CREATE of a
-//! 20-member FunctionMesh.
+//! stall is not hidden (no coordinated omission). Connections are kept alive, as the apiserver
+//! keeps them. The requests are the four AdmissionReviews a `kubectl apply` of a 20-member
+//! FunctionMesh and a later edit of it make the apiserver send (mutate and validate, CREATE and
+//! UPDATE, with the metadata the apiserver adds); the floor answers the CREATE validate body.
+//!
+//! `fmesh-webhook-bench cpu [--rate N]` measures the CPU cost of each of those requests in this
+//! process, without TLS or sockets (`4 × N` iterations each): what load the machine can take.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,9 +20,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
+use fmesh_webhook::metrics::Metrics;
+use fmesh_webhook::references::NoReferences;
+use fmesh_webhook::server::{App, Listener};
+use fmesh_webhook::{Admission, Settings};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
+
+/// Decoding a review makes thousands of small allocations; glibc's malloc was a third of the
+/// CPU time per request (webhook/README.md, Benchmark).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 struct Options {
     rate: u32,
@@ -27,7 +41,8 @@ struct Options {
 
 fn options() -> Result<(Option<String>, Options, Vec<String>)> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let mode = (args.first().map(String::as_str) == Some("echo")).then(|| args.remove(0));
+    let mode =
+        matches!(args.first().map(String::as_str), Some("echo" | "cpu")).then(|| args.remove(0));
     let mut o = Options {
         rate: 500,
         seconds: 10,
@@ -52,7 +67,8 @@ fn main() -> Result<()> {
     let (mode, opts, rest) = options()?;
     let rt = tokio::runtime::Runtime::new()?;
     match mode.as_deref() {
-        Some(_) => rt.block_on(echo(&rest)),
+        Some("echo") => rt.block_on(echo(&rest)),
+        Some(_) => rt.block_on(cpu(&opts)),
         None => rt.block_on(bench(opts)),
     }
 }
@@ -88,8 +104,9 @@ async fn echo(args: &[String]) -> Result<()> {
     }
 }
 
-/// A 20-member mesh: a source, 18 chained functions, a sink; realistic fields on each.
-fn mesh_review() -> Value {
+/// A 20-member mesh as a user writes it: a source, 18 chained functions, a sink; realistic
+/// fields on each.
+fn mesh_object() -> Value {
     let pulsar = json!({"pulsarConfig": "pulsar", "authSecret": "pulsar-auth"});
     let resources = json!({"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}});
     let topic = |i: usize| format!("persistent://acme/orders/stage-{i}");
@@ -103,7 +120,7 @@ fn mesh_review() -> Value {
             "secretsMap": {"API_KEY": {"path": "enrich-keys", "key": "api-key"}}, "pulsar": pulsar,
         }));
     }
-    let object = json!({
+    json!({
         "apiVersion": "compute.functionmesh.io/v1alpha1", "kind": "FunctionMesh",
         "metadata": {"name": "orders-pipeline", "namespace": "shop", "labels": {"team": "orders"}},
         "spec": {
@@ -114,12 +131,104 @@ fn mesh_review() -> Value {
                 "tenant": "acme", "namespace": "orders", "resources": resources, "pulsar": pulsar,
                 "secretsMap": {"PASSWORD": {"path": "es-credentials", "key": "password"}}}],
         }
-    });
+    })
+}
+
+/// `doc` as `kubectl apply` leaves it in the apiserver: the last-applied annotation (the whole
+/// document again, as a string), server-set metadata and a managedFields entry.
+fn as_stored(doc: &Value, generation: u64, resource_version: &str) -> Value {
+    let mut out = doc.clone();
+    let meta = &mut out["metadata"];
+    meta["annotations"] =
+        json!({"kubectl.kubernetes.io/last-applied-configuration": format!("{doc}\n")});
+    meta["uid"] = json!("9b0c1a7e-4d51-4a53-9f0e-2c6f3e1d8a11");
+    meta["creationTimestamp"] = json!("2026-11-27T10:00:00Z");
+    meta["generation"] = json!(generation);
+    meta["resourceVersion"] = json!(resource_version);
+    meta["managedFields"] = json!([{
+        "apiVersion": "compute.functionmesh.io/v1alpha1", "fieldsType": "FieldsV1",
+        "fieldsV1": {"f:metadata": {"f:annotations": {".": {}, "f:kubectl.kubernetes.io/last-applied-configuration": {}},
+            "f:labels": {".": {}, "f:team": {}}},
+            "f:spec": {".": {}, "f:functions": {}, "f:sinks": {}, "f:sources": {}}},
+        "manager": "kubectl-client-side-apply", "operation": "Update", "time": "2026-11-27T10:00:00Z"}]);
+    out
+}
+
+/// `doc` with the webhook's own defaults applied: what validating admission sees after the
+/// mutating webhook answered.
+fn defaulted(doc: &Value) -> Result<Value> {
+    let fmesh_crds::Parsed::Resource(res, _) = fmesh_crds::Resource::parse(doc) else {
+        bail!("the bench mesh does not parse");
+    };
+    let mut out = doc.clone();
+    if let Some(patch) = fmesh_webhook::mutate::defaults_patch(doc, &res)? {
+        let patch: json_patch::Patch = serde_json::from_value(patch)?;
+        json_patch::patch(&mut out, &patch)?;
+    }
+    Ok(out)
+}
+
+/// The AdmissionReview the apiserver sends, with every request field it fills in.
+fn review(operation: &str, object: &Value, old: Option<&Value>) -> Value {
+    let options = if operation == "CREATE" {
+        json!({"kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1", "fieldManager": "kubectl-client-side-apply"})
+    } else {
+        json!({"kind": "UpdateOptions", "apiVersion": "meta.k8s.io/v1", "fieldManager": "kubectl-client-side-apply"})
+    };
+    let gvk =
+        json!({"group": "compute.functionmesh.io", "version": "v1alpha1", "kind": "FunctionMesh"});
+    let gvr = json!({"group": "compute.functionmesh.io", "version": "v1alpha1", "resource": "functionmeshes"});
     json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
-        "uid": "4f8c2f3e-bench", "kind": {"group": "compute.functionmesh.io", "version": "v1alpha1", "kind": "FunctionMesh"},
-        "resource": {"group": "compute.functionmesh.io", "version": "v1alpha1", "resource": "functionmeshes"},
-        "operation": "CREATE", "namespace": "shop", "name": "orders-pipeline", "object": object,
-        "userInfo": {"username": "admin"}, "dryRun": false}})
+        "uid": "4f8c2f3e-5b7a-4c1e-9d2f-7a6b5c4d3e2f", "kind": gvk, "resource": gvr,
+        "requestKind": gvk, "requestResource": gvr, "name": "orders-pipeline", "namespace": "shop",
+        "operation": operation,
+        "userInfo": {"username": "kubernetes-admin", "groups": ["system:masters", "system:authenticated"]},
+        "object": object, "oldObject": old, "dryRun": false, "options": options}})
+}
+
+/// The four bodies one `kubectl apply` of the mesh (then of an edit of it) makes the apiserver
+/// send: (label, path, body).
+fn bodies() -> Result<Vec<(&'static str, &'static str, Bytes)>> {
+    let created = as_stored(&mesh_object(), 1, "");
+    let stored = as_stored(&defaulted(&mesh_object())?, 1, "48213");
+    // The edit: more replicas for one member, a changed setting for another.
+    let mut edited = mesh_object();
+    edited["spec"]["functions"][6]["replicas"] = json!(4);
+    edited["spec"]["functions"][2]["funcConfig"]["currency"] = json!("USD");
+    // kubectl's three-way merge patch lands on the stored object: defaults stay, edits apply.
+    let mut updated = stored.clone();
+    updated["spec"]["functions"][6]["replicas"] = json!(4);
+    updated["spec"]["functions"][2]["funcConfig"]["currency"] = json!("USD");
+    updated["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] =
+        json!(format!("{edited}\n"));
+    let updated_defaulted = defaulted(&updated)?;
+    let body = |v: Value| Bytes::from(v.to_string());
+    Ok(vec![
+        (
+            "create /mutate",
+            "/mutate/functionmesh",
+            body(review("CREATE", &created, None)),
+        ),
+        (
+            "create /validate",
+            "/validate/functionmesh",
+            body(review(
+                "CREATE",
+                &as_stored(&defaulted(&mesh_object())?, 1, ""),
+                None,
+            )),
+        ),
+        (
+            "update /mutate",
+            "/mutate/functionmesh",
+            body(review("UPDATE", &updated, Some(&stored))),
+        ),
+        (
+            "update /validate",
+            "/validate/functionmesh",
+            body(review("UPDATE", &updated_defaulted, Some(&stored))),
+        ),
+    ])
 }
 
 fn free_port() -> Result<u16> {
@@ -191,7 +300,7 @@ async fn connect(port: u16, tls: Arc<rustls::ClientConfig>) -> Result<Sender> {
     Ok(sender)
 }
 
-async fn send(sender: &mut Sender, path: &str, body: &Bytes) -> Result<usize> {
+async fn send(sender: &mut Sender, path: &str, body: &Bytes) -> Result<Bytes> {
     sender.ready().await?;
     let req = hyper::Request::post(path)
         .header("content-type", "application/json")
@@ -201,17 +310,26 @@ async fn send(sender: &mut Sender, path: &str, body: &Bytes) -> Result<usize> {
     if !resp.status().is_success() {
         bail!("status {}", resp.status());
     }
-    Ok(resp.into_body().collect().await?.to_bytes().len())
+    Ok(resp.into_body().collect().await?.to_bytes())
 }
 
-/// Open loop at `rate`/s for `seconds`: latencies in µs, counted from the scheduled send time.
+/// What one open-loop run measured.
+struct OpenLoop {
+    /// Latencies in µs, counted from the scheduled send time, sorted.
+    latencies: Vec<u64>,
+    errors: u64,
+    /// Answers per second over the run (falls short of the offered rate when the server lags).
+    achieved: f64,
+}
+
+/// Open loop at `rate`/s for `seconds` over `connections` keep-alive connections.
 async fn open_loop(
     port: u16,
     path: &str,
     body: &Bytes,
     tls: &Arc<rustls::ClientConfig>,
     o: &Options,
-) -> Result<(Vec<u64>, u64)> {
+) -> Result<OpenLoop> {
     let interval = Duration::from_secs_f64(f64::from(o.connections) / f64::from(o.rate));
     let per_conn = (o.seconds as f64 / interval.as_secs_f64()) as u64;
     let start = Instant::now() + Duration::from_millis(100);
@@ -241,8 +359,13 @@ async fn open_loop(
         all.extend(l);
         errors += e;
     }
+    let achieved = all.len() as f64 / start.elapsed().as_secs_f64();
     all.sort_unstable();
-    Ok((all, errors))
+    Ok(OpenLoop {
+        latencies: all,
+        errors,
+        achieved,
+    })
 }
 
 /// Closed loop: as fast as `connections` connections go for `seconds`; requests per second.
@@ -282,6 +405,13 @@ fn pct(sorted: &[u64], p: f64) -> f64 {
     }
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx] as f64 / 1000.0
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 async fn bench(o: Options) -> Result<()> {
@@ -328,48 +458,54 @@ async fn bench(o: Options) -> Result<()> {
     let idle = rss_kib(webhook.0.id(), "VmRSS:");
     let echo_idle = rss_kib(echo.0.id(), "VmRSS:");
 
-    let body = Bytes::from(mesh_review().to_string());
-    // Sanity: the review is admitted (with warnings) and defaulted.
+    let bodies = bodies()?;
+    // Sanity: every review is answered 200 and admitted (the mesh is valid).
     let mut s = connect(wport, tls.clone()).await?;
-    let n = send(&mut s, "/validate/functionmesh", &body).await?;
-    let m = send(&mut s, "/mutate/functionmesh", &body).await?;
     println!(
-        "request: AdmissionReview CREATE of a 20-member FunctionMesh, {} bytes (validate answer {n} B, mutate answer {m} B)",
-        body.len()
+        "requests: AdmissionReviews of a 20-member FunctionMesh (kubectl apply, then an edit)"
     );
+    for (label, path, body) in &bodies {
+        let answer = send(&mut s, path, body).await?;
+        let v: Value = serde_json::from_slice(&answer)?;
+        if v["response"]["allowed"] != true {
+            bail!("{label} was not admitted: {v}");
+        }
+        println!(
+            "  {label:<18} {:>6} B in, {:>6} B out",
+            body.len(),
+            answer.len()
+        );
+    }
     println!(
         "load: open loop {} req/s for {} s over {} TLS keep-alive connections; then closed loop for throughput",
         o.rate, o.seconds, o.connections
     );
-    println!(
-        "load average before: {}",
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .trim()
-    );
+    println!("load average before: {}", load_average());
     println!();
     println!(
-        "{:<26} {:>9} {:>9} {:>9} {:>9} {:>8} {:>12}",
-        "target", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "max req/s"
+        "{:<26} {:>8} {:>8} {:>8} {:>8} {:>7} {:>10} {:>10}",
+        "target", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "achieved/s", "max req/s"
     );
-    let targets = [
-        ("echo floor (hyper+rustls)", eport, "/"),
-        ("webhook /validate", wport, "/validate/functionmesh"),
-        ("webhook /mutate", wport, "/mutate/functionmesh"),
-    ];
+    let floor_body = bodies[1].2.clone();
+    let mut targets = vec![("echo floor (hyper+rustls)", eport, "/", floor_body)];
+    for (label, path, body) in bodies {
+        targets.push((label, wport, path, body));
+    }
     let mut peak = 0;
-    for (label, port, path) in targets {
-        let (lat, errors) = open_loop(port, path, &body, &tls, &o).await?;
+    for (label, port, path, body) in targets {
+        let run = open_loop(port, path, &body, &tls, &o).await?;
         peak = peak.max(rss_kib(webhook.0.id(), "VmRSS:"));
         let rps = closed_loop(port, path, &body, &tls, &o).await?;
         peak = peak.max(rss_kib(webhook.0.id(), "VmRSS:"));
+        let lat = &run.latencies;
         println!(
-            "{label:<26} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>8} {:>12.0}",
-            pct(&lat, 0.5),
-            pct(&lat, 0.9),
-            pct(&lat, 0.99),
-            pct(&lat, 1.0),
-            errors,
+            "{label:<26} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>7} {:>10.0} {:>10.0}",
+            pct(lat, 0.5),
+            pct(lat, 0.9),
+            pct(lat, 0.99),
+            pct(lat, 1.0),
+            run.errors,
+            run.achieved,
             rps
         );
     }
@@ -381,15 +517,59 @@ async fn bench(o: Options) -> Result<()> {
         rss_kib(webhook.0.id(), "VmHWM:") as f64 / 1024.0,
         echo_idle as f64 / 1024.0
     );
-    println!(
-        "load average after: {}",
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .trim()
-    );
+    println!("load average after: {}", load_average());
     drop(webhook);
     drop(echo);
     let _ = std::fs::remove_dir_all(&certs);
+    Ok(())
+}
+
+/// CPU cost of one request without TLS and sockets: the server's own `App::handle` (parse,
+/// decide, metrics, encode) in a loop on this thread. Logging is off here (no subscriber).
+async fn cpu(o: &Options) -> Result<()> {
+    let app = App {
+        admission: Arc::new(Admission::new(
+            NoReferences,
+            Settings {
+                reference_checks: false,
+                ..Settings::default()
+            },
+        )),
+        metrics: Arc::new(Metrics::new()),
+        ready: Box::new(|| true),
+        deadline: Duration::from_secs(10),
+    };
+    fmesh_webhook::admit::warm_up();
+    let iterations = o.rate.max(50) * 4;
+    println!("load average before: {}", load_average());
+    println!(
+        "{:<18} {:>10} {:>10} {:>10}",
+        "request", "mean µs", "p50 µs", "p99 µs"
+    );
+    for (label, path, body) in bodies()? {
+        let mut times = Vec::with_capacity(iterations as usize);
+        for i in 0..iterations + 50 {
+            let req = hyper::Request::post(path).body(Full::new(body.clone()))?;
+            let t = Instant::now();
+            let resp = app.handle(req, Listener::Tls).await;
+            let answer = resp.into_body().collect().await?.to_bytes();
+            let micros = t.elapsed().as_nanos() as u64;
+            if answer.is_empty() {
+                bail!("{label}: empty answer");
+            }
+            if i >= 50 {
+                times.push(micros);
+            }
+        }
+        let mean = times.iter().sum::<u64>() as f64 / times.len() as f64 / 1000.0;
+        times.sort_unstable();
+        println!(
+            "{label:<18} {mean:>10.1} {:>10.1} {:>10.1}",
+            pct(&times, 0.5),
+            pct(&times, 0.99)
+        );
+    }
+    println!("load average after: {}", load_average());
     Ok(())
 }
 
