@@ -47,7 +47,7 @@ pub struct Request {
 }
 
 /// Whether `oldObject` is decoded. Mutation never reads it, and on UPDATE it is as large as
-/// `object`: skipping it (still checked to be well-formed JSON) saves a third of the decoding.
+/// `object`: skipping it (still checked to be well-formed JSON) halves the decoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OldObject {
     Decode,

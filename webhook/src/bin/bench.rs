@@ -135,7 +135,9 @@ fn mesh_object() -> Value {
 }
 
 /// `doc` as `kubectl apply` leaves it in the apiserver: the last-applied annotation (the whole
-/// document again, as a string), server-set metadata and a managedFields entry.
+/// document again, as a string), server-set metadata and a managedFields entry. For a defaulted
+/// `doc` the annotation holds the defaulted text, a little longer than what kubectl writes (the
+/// user's text): the bodies err on the large side.
 fn as_stored(doc: &Value, generation: u64, resource_version: &str) -> Value {
     let mut out = doc.clone();
     let meta = &mut out["metadata"];
