@@ -6,15 +6,13 @@ protocol (runner/PROTOCOL.md) on the original stdout/stdin. The user's prints go
 class with `process(self, input, context)`) or `module.function` (a plain `f(input)`).
 """
 
-import importlib
-import inspect
+# Only cheap modules at start-up: `inspect` (ast, dis, enum…), `logging` and `traceback` cost
+# tens of milliseconds each, and the real `pulsar` package (the C++ client) hundreds, so they
+# are imported when first needed. Start-up is part of the instance's cost (runner/README.md).
 import json
-import logging
 import os
 import struct
 import sys
-import time
-import traceback
 
 INIT, READY, MESSAGE, EFFECT, RESULT = 1, 2, 3, 4, 5
 
@@ -35,18 +33,31 @@ def _read_exact(n):
     return buf
 
 
-def read_frame():
+def read_raw_frame():
+    """One frame with its header still JSON bytes: a message's header is parsed only when
+    the function asks its context about the message."""
     (rest,) = struct.unpack(">I", _read_exact(4))
     data = _read_exact(rest)
-    kind = data[0]
     (hlen,) = struct.unpack(">I", data[1:5])
-    header = json.loads(data[5 : 5 + hlen]) if hlen else {}
-    return kind, header, data[5 + hlen :]
+    return data[0], data[5 : 5 + hlen], data[5 + hlen :]
+
+
+def read_frame():
+    kind, raw, body = read_raw_frame()
+    return kind, json.loads(raw) if raw else {}, body
+
+
+def write_raw_frame(kind, h, body=b""):
+    _OUT.write(struct.pack(">IBI", 1 + 4 + len(h) + len(body), kind, len(h)) + h + body)
 
 
 def write_frame(kind, header, body=b""):
-    h = json.dumps(header).encode("utf-8")
-    _OUT.write(struct.pack(">IBI", 1 + 4 + len(h) + len(body), kind, len(h)) + h + body)
+    write_raw_frame(kind, json.dumps(header).encode("utf-8"), body)
+
+
+# The RESULT headers of a successful call, encoded once.
+_OK_OUTPUT = json.dumps({"ok": True, "output": True}).encode("utf-8")
+_OK_NONE = json.dumps({"ok": True, "output": False}).encode("utf-8")
 
 
 class IdentitySerDe(object):
@@ -73,29 +84,46 @@ class IdentitySerDe(object):
 _SERDE = IdentitySerDe()
 
 
-class _EffectLogHandler(logging.Handler):
-    def __init__(self, ctx):
-        logging.Handler.__init__(self)
-        self.ctx = ctx
+def _effect_logger(ctx):
+    """A logger whose records become log effects of the current call (stderr between calls)."""
+    import logging
 
-    def emit(self, record):
-        msg = self.format(record)
-        if self.ctx._in_call:
-            self.ctx._effects.append(({"op": "log", "level": record.levelname, "msg": msg}, b""))
-        else:
-            sys.stderr.write(msg + "\n")
+    class EffectLogHandler(logging.Handler):
+        def emit(self, record):
+            msg = self.format(record)
+            if ctx._in_call:
+                ctx._effects.append(({"op": "log", "level": record.levelname, "msg": msg}, b""))
+            else:
+                sys.stderr.write(msg + "\n")
 
-
-def _load_context_base():
-    try:
-        from pulsar.functions.context import Context as Base  # the real package, if installed
-
-        return Base
-    except Exception:
-        return object
+    logger = logging.getLogger("fmesh.function." + str(ctx._init.get("name")))
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    logger.addHandler(EffectLogHandler())
+    return logger
 
 
-class ContextImpl(_load_context_base()):
+def _real_pulsar_installed():
+    """Whether pulsar-client (the package with the `_pulsar` extension) is importable, found
+    without importing it."""
+    from importlib.util import find_spec
+
+    return find_spec("pulsar") is not None and find_spec("_pulsar") is not None
+
+
+def _context_class():
+    """Subclasses Pulsar's Context when the function's code loaded the real `pulsar` package,
+    so isinstance checks hold; otherwise the client is not imported at all."""
+    base = object
+    if "pulsar" in sys.modules and hasattr(sys.modules["pulsar"], "Context"):
+        try:
+            from pulsar.functions.context import Context as base
+        except Exception:
+            base = object
+    return type("ContextImpl", (_Context, base), {})
+
+
+class _Context(object):
     """What Pulsar's Python Context offers, answered from INIT and the current message."""
 
     def __init__(self, init):
@@ -103,11 +131,18 @@ class ContextImpl(_load_context_base()):
         self._counters = dict(init.get("counters") or {})
         self._effects = []
         self._in_call = False
-        self._msg = {}
-        self._logger = logging.getLogger("fmesh.function." + str(init.get("name")))
-        self._logger.setLevel(logging.DEBUG)
-        self._logger.propagate = False
-        self._logger.addHandler(_EffectLogHandler(self))
+        self._raw = b""
+        self._parsed = None
+        self._logger = None
+
+    @property
+    def _msg(self):
+        if self._parsed is None:
+            self._parsed = json.loads(self._raw) if self._raw else {}
+        return self._parsed
+
+    def _next(self, raw):
+        self._raw, self._parsed = raw, None
 
     # message
     def get_message_id(self):
@@ -164,6 +199,8 @@ class ContextImpl(_load_context_base()):
         return "serde.IdentitySerDe"
 
     def get_logger(self):
+        if self._logger is None:
+            self._logger = _effect_logger(self)
         return self._logger
 
     # configuration
@@ -213,13 +250,12 @@ class ContextImpl(_load_context_base()):
 
 
 def load_function(path, classname):
-    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
-    try:
-        import pulsar  # noqa: F401  (the real package wins when installed)
+    """The function object `classname` names; the stand-in `pulsar` goes on the path only
+    when pulsar-client is not installed (the real package wins)."""
+    import importlib
 
-        if not hasattr(pulsar, "Function"):
-            raise ImportError
-    except ImportError:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+    if not _real_pulsar_installed():
         for name in [m for m in sys.modules if m == "pulsar" or m.startswith("pulsar.")]:
             del sys.modules[name]
         sys.path.insert(0, os.environ.get("FMESH_PULSAR_FALLBACK", ""))
@@ -229,7 +265,7 @@ def load_function(path, classname):
     if not attr or attr == stem and not hasattr(module, attr):
         attr = None
     target = getattr(module, attr) if attr else _pick(module)
-    if inspect.isclass(target):
+    if isinstance(target, type):
         return target()
     return target
 
@@ -237,18 +273,26 @@ def load_function(path, classname):
 def _pick(module):
     import pulsar
 
-    for _, obj in inspect.getmembers(module, inspect.isclass):
-        if obj.__module__ == module.__name__ and issubclass(obj, pulsar.Function):
+    for name in sorted(vars(module)):
+        obj = getattr(module, name)
+        if isinstance(obj, type) and obj.__module__ == module.__name__ and issubclass(obj, pulsar.Function):
             return obj
     if hasattr(module, "process"):
         return module.process
     raise ImportError("no pulsar.Function subclass or process() in %s" % module.__name__)
 
 
-def invoke(fn, value, ctx):
-    if hasattr(fn, "process") and not inspect.isfunction(fn):
-        return fn.process(value, ctx)
-    return fn(value)
+def invoker(fn):
+    """`call(value, ctx)`: Pulsar's `Function.process(input, context)`, or a plain `f(input)`."""
+    if hasattr(fn, "process") and not isinstance(fn, type(invoker)):
+        return fn.process
+    return lambda value, ctx: fn(value)
+
+
+def _print_exc():
+    import traceback
+
+    traceback.print_exc()
 
 
 def main():
@@ -257,35 +301,37 @@ def main():
     if kind != INIT:
         raise SystemExit("expected INIT")
     try:
-        ctx = ContextImpl(init)
         fn = load_function(path, classname)
+        ctx = _context_class()(init)
+        call = invoker(fn)
     except Exception as e:
         write_frame(READY, {"error": "%s: %s" % (type(e).__name__, e)})
         _OUT.flush()
-        traceback.print_exc()
+        _print_exc()
         return 1
     write_frame(READY, {})
     _OUT.flush()
+    deserialize, serialize = _SERDE.deserialize, _SERDE.serialize
     while True:
         try:
-            kind, header, body = read_frame()
+            kind, raw, body = read_raw_frame()
         except EOFError:
             return 0
         if kind != MESSAGE:
             continue
-        ctx._msg = header
+        ctx._next(raw)
         ctx._effects = []
         ctx._in_call = True
         try:
-            out = invoke(fn, _SERDE.deserialize(body), ctx)
-            result = ({"ok": True, "output": out is not None}, b"" if out is None else _SERDE.serialize(out))
+            out = call(deserialize(body), ctx)
+            result = (_OK_NONE, b"") if out is None else (_OK_OUTPUT, serialize(out))
         except Exception as e:
-            traceback.print_exc()
-            result = ({"ok": False, "error": "%s: %s" % (type(e).__name__, e)}, b"")
+            _print_exc()
+            result = (json.dumps({"ok": False, "error": "%s: %s" % (type(e).__name__, e)}).encode("utf-8"), b"")
         ctx._in_call = False
         for h, b in ctx._effects:
             write_frame(EFFECT, h, b)
-        write_frame(RESULT, *result)
+        write_raw_frame(RESULT, *result)
         _OUT.flush()
 
 
