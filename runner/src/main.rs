@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
+use fmesh_runner::runtime::wasm;
 use fmesh_runner::{Connection, InstanceConfig, InstanceIdentity, RunnerError, spec};
 
 /// Runs one instance of a Function, Source or Sink on Pulsar.
@@ -52,6 +53,12 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // The wasm runtime's compiler child (see `wasm::compile_out_of_process`): argv is
+    // `--compile-wasm IN OUT [--fuel]`, written by the runner itself.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "--compile-wasm") {
+        return compile_wasm(&argv[2..]);
+    }
     let args = Args::parse();
     init_tracing(&args.log_format);
     // One crypto provider, chosen before any TLS use (see shared notes).
@@ -80,7 +87,26 @@ fn main() -> ExitCode {
     }
 }
 
+fn compile_wasm(args: &[std::ffi::OsString]) -> ExitCode {
+    let (Some(input), Some(output)) = (args.first(), args.get(1)) else {
+        eprintln!("usage: fmesh-runner --compile-wasm IN OUT [--fuel]");
+        return ExitCode::from(2);
+    };
+    let fuel = args.get(2).is_some_and(|a| a == "--fuel");
+    match wasm::compile_file(input.as_ref(), output.as_ref(), fuel) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
+    // Cranelift runs in a short-lived child, never in this long-lived instance.
+    if let Ok(exe) = std::env::current_exe() {
+        wasm::compile_out_of_process(exe);
+    }
     let json = match (&args.spec_file, &args.spec_json) {
         (Some(path), _) => std::fs::read_to_string(path)
             .map_err(|e| RunnerError::spec("--spec-file", format!("{}: {e}", path.display())))?,

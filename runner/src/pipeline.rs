@@ -112,6 +112,8 @@ impl Pipeline {
         self.metrics.subscribed.set(1);
         tracing::info!(
             subscription = %self.plan.subscription,
+            receiver_queue = self.plan.receiver_queue_size,
+            outstanding_sends = self.plan.max_pending,
             inputs = ?self.plan.inputs,
             pattern = ?self.plan.topic_pattern,
             "subscribed"
@@ -163,7 +165,13 @@ impl Pipeline {
             .with_subscription(&plan.subscription)
             .with_subscription_type(sub_type)
             .with_consumer_name(format!("{}-{}", plan.fqfn(), self.instance_id))
-            .with_options(ConsumerOptions::default().with_initial_position(position));
+            // receiverQueueSize bounds both the broker's permits and pulsar-rs's local queue.
+            .with_batch_size(plan.receiver_queue_size)
+            .with_options(
+                ConsumerOptions::default()
+                    .with_initial_position(position)
+                    .with_receiver_queue_size(plan.receiver_queue_size),
+            );
         builder = match &plan.topic_pattern {
             Some(p) => {
                 let re = regex::Regex::new(p)

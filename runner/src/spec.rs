@@ -12,6 +12,17 @@ use serde_json::{Map, Value};
 use crate::connectors;
 use crate::error::RunnerError;
 
+/// Prefetch when the spec sets no `receiverQueueSize`. Pulsar's client default is 1000; an
+/// instance works one message at a time, so a smaller queue keeps its memory down while a
+/// backlog drains, at no measured cost in throughput (runner/README.md, "Tests and bench").
+pub const DEFAULT_RECEIVER_QUEUE: u32 = 100;
+
+/// Most output sends kept awaiting their receipt, whatever `maxPendingAsyncRequests` and
+/// `producerConf.maxPendingMessages` allow (both default to Pulsar's 1000): pulsar-rs holds
+/// about 25 KiB per outstanding send (measured), so 1000 would cost some 25 MiB while a
+/// backlog drains; 200 keeps the bench's throughput (runner/README.md, "Tests and bench").
+pub const MAX_OUTSTANDING_SENDS: usize = 200;
+
 /// Which kind of workload the spec describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -112,6 +123,10 @@ pub struct Plan {
     pub secrets: BTreeMap<String, String>,
     /// Bound on output sends awaiting their receipt.
     pub max_pending: usize,
+    /// Messages the consumer may prefetch (Pulsar's `receiverQueueSize`: flow permits and
+    /// the local queue): `input.sourceSpecs[*].receiverQueueSize`, else
+    /// [`DEFAULT_RECEIVER_QUEUE`].
+    pub receiver_queue_size: u32,
     /// The code to run.
     pub runtime: RuntimePlan,
 }
@@ -224,9 +239,12 @@ fn function_plan(
     plan.output_topic = spec.output.as_ref().and_then(|o| o.topic.clone());
     plan.forward_properties = spec.forward_source_message_property.unwrap_or(true);
     plan.user_config = spec.func_config.map(|f| f.0).unwrap_or_default();
-    if let Some(n) = spec.max_pending_async_requests {
-        plan.max_pending = usize::try_from(n.max(1)).unwrap_or(1);
-    }
+    let producer_limit = spec
+        .output
+        .as_ref()
+        .and_then(|o| o.producer_conf.as_ref())
+        .and_then(|p| p.max_pending_messages);
+    plan.max_pending = outstanding_sends(&[spec.max_pending_async_requests, producer_limit]);
     Ok(plan)
 }
 
@@ -331,7 +349,8 @@ fn base_plan(
         forward_properties: false,
         user_config: Map::new(),
         secrets,
-        max_pending: 1000,
+        max_pending: MAX_OUTSTANDING_SENDS,
+        receiver_queue_size: DEFAULT_RECEIVER_QUEUE,
         runtime: runtime_plan(w)?,
     })
 }
@@ -339,6 +358,7 @@ fn base_plan(
 fn consumer_plan(plan: &mut Plan, c: &fmesh_crds::ConsumerSpec) -> Result<(), RunnerError> {
     let input = c.input.clone().unwrap_or_default();
     plan.inputs = input.topics.clone().unwrap_or_default();
+    plan.receiver_queue_size = receiver_queue_size(&input)?;
     for (topic, conf) in input.source_specs.iter().flatten() {
         if conf.is_regex_pattern == Some(true) {
             plan.topic_pattern = Some(topic.clone());
@@ -389,6 +409,38 @@ fn consumer_plan(plan: &mut Plan, c: &fmesh_crds::ConsumerSpec) -> Result<(), Ru
         ));
     }
     Ok(())
+}
+
+/// The bound on sends awaiting their receipt: the smallest limit the spec gives (values below
+/// 1 count as 1), never above [`MAX_OUTSTANDING_SENDS`].
+fn outstanding_sends(limits: &[Option<i32>]) -> usize {
+    limits
+        .iter()
+        .flatten()
+        .map(|n| usize::try_from(*n).unwrap_or(0).max(1))
+        .min()
+        .unwrap_or(MAX_OUTSTANDING_SENDS)
+        .min(MAX_OUTSTANDING_SENDS)
+}
+
+/// The consumer's prefetch: one consumer serves every input topic here, so the smallest
+/// `receiverQueueSize` given for any of them applies to all (the memory bound the user asked for).
+fn receiver_queue_size(input: &fmesh_crds::common::InputConf) -> Result<u32, RunnerError> {
+    let mut size = None;
+    for (topic, conf) in input.source_specs.iter().flatten() {
+        let Some(q) = conf.receiver_queue_size else {
+            continue;
+        };
+        // Pulsar's 0 (a zero-queue consumer) is one permit at a time here.
+        let q = u32::try_from(q).map(|q| q.max(1)).map_err(|_| {
+            RunnerError::spec(
+                format!("spec.input.sourceSpecs[{topic}].receiverQueueSize"),
+                "must be 0 or more (messages the consumer may prefetch)",
+            )
+        })?;
+        size = Some(size.map_or(q, |s: u32| s.min(q)));
+    }
+    Ok(size.unwrap_or(DEFAULT_RECEIVER_QUEUE))
 }
 
 fn runtime_plan(w: &WorkloadSpec) -> Result<RuntimePlan, RunnerError> {
@@ -515,6 +567,41 @@ mod tests {
         assert_eq!(plan.guarantee, ProcessingGuarantee::AtleastOnce);
         assert_eq!(plan.output_topic.as_deref(), Some("out"));
         assert!(plan.auto_ack);
+    }
+
+    #[test]
+    fn prefetch_and_outstanding_sends_follow_the_spec_within_the_runner_bounds() {
+        let plan = |extra: &str| {
+            parse(
+                &format!(
+                    r#"{{"kind":"Function","objectName":"f","input":{{"topics":["in"]{extra}}},
+                        "output":{{"topic":"out","producerConf":{{"maxPendingMessages":50}}}},
+                        "maxPendingAsyncRequests":1000,"builtin":{{"name":"identity"}}}}"#
+                ),
+                &no_env,
+            )
+        };
+        let p = plan("").unwrap();
+        assert_eq!(p.receiver_queue_size, DEFAULT_RECEIVER_QUEUE);
+        assert_eq!(p.max_pending, 50);
+        let p =
+            plan(r#","sourceSpecs":{"in":{"receiverQueueSize":500},"b":{"receiverQueueSize":20}}"#)
+                .unwrap();
+        assert_eq!(p.receiver_queue_size, 20);
+        assert_eq!(
+            outstanding_sends(&[Some(1000), None]),
+            MAX_OUTSTANDING_SENDS
+        );
+        assert_eq!(outstanding_sends(&[None, None]), MAX_OUTSTANDING_SENDS);
+        assert_eq!(outstanding_sends(&[Some(0), Some(7)]), 1);
+        let zero = plan(r#","sourceSpecs":{"in":{"receiverQueueSize":0}}"#).unwrap();
+        assert_eq!(zero.receiver_queue_size, 1);
+        let err = plan(r#","sourceSpecs":{"in":{"receiverQueueSize":-1}}"#).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("spec.input.sourceSpecs[in].receiverQueueSize"),
+            "{err}"
+        );
     }
 
     #[test]

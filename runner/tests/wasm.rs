@@ -8,7 +8,14 @@ use std::time::Duration;
 
 use common::*;
 
+/// Modules are compiled by the runner binary in a child, as the binary itself does (every
+/// test here sets it, so none depends on another's order).
+fn compile_in_runner_child() {
+    fmesh_runner::runtime::wasm::compile_out_of_process(runner_bin());
+}
+
 fn wasm_spec(name: &str, export: &str, extra: &str) -> String {
+    compile_in_runner_child();
     format!(
         r#"{{"kind":"Function","objectName":"{name}","input":{{"topics":["{}"]}},
             "output":{{"topic":"{}"}},"subscriptionPosition":"earliest",
@@ -171,9 +178,19 @@ async fn dead_letter_after_retries_keeps_payload_and_properties() {
 
 #[tokio::test]
 async fn a_module_without_the_abi_fails_at_start() {
+    compile_in_runner_child();
     let dir = tempfile::tempdir().unwrap();
     let wat = dir.path().join("bad.wat");
     std::fs::write(&wat, r#"(module (memory (export "memory") 1))"#).unwrap();
+    let err = start_err(&wat).await;
+    assert!(err.contains("alloc"), "{err}");
+    // Text that is not a module: the compiler child's error names the file.
+    std::fs::write(&wat, "(module (func (export \"f\") (result i32)))").unwrap();
+    let err = start_err(&wat).await;
+    assert!(err.contains("bad.wat"), "{err}");
+}
+
+async fn start_err(wat: &std::path::Path) -> String {
     let spec = format!(
         r#"{{"kind":"Function","objectName":"bad","input":{{"topics":["x"]}},"wasm":{{"module":"{}"}}}}"#,
         wat.display()
@@ -192,6 +209,8 @@ async fn a_module_without_the_abi_fails_at_start() {
         metrics_addr: None,
         drain_timeout: Duration::from_secs(1),
     };
-    let err = fmesh_runner::start_instance(cfg).await.unwrap_err();
-    assert!(err.to_string().contains("alloc"), "{err}");
+    fmesh_runner::start_instance(cfg)
+        .await
+        .unwrap_err()
+        .to_string()
 }

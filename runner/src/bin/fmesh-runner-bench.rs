@@ -35,6 +35,13 @@ struct Args {
     /// Only these scenarios (floor, wasm, exec, python).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Extra members of the runners' spec, a JSON object's inside (e.g.
+    /// `"maxPendingAsyncRequests":100`), to compare settings.
+    #[arg(long, default_value = "")]
+    spec_extra: String,
+    /// The runners' `receiverQueueSize` (default: the runner's own).
+    #[arg(long)]
+    receiver_queue: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -70,6 +77,8 @@ struct Ctx {
     dir: PathBuf,
     bin_dir: PathBuf,
     python: String,
+    spec_extra: String,
+    receiver_queue: Option<u32>,
     pulsar: Pulsar<TokioExecutor>,
 }
 
@@ -111,6 +120,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         dir: scratch.path().to_path_buf(),
         bin_dir,
         python: args.python.clone(),
+        spec_extra: args.spec_extra.clone(),
+        receiver_queue: args.receiver_queue,
     };
     write_guests(&ctx)?;
     let mut rows = Vec::new();
@@ -181,9 +192,16 @@ fn spec(ctx: &Ctx, s: Scenario, name: &str, input: &str, output: &str) -> String
             ctx.dir.join("identity.py").display()
         ),
     };
+    let extra = match ctx.spec_extra.trim() {
+        "" => String::new(),
+        e => format!(",{e}"),
+    };
+    let queue = ctx.receiver_queue.map_or(String::new(), |q| {
+        format!(r#","sourceSpecs":{{"{input}":{{"receiverQueueSize":{q}}}}}"#)
+    });
     format!(
-        r#"{{"kind":"Function","objectName":"{name}","input":{{"topics":["{input}"]}},
-            "output":{{"topic":"{output}"}},"subscriptionPosition":"earliest",{runtime}}}"#
+        r#"{{"kind":"Function","objectName":"{name}","input":{{"topics":["{input}"]{queue}}},
+            "output":{{"topic":"{output}"}},"subscriptionPosition":"earliest",{runtime}{extra}}}"#
     )
 }
 

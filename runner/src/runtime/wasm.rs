@@ -85,12 +85,13 @@ impl WasmFunction {
         limits: Limits,
         env: Environment,
     ) -> Result<Self, RunnerError> {
-        let mut config = Config::new();
-        config.consume_fuel(limits.fuel_per_message.is_some());
-        config.epoch_interruption(true);
-        let engine = Engine::new(&config).map_err(start_err)?;
-        let module = Module::from_file(&engine, path)
-            .map_err(|e| RunnerError::RuntimeStart(format!("{}: {e:#}", path.display())))?;
+        let fuel = limits.fuel_per_message.is_some();
+        let engine = engine(fuel)?;
+        let module = match COMPILER.get() {
+            Some(exe) => compile_in_child(exe, &engine, path, fuel)?,
+            None => Module::from_file(&engine, path)
+                .map_err(|e| RunnerError::RuntimeStart(format!("{}: {e:#}", path.display())))?,
+        };
         let mut linker = Linker::new(&engine);
         define_host(&mut linker).map_err(start_err)?;
         let pre = linker.instantiate_pre(&module).map_err(start_err)?;
@@ -220,6 +221,70 @@ fn invoke(live: &mut Live, record: &Record) -> Result<Effects, FunctionError> {
         return Err(FunctionError::User(msg));
     }
     Ok(std::mem::take(&mut state.effects))
+}
+
+/// The engine settings; a module compiled by [`compile_file`] must be loaded by an engine
+/// with the same ones.
+fn engine(fuel: bool) -> Result<Engine, RunnerError> {
+    let mut config = Config::new();
+    config.consume_fuel(fuel);
+    config.epoch_interruption(true);
+    Engine::new(&config).map_err(start_err)
+}
+
+/// The program that compiles modules out of process (see [`compile_out_of_process`]).
+static COMPILER: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Makes [`WasmFunction::load`] compile modules in a child process, `exe --compile-wasm IN
+/// OUT [--fuel]` (a binary whose `main` calls [`compile_file`] for that), and load the
+/// result. Cranelift then never runs in the instance: its heap and the ~8 MiB of its code
+/// pages stay out of the instance's resident memory (runner/README.md, "Tests and bench").
+pub fn compile_out_of_process(exe: std::path::PathBuf) {
+    let _ = COMPILER.set(exe);
+}
+
+/// Compiles `input` (`.wasm` or `.wat`) with the instance's engine settings into `output`,
+/// a file [`WasmFunction::load`] can load without compiling.
+pub fn compile_file(input: &Path, output: &Path, fuel: bool) -> Result<(), RunnerError> {
+    let engine = engine(fuel)?;
+    // Text or binary: wasmtime parses the text format itself.
+    let bytes = std::fs::read(input)
+        .map_err(|e| RunnerError::RuntimeStart(format!("{}: {e}", input.display())))?;
+    let compiled = engine
+        .precompile_module(&bytes)
+        .map_err(|e| RunnerError::RuntimeStart(format!("{}: {e:#}", input.display())))?;
+    std::fs::write(output, compiled)?;
+    Ok(())
+}
+
+fn compile_in_child(
+    exe: &Path,
+    engine: &Engine,
+    path: &Path,
+    fuel: bool,
+) -> Result<Module, RunnerError> {
+    // A private directory: the compiled file is loaded as trusted code.
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("module.cwasm");
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("--compile-wasm").arg(path).arg(&out);
+    if fuel {
+        cmd.arg("--fuel");
+    }
+    let done = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .map_err(|e| RunnerError::RuntimeStart(format!("cannot start the wasm compiler: {e}")))?;
+    if !done.status.success() {
+        let why = String::from_utf8_lossy(&done.stderr);
+        return Err(RunnerError::RuntimeStart(why.trim().to_string()));
+    }
+    // SAFETY: the file was just written, in a directory only this user can write, by this
+    // same binary with the same engine settings; wasmtime checks the settings again.
+    unsafe { Module::deserialize_file(engine, &out) }
+        .map_err(|e| RunnerError::RuntimeStart(format!("loading the compiled module: {e:#}")))
 }
 
 fn trap(e: wasmtime::Error) -> FunctionError {
