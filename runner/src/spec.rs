@@ -12,9 +12,10 @@ use serde_json::{Map, Value};
 use crate::connectors;
 use crate::error::RunnerError;
 
-/// Prefetch when the spec sets no `receiverQueueSize`. Pulsar's client default is 1000; an
-/// instance works one message at a time, so a smaller queue keeps its memory down while a
-/// backlog drains, at no measured cost in throughput (runner/README.md, "Tests and bench").
+/// Prefetch when the spec sets no `receiverQueueSize`. Pulsar's client default is 1000, but
+/// pulsar-rs holds ~12 KiB per prefetched message: 100 keeps the instance under 30 MiB while
+/// a backlog drains, at a measured cost in peak throughput (runner/README.md, "Tests and
+/// bench"); a function that needs the throughput sets its own.
 pub const DEFAULT_RECEIVER_QUEUE: u32 = 100;
 
 /// Most output sends kept awaiting their receipt, whatever `maxPendingAsyncRequests` and
