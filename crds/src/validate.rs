@@ -886,7 +886,7 @@ fn input_conf(
             r.error(
                 &p.field("receiverQueueSize"),
                 format!("receiver queue size must be 0 or more, got {q}"),
-                "remove it for the default of 1000",
+                "remove it for the runtime's default (1000 in Pulsar's instances, 100 in fmesh-runner)",
             );
         }
         if let Some(c) = &spec.crypto_config {
