@@ -172,6 +172,29 @@ async fn datagen_publishes_every_templated_message_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unbounded_datagen_counts_receipts_as_they_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let url = b.service_url();
+    let out = topic("gen-endless");
+    let spec = json!({
+        "kind": "Source", "objectName": "gen", "output": {"topic": out}, "builtin": {"name": "datagen"},
+        "sourceConfig": {"rate": 50, "template": "{{seq}}"}
+    });
+    let mut c = subscribe(&url, &out, "check").await;
+    let runner = start_env(&url, &spec.to_string(), &[])
+        .await
+        .expect("starts");
+    consume(&mut c, 20).await;
+    // Far fewer than the 2000 receipts that may be outstanding: each is counted when it comes,
+    // while the source keeps running.
+    let m = runner.metrics.clone();
+    until("receipts counted while running", || m.processed.get() >= 20).await;
+    assert!(m.processed.get() <= m.received.get());
+    stop(runner).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_connector_config_fails_the_start_with_the_field_path() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(dir.path()).await;

@@ -4,6 +4,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fmesh_crds::connectors::ConnectorKind;
 use fmesh_crds::connectors::datagen::{DatagenConfig, Template, Vars};
+use futures::FutureExt;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
@@ -53,11 +54,20 @@ impl Datagen {
         let started = Instant::now();
         let mut seq = 0u64;
         tracing::info!(rate = self.config.rate, count = ?self.config.count, "datagen started");
-        while self.config.count.is_none_or(|c| seq < c) && !ctx.stop.is_cancelled() {
+        'generating: while self.config.count.is_none_or(|c| seq < c) && !ctx.stop.is_cancelled() {
+            // Receipts are taken as they come (metrics and failures now, not 2000 sends later).
+            while let Some(Some(r)) = unconfirmed.next().now_or_never() {
+                confirm(Some(r));
+            }
             if let Some(wait) = self.wait_before(seq, started.elapsed()) {
-                tokio::select! {
-                    () = ctx.stop.cancelled() => break,
-                    () = tokio::time::sleep(wait) => {}
+                let due = tokio::time::sleep(wait);
+                tokio::pin!(due);
+                loop {
+                    tokio::select! {
+                        () = ctx.stop.cancelled() => break 'generating,
+                        () = &mut due => break,
+                        Some(r) = unconfirmed.next(), if !unconfirmed.is_empty() => confirm(Some(r)),
+                    }
                 }
             }
             while unconfirmed.len() >= MAX_UNCONFIRMED {
