@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use fmesh_crds::diagnostic::{FieldPath, Report};
 use fmesh_e2e::bundle;
 use fmesh_e2e::install;
-use fmesh_operator::conditions::{self, DEGRADED, PROGRESSING, READY, Want};
+use fmesh_operator::conditions;
 use fmesh_operator::status;
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
@@ -226,45 +226,9 @@ fn scaled_to_zero_is_suspended() {
     assert_eq!(h, "Suspended", "{m}");
 }
 
-/// The mesh's conditions as controller/mesh.rs assembles them (inline in its async reconciler,
-/// so the Wants are restated here; the merge is the operator's).
+/// The mesh's status as the operator assembles it.
 fn mesh_status(generation: i64, ready: bool, degraded: bool, detail: &str) -> Value {
-    let wants = [
-        Want {
-            type_: READY,
-            status: ready,
-            reason: if ready {
-                "AllMembersReady"
-            } else {
-                "MembersNotReady"
-            },
-            message: detail.into(),
-        },
-        Want {
-            type_: PROGRESSING,
-            status: !ready,
-            reason: if ready {
-                "Stable"
-            } else {
-                "MembersProgressing"
-            },
-            message: detail.into(),
-        },
-        Want {
-            type_: DEGRADED,
-            status: degraded,
-            reason: if degraded {
-                "MemberDegraded"
-            } else {
-                "AsExpected"
-            },
-            message: if degraded {
-                detail.into()
-            } else {
-                String::new()
-            },
-        },
-    ];
+    let wants = conditions::mesh_wants(ready, degraded, detail);
     json!({
         "conditions": conditions::merge(None, &wants, Some(generation), &now()),
         "observedGeneration": generation,

@@ -19,6 +19,47 @@ pub struct Want<'a> {
     pub message: String,
 }
 
+/// A mesh's conditions from its members: Ready when all run, Progressing until then, Degraded
+/// when one is degraded or invalid; `detail` says which members are not running.
+pub fn mesh_wants(ready: bool, degraded: bool, detail: &str) -> [Want<'static>; 3] {
+    [
+        Want {
+            type_: READY,
+            status: ready,
+            reason: if ready {
+                "AllMembersReady"
+            } else {
+                "MembersNotReady"
+            },
+            message: detail.into(),
+        },
+        Want {
+            type_: PROGRESSING,
+            status: !ready,
+            reason: if ready {
+                "Stable"
+            } else {
+                "MembersProgressing"
+            },
+            message: detail.into(),
+        },
+        Want {
+            type_: DEGRADED,
+            status: degraded,
+            reason: if degraded {
+                "MemberDegraded"
+            } else {
+                "AsExpected"
+            },
+            message: if degraded {
+                detail.into()
+            } else {
+                String::new()
+            },
+        },
+    ]
+}
+
 /// The new condition list: each wanted condition replaces the old one of its type, keeping the
 /// old `lastTransitionTime` when the status is unchanged; `now` is used otherwise.
 pub fn merge(

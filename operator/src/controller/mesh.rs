@@ -18,7 +18,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 use super::{Context, event_type, scoped};
-use crate::conditions::{self, DEGRADED, PROGRESSING, READY, Want};
+use crate::conditions::{self, DEGRADED, READY, Want};
 use crate::error::Error;
 use crate::mesh::{self, MeshChild};
 use crate::workload::WorkloadResource;
@@ -170,38 +170,7 @@ async fn reconcile_inner(m: &FunctionMesh, ctx: &Context) -> Result<Action, Erro
     } else {
         format!("{summary}; not running: {}", not_ready.join(", "))
     };
-    let conds = [
-        Want {
-            type_: READY,
-            status: ready,
-            reason: if ready {
-                "AllMembersReady"
-            } else {
-                "MembersNotReady"
-            },
-            message: detail.clone(),
-        },
-        Want {
-            type_: PROGRESSING,
-            status: !ready,
-            reason: if ready {
-                "Stable"
-            } else {
-                "MembersProgressing"
-            },
-            message: detail.clone(),
-        },
-        Want {
-            type_: DEGRADED,
-            status: degraded,
-            reason: if degraded {
-                "MemberDegraded"
-            } else {
-                "AsExpected"
-            },
-            message: if degraded { detail } else { String::new() },
-        },
-    ];
+    let conds = conditions::mesh_wants(ready, degraded, &detail);
     let old = m.status.as_ref();
     let new = FunctionMeshStatus {
         conditions: Some(conditions::merge(
