@@ -25,7 +25,7 @@ use crate::auth;
 use crate::broker::{Broker, schema_version};
 use crate::codec::{Frame, FrameCodec, base};
 use crate::error::{BrokerError, Result};
-use crate::subscription::OutboundGauge;
+use crate::subscription::{KeySharedPolicy, OutboundGauge};
 use crate::topic::{ProducerGrant, ProducerInfo, SubscribeRequest, Topic};
 use crate::topic_name::TopicName;
 
@@ -602,6 +602,7 @@ impl Connection {
             durable,
             earliest,
             start_entry: if durable { None } else { start_entry },
+            key_shared: key_shared_policy(s.key_shared_meta.as_ref()),
         };
         topic.subscribe(key, &req, self.out.clone(), self.gauge.clone())?;
         Ok(topic)
@@ -682,6 +683,18 @@ impl Connection {
 }
 
 /// Best-effort request id of a command we do not implement.
+/// A Key_Shared consumer's policy; absent meta (pulsar-rs) is AUTO_SPLIT in order, as in Pulsar.
+fn key_shared_policy(meta: Option<&proto::KeySharedMeta>) -> KeySharedPolicy {
+    let Some(m) = meta else {
+        return KeySharedPolicy::default();
+    };
+    KeySharedPolicy {
+        sticky: (m.key_shared_mode == proto::KeySharedMode::Sticky as i32)
+            .then(|| m.hash_ranges.iter().map(|r| (r.start, r.end)).collect()),
+        allow_out_of_order: m.allow_out_of_order_delivery.unwrap_or(false),
+    }
+}
+
 fn request_id_of(cmd: &BaseCommand) -> u64 {
     cmd.new_txn
         .as_ref()

@@ -39,6 +39,9 @@ pub enum BrokerError {
     /// An exclusive subscription already has a consumer, or similar.
     #[error("consumer busy: {0}")]
     ConsumerBusy(String),
+    /// A Key_Shared consumer's hash ranges are invalid or taken.
+    #[error("consumer assign error: {0}")]
+    ConsumerAssign(String),
     /// An exclusive producer is already connected.
     #[error("producer busy: {0}")]
     ProducerBusy(String),
@@ -84,6 +87,7 @@ impl BrokerError {
             BrokerError::TopicNotFound(_) => ServerError::TopicNotFound,
             BrokerError::SubscriptionNotFound(_) => ServerError::SubscriptionNotFound,
             BrokerError::ConsumerBusy(_) => ServerError::ConsumerBusy,
+            BrokerError::ConsumerAssign(_) => ServerError::ConsumerAssignError,
             BrokerError::ProducerBusy(_) => ServerError::ProducerBusy,
             BrokerError::Authentication(_) => ServerError::AuthenticationError,
             BrokerError::NotFound(_) => ServerError::ConsumerNotFound,

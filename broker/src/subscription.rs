@@ -17,7 +17,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::codec::{Frame, base};
 use crate::error::BrokerError;
 use crate::murmur3::{HASH_RANGE, murmur3_32};
-use crate::storage::cursor::CursorState;
+use crate::storage::cursor::{self, CursorState, IndexAck};
 use crate::storage::segment::SegmentLog;
 
 /// Identifies a consumer across connections: (connection id, consumer id).
@@ -27,6 +27,9 @@ pub type ConsumerKey = (u64, u64);
 const MAX_PERMITS: u32 = 20_000;
 /// Entries a Key_Shared dispatch pass parks for busy consumers before it stops looking further.
 const KEY_SHARED_LOOKAHEAD: usize = 1000;
+/// Entries whose hash no STICKY consumer covers that a subscription keeps aside
+/// (they wait for a consumer); past this, reading further stops (bounds memory).
+const UNCOVERED_LIMIT: usize = 100_000;
 
 /// An entry's Key_Shared hash; entries without a key hash as Pulsar's fixed "NONE_KEY".
 fn key_hash_of(key_hash: Option<u32>) -> u32 {
@@ -105,6 +108,106 @@ impl OutboundGauge {
     }
 }
 
+/// How a Key_Shared consumer wants keys assigned (CommandSubscribe.keySharedMeta).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeySharedPolicy {
+    /// STICKY: the client-chosen inclusive hash ranges over 0..65536; None is AUTO_SPLIT.
+    pub sticky: Option<Vec<(i32, i32)>>,
+    /// A key moving to another consumer need not wait for the previous owner's
+    /// unacknowledged messages of that key.
+    pub allow_out_of_order: bool,
+}
+
+impl KeySharedPolicy {
+    fn mode(&self) -> &'static str {
+        if self.sticky.is_some() {
+            "STICKY"
+        } else {
+            "AUTO_SPLIT"
+        }
+    }
+
+    fn covers(&self, hash: u32) -> bool {
+        let h = hash as i64;
+        self.sticky.as_ref().is_some_and(|r| {
+            r.iter()
+                .any(|(s, e)| i64::from(*s) <= h && h <= i64::from(*e))
+        })
+    }
+}
+
+/// Checks a joining Key_Shared consumer against the subscription's policy and
+/// (STICKY) its ranges against the other consumers', as Pulsar does: a policy
+/// mismatch is ConsumerBusy, a bad or overlapping range ConsumerAssignError.
+fn check_key_shared(
+    sub: &str,
+    joining: &KeySharedPolicy,
+    others: &[ConsumerSlot],
+) -> Result<(), BrokerError> {
+    if let Some(first) = others.first() {
+        let active = &first.key_shared;
+        if active.mode() != joining.mode() {
+            return Err(BrokerError::ConsumerBusy(format!(
+                "Subscription is of different type. Active subscription key_shared mode of '{}' is \
+                 different than the connecting consumer's key_shared mode '{}' (keySharedMeta.keySharedMode)",
+                active.mode(),
+                joining.mode()
+            )));
+        }
+        if active.allow_out_of_order != joining.allow_out_of_order {
+            return Err(BrokerError::ConsumerBusy(format!(
+                "Subscription is of different type. Active subscription {} out of order delivery while \
+                 the connecting consumer {} (keySharedMeta.allowOutOfOrderDelivery)",
+                if active.allow_out_of_order {
+                    "allows"
+                } else {
+                    "does not allow"
+                },
+                if joining.allow_out_of_order {
+                    "allows it"
+                } else {
+                    "does not allow it"
+                },
+            )));
+        }
+    }
+    let Some(ranges) = &joining.sticky else {
+        return Ok(());
+    };
+    if ranges.is_empty() {
+        return Err(BrokerError::ConsumerAssign(format!(
+            "keySharedMeta.hashRanges: Ranges for KeyShared policy must not be empty; a STICKY \
+             consumer of {sub} needs at least one [start, end] range within 0..={}",
+            HASH_RANGE - 1
+        )));
+    }
+    for (i, &(start, end)) in ranges.iter().enumerate() {
+        if start > end {
+            return Err(BrokerError::ConsumerAssign(format!(
+                "keySharedMeta.hashRanges[{i}]: Fixed hash range start > end ({start} > {end}); swap them"
+            )));
+        }
+        if start < 0 || end >= HASH_RANGE as i32 {
+            return Err(BrokerError::ConsumerAssign(format!(
+                "keySharedMeta.hashRanges[{i}]: [{start}, {end}] is outside 0..={}; key hashes are \
+                 Murmur3 modulo {HASH_RANGE}",
+                HASH_RANGE - 1
+            )));
+        }
+        for c in others {
+            let theirs = c.key_shared.sticky.iter().flatten();
+            if let Some((s, e)) = theirs.into_iter().find(|(s, e)| start <= *e && *s <= end) {
+                return Err(BrokerError::ConsumerAssign(format!(
+                    "keySharedMeta.hashRanges[{i}]: Range conflict with consumer {:?} of {sub}: \
+                     [{start}, {end}] overlaps its [{s}, {e}]; choose ranges no other consumer holds",
+                    c.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A connected consumer as the dispatcher sees it.
 #[derive(Debug)]
 pub struct ConsumerSlot {
@@ -120,8 +223,8 @@ pub struct ConsumerSlot {
     pub out: UnboundedSender<Frame>,
     /// Bytes queued to that connection.
     pub gauge: Arc<OutboundGauge>,
-    /// Key_Shared: entries at or above this wait until everything below is acked.
-    join_marker: Option<u64>,
+    /// Key_Shared: how this consumer wants keys assigned.
+    pub key_shared: KeySharedPolicy,
 }
 
 impl ConsumerSlot {
@@ -140,16 +243,22 @@ impl ConsumerSlot {
             permits: 0,
             out,
             gauge,
-            join_marker: None,
+            key_shared: KeySharedPolicy::default(),
         }
+    }
+
+    /// The same consumer with a Key_Shared policy.
+    pub fn with_key_shared(mut self, policy: KeySharedPolicy) -> Self {
+        self.key_shared = policy;
+        self
     }
 }
 
 #[derive(Debug, Default)]
 struct Pending {
     consumer: Option<ConsumerKey>,
-    /// Batch indexes acknowledged one by one (entry acked when all are).
-    acked_indexes: BTreeSet<i32>,
+    /// Key_Shared: the entry's key hash (tracked in `Subscription::inflight`).
+    hash: Option<u32>,
 }
 
 /// A subscription and its dispatch state.
@@ -176,6 +285,12 @@ pub struct Subscription {
     rr: usize,
     active: Option<ConsumerKey>,
     ring: Vec<(u32, ConsumerKey)>,
+    /// Key_Shared: consumers holding unacknowledged entries of each key hash,
+    /// with how many. A hash held by one consumer is not given to another
+    /// (per-key order across ownership changes) unless out of order is allowed.
+    inflight: HashMap<u32, Vec<(ConsumerKey, u32)>>,
+    /// STICKY: entries whose hash no consumer covers; retried when consumers change.
+    uncovered: BTreeSet<u64>,
     fenced: Vec<(ConsumerKey, Instant)>,
     /// Messages dispatched (for stats).
     pub msg_out: u64,
@@ -190,6 +305,8 @@ pub struct AckOutcome {
     pub individual: Vec<u64>,
     /// Whether the mark-delete moved by a cumulative ack (write a snapshot).
     pub cumulative: bool,
+    /// Entries with newly acknowledged batch indexes, not yet wholly acknowledged.
+    pub partial: Vec<u64>,
 }
 
 fn msg_id(ledger: u64, entry: u64, partition: i32, batch_index: Option<i32>) -> MessageIdData {
@@ -226,6 +343,8 @@ impl Subscription {
             rr: 0,
             active: None,
             ring: Vec::new(),
+            inflight: HashMap::new(),
+            uncovered: BTreeSet::new(),
             fenced: Vec::new(),
             msg_out: 0,
             bytes_out: 0,
@@ -276,14 +395,10 @@ impl Subscription {
                 )));
             }
         }
-        self.kind = kind;
-        let mut slot = slot;
-        if kind == SubType::KeyShared && !self.pending.is_empty() {
-            // The oldest entry not yet delivered: entries parked for a busy consumer count too,
-            // or a key moving to the newcomer could overtake its own earlier messages.
-            let oldest = self.redeliver.first().copied().unwrap_or(self.read_pos);
-            slot.join_marker = Some(oldest.min(self.read_pos));
+        if kind == SubType::KeyShared {
+            check_key_shared(&self.name, &slot.key_shared, &self.consumers)?;
         }
+        self.kind = kind;
         self.consumers.push(slot);
         self.membership_changed(partition);
         Ok(())
@@ -314,7 +429,7 @@ impl Subscription {
             .map(|(id, _)| *id)
             .collect();
         for id in ids {
-            self.pending.remove(&id);
+            self.take_pending(id);
             self.redeliver.insert(id);
             if count {
                 *self.redelivery_count.entry(id).or_default() += 1;
@@ -322,10 +437,66 @@ impl Subscription {
         }
     }
 
+    /// Forgets that `id` is in flight (and its hash with it).
+    fn take_pending(&mut self, id: u64) -> Option<Pending> {
+        let p = self.pending.remove(&id)?;
+        self.untrack(&p);
+        Some(p)
+    }
+
+    fn untrack(&mut self, p: &Pending) {
+        if let (Some(h), Some(c)) = (p.hash, p.consumer)
+            && let Some(holders) = self.inflight.get_mut(&h)
+        {
+            if let Some(i) = holders.iter().position(|(k, _)| *k == c) {
+                holders[i].1 -= 1;
+                if holders[i].1 == 0 {
+                    holders.swap_remove(i);
+                }
+            }
+            if holders.is_empty() {
+                self.inflight.remove(&h);
+            }
+        }
+    }
+
+    fn put_pending(&mut self, id: u64, consumer: ConsumerKey, hash: Option<u32>) {
+        if let Some(h) = hash {
+            let holders = self.inflight.entry(h).or_default();
+            match holders.iter_mut().find(|(k, _)| *k == consumer) {
+                Some((_, n)) => *n += 1,
+                None => holders.push((consumer, 1)),
+            }
+        }
+        self.pending.insert(
+            id,
+            Pending {
+                consumer: Some(consumer),
+                hash,
+            },
+        );
+    }
+
+    /// Whether a consumer other than `owner` still holds unacknowledged entries of `hash`.
+    fn draining_elsewhere(&self, hash: u32, owner: ConsumerKey) -> bool {
+        let ooo = self
+            .consumers
+            .first()
+            .is_some_and(|c| c.key_shared.allow_out_of_order);
+        !ooo && self
+            .inflight
+            .get(&hash)
+            .is_some_and(|h| h.iter().any(|(k, _)| *k != owner))
+    }
+
     fn membership_changed(&mut self, partition: i32) {
         match self.kind {
             SubType::Failover => self.elect_active(partition),
-            SubType::KeyShared => self.rebuild_ring(),
+            SubType::KeyShared => {
+                self.rebuild_ring();
+                // A newcomer may cover hashes nobody did: look at those entries again.
+                self.redeliver.append(&mut self.uncovered);
+            }
             _ => {}
         }
     }
@@ -364,7 +535,11 @@ impl Subscription {
 
     fn rebuild_ring(&mut self) {
         self.ring.clear();
-        for c in &self.consumers {
+        for c in self
+            .consumers
+            .iter()
+            .filter(|c| c.key_shared.sticky.is_none())
+        {
             for i in 0..RING_POINTS {
                 let point = format!("{}-{}-{}-{i}", c.name, c.key.0, c.key.1);
                 self.ring
@@ -375,6 +550,17 @@ impl Subscription {
     }
 
     fn owner_of(&self, hash: u32) -> Option<ConsumerKey> {
+        if self
+            .consumers
+            .first()
+            .is_some_and(|c| c.key_shared.sticky.is_some())
+        {
+            return self
+                .consumers
+                .iter()
+                .find(|c| c.key_shared.covers(hash))
+                .map(|c| c.key);
+        }
         let i = self.ring.partition_point(|(p, _)| *p < hash);
         self.ring
             .get(i)
@@ -394,52 +580,70 @@ impl Subscription {
         let mut out = AckOutcome::default();
         for id in ids {
             let entry = id.entry_id;
-            let batch_size = log.info(entry).map_or(1, |i| i.num_messages) as i32;
-            let batch_index = id.batch_index.unwrap_or(-1);
-            if cumulative {
-                let through = if batch_index >= 0 && batch_index < batch_size - 1 {
-                    entry.checked_sub(1)
+            let size = log.info(entry).map_or(1, |i| i.num_messages);
+            // Batch-index acks: the official client sends `ack_set` (bits still set are
+            // messages not yet acknowledged), pulsar-rs a `batch_index` per message.
+            let acked_part = if size <= 1 {
+                None
+            } else if !id.ack_set.is_empty() {
+                Some(cursor::acked_from_ack_set(&id.ack_set, size))
+            } else if let Ok(i) = u32::try_from(id.batch_index.unwrap_or(-1)) {
+                Some(if cumulative {
+                    cursor::bits_through(i, size)
                 } else {
-                    Some(entry)
+                    cursor::single_bit(i, size)
+                })
+            } else {
+                None
+            };
+            if cumulative {
+                // A cumulative ack inside a batch covers the entries before it and
+                // that batch's acknowledged indexes.
+                let through = match &acked_part {
+                    Some(bits) => match self.cursor.ack_indexes(entry, bits, size) {
+                        IndexAck::Whole => Some(entry),
+                        IndexAck::Partial => {
+                            out.partial.push(entry);
+                            entry.checked_sub(1)
+                        }
+                        IndexAck::Unchanged => entry.checked_sub(1),
+                    },
+                    None => Some(entry),
                 };
                 if let Some(t) = through
                     && self.cursor.ack_through(t)
                 {
                     out.cumulative = true;
-                    self.pending = self.pending.split_off(&(t + 1));
+                    let kept = self.pending.split_off(&(t + 1));
+                    for p in std::mem::replace(&mut self.pending, kept).into_values() {
+                        self.untrack(&p);
+                    }
                     self.redeliver = self.redeliver.split_off(&(t + 1));
+                    self.uncovered = self.uncovered.split_off(&(t + 1));
                     self.redelivery_count.retain(|k, _| *k > t);
                 }
                 continue;
             }
-            let whole = if !id.ack_set.is_empty() {
-                // Bits still set are messages not yet acknowledged.
-                id.ack_set.iter().all(|w| *w == 0)
-            } else if batch_index >= 0 && batch_size > 1 {
-                let p = self.pending.entry(entry).or_default();
-                p.acked_indexes.insert(batch_index);
-                p.acked_indexes.len() as i32 >= batch_size
-            } else {
-                true
+            let whole = match &acked_part {
+                Some(bits) => match self.cursor.ack_indexes(entry, bits, size) {
+                    IndexAck::Whole => true,
+                    IndexAck::Partial => {
+                        out.partial.push(entry);
+                        false
+                    }
+                    IndexAck::Unchanged => false,
+                },
+                None => self.cursor.ack(entry),
             };
-            if whole && self.cursor.ack(entry) {
+            if whole {
                 out.individual.push(entry);
-                self.pending.remove(&entry);
+                self.take_pending(entry);
                 self.redeliver.remove(&entry);
+                self.uncovered.remove(&entry);
                 self.redelivery_count.remove(&entry);
             }
         }
-        self.clear_join_markers();
         out
-    }
-
-    fn clear_join_markers(&mut self) {
-        let md = self.cursor.mark_delete;
-        for c in &mut self.consumers {
-            if c.join_marker.is_some_and(|m| md >= m) {
-                c.join_marker = None;
-            }
-        }
     }
 
     /// Puts a consumer's unacknowledged entries (all, or those listed) up for redelivery.
@@ -455,7 +659,7 @@ impl Subscription {
                 .get(&e)
                 .is_some_and(|p| p.consumer == Some(key))
             {
-                self.pending.remove(&e);
+                self.take_pending(e);
                 self.redeliver.insert(e);
                 *self.redelivery_count.entry(e).or_default() += 1;
             }
@@ -468,6 +672,8 @@ impl Subscription {
         self.cursor.reset(next);
         self.read_pos = next;
         self.pending.clear();
+        self.inflight.clear();
+        self.uncovered.clear();
         self.redeliver.clear();
         self.redelivery_count.clear();
         let until = Instant::now() + SEEK_FENCE;
@@ -485,7 +691,7 @@ impl Subscription {
         self.ring.clear();
     }
 
-    fn pick(&mut self, entry: u64, key_hash: Option<u32>, partition: i32) -> Option<usize> {
+    fn pick(&mut self, key_hash: Option<u32>, partition: i32) -> Option<usize> {
         let ready = |c: &ConsumerSlot| c.permits > 0 && !c.gauge.is_full();
         match self.kind {
             SubType::Exclusive => self.consumers.iter().position(ready),
@@ -504,13 +710,14 @@ impl Subscription {
                     .inspect(|&i| self.rr = i + 1)
             }
             SubType::KeyShared => {
-                let owner = self.owner_of(key_hash_of(key_hash))?;
-                let md = self.cursor.mark_delete;
-                self.consumers.iter().position(|c| {
-                    c.key == owner
-                        && ready(c)
-                        && !c.join_marker.is_some_and(|m| entry >= m && md < m)
-                })
+                let hash = key_hash_of(key_hash);
+                let owner = self.owner_of(hash)?;
+                if self.draining_elsewhere(hash, owner) {
+                    return None;
+                }
+                self.consumers
+                    .iter()
+                    .position(|c| c.key == owner && ready(c))
             }
         }
     }
@@ -547,12 +754,22 @@ impl Subscription {
                 continue;
             }
             let Some(info) = info else { break };
-            let owner = (self.kind == SubType::KeyShared)
+            let key_shared = self.kind == SubType::KeyShared;
+            let owner = key_shared
                 .then(|| self.owner_of(key_hash_of(info.key_hash)))
                 .flatten();
+            if key_shared && owner.is_none() {
+                // STICKY and no consumer covers this hash: the entry waits aside.
+                self.advance(entry, replay);
+                self.uncovered.insert(entry);
+                if self.uncovered.len() >= UNCOVERED_LIMIT {
+                    break;
+                }
+                continue;
+            }
             let pick = match owner {
                 Some(o) if busy_owners.contains(&o) => None,
-                _ => self.pick(entry, info.key_hash, partition),
+                _ => self.pick(info.key_hash, partition),
             };
             let Some(ci) = pick else {
                 let Some(o) = owner else { break };
@@ -578,17 +795,37 @@ impl Subscription {
                 }
             };
             let count = self.redelivery_count.get(&entry).copied().unwrap_or(0);
+            // A partly acknowledged batch goes with the indexes still to deliver
+            // (the client skips the rest) and costs only those permits, as in Pulsar.
+            let (ack_set, messages) = match self.cursor.acked_indexes(entry) {
+                Some(acked) => {
+                    let left = cursor::unacked_words(acked, info.num_messages);
+                    let n = left.iter().map(|w| w.count_ones()).sum::<u32>();
+                    (left.into_iter().map(|w| w as i64).collect(), n)
+                }
+                None => (Vec::new(), info.num_messages),
+            };
             let c = &mut self.consumers[ci];
             let ledger = log.ledger_of(entry);
-            if !send_message(c, ledger, entry, partition, count, payload.clone()) {
+            let sent_ok = send_message(
+                c,
+                MessageIdData {
+                    ack_set,
+                    ..msg_id(ledger, entry, partition, None)
+                },
+                count,
+                payload.clone(),
+            );
+            if !sent_ok {
                 break;
             }
-            c.permits = c.permits.saturating_sub(info.num_messages);
+            c.permits = c.permits.saturating_sub(messages);
             let key = c.key;
-            self.pending.entry(entry).or_default().consumer = Some(key);
-            self.msg_out += u64::from(info.num_messages);
+            let hash = key_shared.then(|| key_hash_of(info.key_hash));
+            self.put_pending(entry, key, hash);
+            self.msg_out += u64::from(messages);
             self.bytes_out += payload.len() as u64;
-            sent += u64::from(info.num_messages);
+            sent += u64::from(messages);
             self.advance(entry, replay);
         }
         sent
@@ -605,16 +842,15 @@ impl Subscription {
 
 fn send_message(
     c: &ConsumerSlot,
-    ledger: u64,
-    entry: u64,
-    partition: i32,
+    message_id: MessageIdData,
     redelivery_count: u32,
     payload: Bytes,
 ) -> bool {
     let mut cmd = base(Type::Message);
     cmd.message = Some(CommandMessage {
         consumer_id: c.key.1,
-        message_id: msg_id(ledger, entry, partition, None),
+        ack_set: message_id.ack_set.clone(),
+        message_id,
         redelivery_count: Some(redelivery_count),
         ..Default::default()
     });

@@ -20,7 +20,9 @@ use crate::metrics::Metrics;
 use crate::storage::cursor::{self, CursorState};
 use crate::storage::segment::{self, EntryInfo, SegmentLog};
 use crate::storage::writer::{self, Committed, WriteOp};
-use crate::subscription::{ConsumerKey, ConsumerSlot, OutboundGauge, Subscription};
+use crate::subscription::{
+    ConsumerKey, ConsumerSlot, KeySharedPolicy, OutboundGauge, Subscription,
+};
 use crate::topic_name::TopicName;
 
 /// Cursor records between snapshots (bounds cursor file size and replay time).
@@ -98,6 +100,8 @@ pub struct SubscribeRequest {
     pub earliest: bool,
     /// Reader start position (entry id) when given.
     pub start_entry: Option<u64>,
+    /// Key_Shared: mode, hash ranges and ordering wish.
+    pub key_shared: KeySharedPolicy,
 }
 
 /// Mutable state of a partition, behind one lock.
@@ -497,7 +501,8 @@ impl Topic {
             .get_mut(&req.subscription)
             .ok_or_else(|| BrokerError::SubscriptionNotFound(req.subscription.clone()))?;
         sub.add_consumer(
-            ConsumerSlot::new(key, req.consumer_name.clone(), req.priority, out, gauge),
+            ConsumerSlot::new(key, req.consumer_name.clone(), req.priority, out, gauge)
+                .with_key_shared(req.key_shared.clone()),
             req.kind,
             self.partition,
         )?;
@@ -541,7 +546,9 @@ impl Topic {
     ) -> Result<()> {
         let op = self.with_sub(sub, |s, log| {
             let out = s.ack(ids, cumulative, log);
-            if !s.durable || (out.individual.is_empty() && !out.cumulative) {
+            if !s.durable
+                || (out.individual.is_empty() && !out.cumulative && out.partial.is_empty())
+            {
                 return None;
             }
             s.records_since_snapshot += 1;
@@ -551,7 +558,17 @@ impl Topic {
             } else if out.cumulative {
                 (cursor::snapshot_record(&s.cursor), false)
             } else {
-                (cursor::ack_record(&out.individual), false)
+                // Batch-index acks are durable like entry acks: same record, same fsync.
+                let mut record = Vec::new();
+                if !out.individual.is_empty() {
+                    record = cursor::ack_record(&out.individual);
+                }
+                for e in &out.partial {
+                    if let Some(words) = s.cursor.acked_indexes(*e) {
+                        record.extend(cursor::batch_record(*e, words));
+                    }
+                }
+                (record, false)
             };
             Some((s.cursor_path.clone(), record, replace))
         })?;

@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::{broker, topic};
+use fmesh_broker::storage::cursor;
 use fmesh_broker::topic_name::TopicName;
 
 fn python() -> &'static PathBuf {
@@ -82,6 +83,65 @@ scenario_test!(dedup);
 scenario_test!(schema);
 scenario_test!(pattern);
 scenario_test!(access_modes);
+scenario_test!(key_shared_sticky);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_shared_in_order_holds_a_moved_key_and_out_of_order_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), |_| {}).await;
+    for ooo in ["false", "true"] {
+        let t = topic(&format!("py-ks-order-{ooo}"));
+        if let Err(e) = scenario("key_shared_order", &b.service_url(), &t, &[ooo]).await {
+            panic!("allowOutOfOrderDelivery={ooo}: {e}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_index_acks_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = topic("py-batch-index");
+    let name = TopicName::parse(&t).unwrap();
+    {
+        let b = broker(dir.path(), |_| {}).await;
+        scenario("batch_ack_part1", &b.service_url(), &t, &[])
+            .await
+            .unwrap();
+        // Wait for the cursor file, not the memory: that is what a restart reads.
+        let cursors = b
+            .broker
+            .existing_topic(&name)
+            .unwrap()
+            .dir()
+            .join("cursors");
+        common::within("batch-index acks on disk", async {
+            loop {
+                let on_disk = cursor::load_all(&cursors).unwrap();
+                if on_disk
+                    .iter()
+                    .any(|(s, c, _)| s == "s" && c.acked_indexes(0) == Some(&[0b10_0101u64][..]))
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        b.shutdown();
+    }
+    let b = broker(dir.path(), |_| {}).await;
+    scenario("batch_ack_part2", &b.service_url(), &t, &[])
+        .await
+        .unwrap();
+    let st = b.broker.existing_topic(&name).unwrap();
+    common::within("the batch is acknowledged whole", async {
+        while st.lock().subscriptions["s"].cursor.mark_delete < 1 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(st.lock().subscriptions["s"].cursor.partial.is_empty());
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitioned() {

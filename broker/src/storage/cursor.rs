@@ -2,9 +2,11 @@
 //! acknowledged, plus the individually acknowledged entries above it.
 //!
 //! On disk: `DIR/<hex(subscription)>.cursor`, a log of records replayed at
-//! start; periodically rewritten as one snapshot record.
+//! start; periodically rewritten as one snapshot (a reset record followed by
+//! the batch-index records of partially acknowledged batches). Files written
+//! before batch-index records existed simply have none.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::record;
@@ -13,6 +15,19 @@ use crate::error::{BrokerError, Result};
 const EXT: &str = "cursor";
 const KIND_ACK: u8 = 1;
 const KIND_RESET: u8 = 2;
+/// Acknowledged batch indexes of one entry: `[entry id][bit words…]`, the whole state of that entry.
+const KIND_BATCH: u8 = 3;
+
+/// What acknowledging some batch indexes of an entry did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexAck {
+    /// Nothing new (already acknowledged).
+    Unchanged,
+    /// More indexes acknowledged, some still outstanding.
+    Partial,
+    /// Every index is now acknowledged: the entry is acknowledged.
+    Whole,
+}
 
 /// In-memory acknowledgement state of a subscription.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,6 +36,9 @@ pub struct CursorState {
     pub mark_delete: u64,
     /// Acknowledged entries at or above `mark_delete`.
     pub acked: BTreeSet<u64>,
+    /// Batch indexes acknowledged one by one in entries not yet wholly
+    /// acknowledged: bit i of the words is message i of the batch.
+    pub partial: BTreeMap<u64, Vec<u64>>,
 }
 
 impl CursorState {
@@ -28,7 +46,7 @@ impl CursorState {
     pub fn at(next: u64) -> Self {
         CursorState {
             mark_delete: next,
-            acked: BTreeSet::new(),
+            ..Default::default()
         }
     }
 
@@ -43,8 +61,37 @@ impl CursorState {
             return false;
         }
         self.acked.insert(id);
+        self.partial.remove(&id);
         self.compact();
         true
+    }
+
+    /// Acknowledges the batch indexes whose bits are set in `acked` of entry
+    /// `id`, a batch of `size` messages; the entry itself once all are.
+    pub fn ack_indexes(&mut self, id: u64, acked: &[u64], size: u32) -> IndexAck {
+        if self.is_acked(id) {
+            return IndexAck::Unchanged;
+        }
+        let words = self.partial.entry(id).or_default();
+        let before = count_bits(words);
+        merge_bits(words, acked, size);
+        let now = count_bits(words);
+        if now >= size {
+            self.ack(id);
+            IndexAck::Whole
+        } else if now == before {
+            if now == 0 {
+                self.partial.remove(&id);
+            }
+            IndexAck::Unchanged
+        } else {
+            IndexAck::Partial
+        }
+    }
+
+    /// Acknowledged batch indexes of entry `id` (bit words), if some but not all are.
+    pub fn acked_indexes(&self, id: u64) -> Option<&[u64]> {
+        self.partial.get(&id).map(Vec::as_slice)
     }
 
     /// Acknowledges every entry up to and including `id`.
@@ -64,6 +111,7 @@ impl CursorState {
 
     fn compact(&mut self) {
         self.acked = self.acked.split_off(&self.mark_delete);
+        self.partial = self.partial.split_off(&self.mark_delete);
         while self.acked.remove(&self.mark_delete) {
             self.mark_delete += 1;
         }
@@ -95,6 +143,15 @@ impl CursorState {
                     self.ack(id);
                 }
             }
+            KIND_BATCH => {
+                let mut words = ids;
+                let id = words
+                    .next()
+                    .ok_or_else(|| BrokerError::Corrupt("batch record without entry".into()))?;
+                if !self.is_acked(id) {
+                    self.partial.insert(id, words.collect());
+                }
+            }
             k => return Err(BrokerError::Corrupt(format!("cursor record kind {k}"))),
         }
         Ok(())
@@ -111,7 +168,19 @@ pub fn ack_record(ids: &[u64]) -> Vec<u8> {
     framed(&body)
 }
 
-/// Record replacing the whole state (used for seek and for snapshots).
+/// Record holding the acknowledged batch indexes (bit words) of entry `id`.
+pub fn batch_record(id: u64, words: &[u64]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(9 + 8 * words.len());
+    body.push(KIND_BATCH);
+    body.extend_from_slice(&id.to_be_bytes());
+    for w in words {
+        body.extend_from_slice(&w.to_be_bytes());
+    }
+    framed(&body)
+}
+
+/// Records replacing the whole state (used for seek and for snapshots): a
+/// reset, then one batch record per partially acknowledged batch.
 pub fn snapshot_record(state: &CursorState) -> Vec<u8> {
     let mut body = Vec::with_capacity(9 + 8 * state.acked.len());
     body.push(KIND_RESET);
@@ -119,7 +188,73 @@ pub fn snapshot_record(state: &CursorState) -> Vec<u8> {
     for id in &state.acked {
         body.extend_from_slice(&id.to_be_bytes());
     }
-    framed(&body)
+    let mut out = framed(&body);
+    for (id, words) in &state.partial {
+        out.extend(batch_record(*id, words));
+    }
+    out
+}
+
+/// ORs `add` into `words`, keeping only the first `size` bits.
+fn merge_bits(words: &mut Vec<u64>, add: &[u64], size: u32) {
+    let n = size.div_ceil(64) as usize;
+    words.resize(n, 0);
+    for (w, a) in words.iter_mut().zip(add) {
+        *w |= a;
+    }
+    mask_to_size(words, size);
+}
+
+fn count_bits(words: &[u64]) -> u32 {
+    words.iter().map(|w| w.count_ones()).sum()
+}
+
+/// Bit words of a batch of `size` with the given bits cleared: what Pulsar
+/// sends as a message's `ack_set` (set = still to deliver) from acked bits.
+pub fn unacked_words(acked: &[u64], size: u32) -> Vec<u64> {
+    let n = size.div_ceil(64) as usize;
+    let mut out: Vec<u64> = (0..n)
+        .map(|i| !acked.get(i).copied().unwrap_or(0))
+        .collect();
+    mask_to_size(&mut out, size);
+    out
+}
+
+/// Acked bits from a client's `ack_set` (set = not yet acknowledged).
+pub fn acked_from_ack_set(ack_set: &[i64], size: u32) -> Vec<u64> {
+    let n = size.div_ceil(64) as usize;
+    let mut out: Vec<u64> = (0..n)
+        .map(|i| !(ack_set.get(i).copied().unwrap_or(0) as u64))
+        .collect();
+    mask_to_size(&mut out, size);
+    out
+}
+
+/// Bit `index` alone, for a batch of `size` (nothing if past the batch).
+pub fn single_bit(index: u32, size: u32) -> Vec<u64> {
+    let mut out = vec![0u64; size.div_ceil(64) as usize];
+    if index < size {
+        out[(index / 64) as usize] = 1 << (index % 64);
+    }
+    out
+}
+
+/// Bits 0..=`index` set, for a batch of `size`.
+pub fn bits_through(index: u32, size: u32) -> Vec<u64> {
+    let n = size.div_ceil(64) as usize;
+    let mut out = vec![0u64; n];
+    for i in 0..=index.min(size.saturating_sub(1)) {
+        out[(i / 64) as usize] |= 1 << (i % 64);
+    }
+    out
+}
+
+fn mask_to_size(words: &mut [u64], size: u32) {
+    if !size.is_multiple_of(64)
+        && let Some(last) = words.last_mut()
+    {
+        *last &= (1u64 << (size % 64)) - 1;
+    }
 }
 
 fn framed(body: &[u8]) -> Vec<u8> {
@@ -190,6 +325,50 @@ mod tests {
         c.ack_through(3);
         assert_eq!(c.mark_delete, 4);
         assert!(c.is_acked(5) && !c.is_acked(4));
+    }
+
+    #[test]
+    fn batch_indexes_accumulate_until_the_entry_is_acked() {
+        let mut c = CursorState::at(0);
+        assert_eq!(c.ack_indexes(0, &[0b101], 3), IndexAck::Partial);
+        assert_eq!(c.ack_indexes(0, &[0b001], 3), IndexAck::Unchanged);
+        assert_eq!(c.acked_indexes(0), Some(&[0b101u64][..]));
+        assert_eq!(c.ack_indexes(0, &[0b010], 3), IndexAck::Whole);
+        assert_eq!(c.mark_delete, 1);
+        assert!(c.partial.is_empty());
+        // Bits past the batch are ignored, not counted.
+        assert_eq!(c.ack_indexes(1, &[u64::MAX << 3], 3), IndexAck::Unchanged);
+        assert_eq!(unacked_words(&[0b101], 10), vec![0b11_1111_1010]);
+        assert_eq!(acked_from_ack_set(&[0b11_1111_1010], 10), vec![0b101]);
+        assert_eq!(bits_through(2, 70), vec![0b111, 0]);
+        assert_eq!(unacked_words(&[], 70), vec![u64::MAX, 0b11_1111]);
+    }
+
+    #[test]
+    fn batch_records_survive_snapshots_and_old_files_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = cursor_path(dir.path(), "s");
+        let mut c = CursorState::at(4);
+        c.ack_indexes(5, &[0b111], 10);
+        c.ack_indexes(6, &[0b1], 2);
+        c.ack(7);
+        let mut file = snapshot_record(&c);
+        c.ack_indexes(5, &[0b1000], 10);
+        file.extend(batch_record(5, c.acked_indexes(5).unwrap()));
+        std::fs::write(&path, &file).unwrap();
+        let all = load_all(dir.path()).unwrap();
+        assert_eq!(all[0].1, c);
+        assert_eq!(all[0].1.acked_indexes(5), Some(&[0b1111u64][..]));
+        // A file written before batch records existed: reset + acks only.
+        let old = [
+            framed(&[&[KIND_RESET][..], &3u64.to_be_bytes(), &9u64.to_be_bytes()].concat()),
+            ack_record(&[3]),
+        ]
+        .concat();
+        std::fs::write(&path, old).unwrap();
+        let all = load_all(dir.path()).unwrap();
+        assert_eq!(all[0].1.mark_delete, 4);
+        assert!(all[0].1.is_acked(9) && all[0].1.partial.is_empty());
     }
 
     #[test]

@@ -389,6 +389,151 @@ def consume_resume(url, t, n):
     c.close()
 
 
+def murmur3_32(data, seed=0):
+    """Murmur3 x86 32-bit, the hash Pulsar's Key_Shared ranges are over (modulo 65536)."""
+    c1, c2, mask = 0xcc9e2d51, 0x1b873593, 0xffffffff
+    rotl = lambda x, r: ((x << r) | (x >> (32 - r))) & mask
+    h = seed
+    n = len(data) // 4 * 4
+    for i in range(0, n, 4):
+        k = int.from_bytes(data[i:i + 4], "little")
+        k = rotl((k * c1) & mask, 15) * c2 & mask
+        h = (rotl(h ^ k, 13) * 5 + 0xe6546b64) & mask
+    if len(data) > n:
+        k = int.from_bytes(data[n:], "little")
+        h ^= rotl((k * c1) & mask, 15) * c2 & mask
+    h ^= len(data)
+    h ^= h >> 16
+    h = (h * 0x85ebca6b) & mask
+    h ^= h >> 13
+    h = (h * 0xc2b2ae35) & mask
+    return h ^ (h >> 16)
+
+
+def key_hash(key):
+    return murmur3_32(key.encode()) % 65536
+
+
+def sticky(ranges, allow_out_of_order=False):
+    return pulsar.ConsumerKeySharedPolicy(key_shared_mode=pulsar.KeySharedMode.Sticky,
+                                          allow_out_of_order_delivery=allow_out_of_order,
+                                          sticky_ranges=ranges)
+
+
+def receive_all(consumer, wait_ms=700, ack=True):
+    """Messages that arrive until none has for wait_ms."""
+    out = []
+    while True:
+        try:
+            m = consumer.receive(timeout_millis=wait_ms)
+        except pulsar.Timeout:
+            return out
+        out.append(m)
+        if ack:
+            consumer.acknowledge(m)
+
+
+def key_shared_sticky(url, t):
+    """STICKY ranges: each key goes to the consumer whose range holds its hash; keys
+    nobody covers wait for a consumer; overlapping ranges and a mode mismatch are refused."""
+    c = client(url)
+    low = c.subscribe(t, "s", consumer_type=pulsar.ConsumerType.KeyShared, consumer_name="low",
+                      key_shared_policy=sticky([(0, 32767)]))
+    try:
+        c.subscribe(t, "s", consumer_type=pulsar.ConsumerType.KeyShared, consumer_name="overlap",
+                    key_shared_policy=sticky([(40000, 50000), (32000, 32768)]))
+        raise AssertionError("overlapping range accepted")
+    except pulsar.ConsumerAssignError as e:
+        print("refused as expected:", e)
+    try:
+        c.subscribe(t, "s", consumer_type=pulsar.ConsumerType.KeyShared, consumer_name="auto")
+        raise AssertionError("AUTO_SPLIT consumer joined a STICKY subscription")
+    except pulsar.ConsumerBusy as e:
+        print("refused as expected:", e)
+    keys = [f"k{i}" for i in range(40)]
+    assert {key_hash(k) < 32768 for k in keys} == {True, False}, "keys on both halves"
+    p = c.create_producer(t, batching_enabled=False)
+    for i in range(120):
+        k = keys[i % len(keys)]
+        p.send(f"{k}:{i}".encode(), partition_key=k)
+    got = [m.data().decode() for m in receive_all(low)]
+    expect = [f"{keys[i % 40]}:{i}" for i in range(120) if key_hash(keys[i % 40]) < 32768]
+    assert got == expect, (got, expect)
+    # The upper half waited for a consumer; it gets all of it, in order.
+    high = c.subscribe(t, "s", consumer_type=pulsar.ConsumerType.KeyShared, consumer_name="high",
+                       key_shared_policy=sticky([(32768, 65535)]))
+    got = [m.data().decode() for m in receive_all(high)]
+    expect = [f"{keys[i % 40]}:{i}" for i in range(120) if key_hash(keys[i % 40]) >= 32768]
+    assert got == expect, (got, expect)
+    nothing_more(low)
+    c.close()
+
+
+def key_shared_order(url, t, allow_out_of_order):
+    """A key moving to a newly joined consumer: held until the previous owner acks its
+    messages of that key, unless allowOutOfOrderDelivery."""
+    ooo = allow_out_of_order == "true"
+    policy = pulsar.ConsumerKeySharedPolicy(allow_out_of_order_delivery=ooo)
+    c = client(url)
+    a = c.subscribe(t, "s", consumer_type=pulsar.ConsumerType.KeyShared, consumer_name="a",
+                    key_shared_policy=policy)
+    p = c.create_producer(t, batching_enabled=False)
+    keys = [f"k{i}" for i in range(40)]
+    for k in keys:
+        p.send(f"{k}:0".encode(), partition_key=k)
+    held = receive_all(a, ack=False)
+    assert len(held) == 40, len(held)
+    b = c.subscribe(t, "s", consumer_type=pulsar.ConsumerType.KeyShared, consumer_name="b",
+                    key_shared_policy=policy)
+    for k in keys:
+        p.send(f"{k}:1".encode(), partition_key=k)
+    to_a = [m.data().decode() for m in receive_all(a, ack=False)]
+    to_b = [m.data().decode() for m in receive_all(b)]
+    if ooo:
+        assert to_b, "no key moved to b, or b was held back"
+        assert len(to_a) + len(to_b) == 40, (to_a, to_b)
+    else:
+        assert to_b == [], f"b got {to_b} while a still holds those keys unacknowledged"
+        for m in held:
+            a.acknowledge(m)
+        to_b = [m.data().decode() for m in receive_all(b)]
+        assert to_b and len(to_a) + len(to_b) == 40, (to_a, to_b)
+    moved = {m.split(":")[0] for m in to_b}
+    assert not moved & {m.split(":")[0] for m in to_a}, "a key went to both"
+    c.close()
+
+
+def batch_ack_part1(url, t):
+    """One batch of ten; m0, m2 and m5 acknowledged one by one (batch index acks)."""
+    c = client(url)
+    cons = c.subscribe(t, "s", initial_position=pulsar.InitialPosition.Earliest,
+                       batch_index_ack_enabled=True)
+    p = c.create_producer(t, batching_enabled=True, batching_max_messages=10,
+                          batching_max_publish_delay_ms=1000)
+    for i in range(10):
+        p.send_async(f"m{i}".encode(), None)
+    p.flush()
+    msgs = drain(cons, 10, ack=False)
+    assert [m.data().decode() for m in msgs] == [f"m{i}" for i in range(10)]
+    assert len({(m.message_id().ledger_id(), m.message_id().entry_id()) for m in msgs}) == 1, \
+        "not one batch"
+    for i in (0, 2, 5):
+        cons.acknowledge(msgs[i])
+    cons.close()  # flushes the grouped acks
+    c.close()
+
+
+def batch_ack_part2(url, t):
+    """After a broker restart only the seven unacknowledged messages come back."""
+    c = client(url)
+    cons = c.subscribe(t, "s", batch_index_ack_enabled=True)
+    got = receive_all(cons)
+    assert [m.data().decode() for m in got] == [f"m{i}" for i in (1, 3, 4, 6, 7, 8, 9)], \
+        [m.data().decode() for m in got]
+    cons.close()
+    c.close()
+
+
 if __name__ == "__main__":
     name, url, topic, *rest = sys.argv[1:]
     globals()[name](url, topic, *rest)
