@@ -765,3 +765,281 @@ async fn elasticsearch_sink_indexes_deletes_retries_and_dead_letters_per_item() 
     );
     stop(runner).await;
 }
+
+// ---------------------------------------------------------------- https (both sinks)
+
+/// A CA of its own (PEM) and a rustls server configuration whose certificate it signed,
+/// naming `names` (IP literals become IP SANs).
+fn tls_peer(names: &[&str]) -> (String, Arc<rustls::ServerConfig>) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "fmesh test CA");
+    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let cert = CertificateParams::new(names)
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.der().clone()], key)
+    .unwrap();
+    (ca_pem, Arc::new(config))
+}
+
+/// Serves `app` over TLS on a free loopback port; refused handshakes count in `refused`.
+async fn serve_tls(
+    app: Router,
+    config: Arc<rustls::ServerConfig>,
+    refused: Arc<AtomicUsize>,
+) -> SocketAddr {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = l.accept().await.unwrap();
+            let (acceptor, app, refused) = (acceptor.clone(), app.clone(), refused.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    refused.fetch_add(1, Ordering::SeqCst);
+                    return;
+                };
+                let svc = hyper_util::service::TowerToHyperService::new(app);
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+fn ssl(config: Value) -> fmesh_crds::connectors::tls::SslConfig {
+    serde_json::from_value(config).unwrap()
+}
+
+async fn get(client: &mut HttpClient) -> Result<u16, String> {
+    let req = Request::post("/hook")
+        .header("host", client.authority().to_string())
+        .body(Full::new(Bytes::from_static(b"x")))
+        .unwrap();
+    client
+        .send(req)
+        .await
+        .map(|r| r.status.as_u16())
+        .map_err(|e| e.to_string())
+}
+
+/// The client against a real rustls server: the right CA passes; a wrong CA and a certificate
+/// for another name are refused with the reason and the setting that fixes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_client_verifies_the_ca_and_the_host_name() {
+    use fmesh_runner::connectors::tls::client_config;
+    let (ca, server) = tls_peer(&["127.0.0.1", "localhost"]);
+    let refused = Arc::new(AtomicUsize::new(0));
+    let app = Router::new()
+        .route("/hook", post(record))
+        .with_state(Arc::new(Recorder::default()));
+    let addr = serve_tls(app.clone(), server, refused.clone()).await;
+    let url = format!("https://{addr}");
+    let t = Duration::from_secs(10);
+    let trusted = client_config(&ssl(json!({})), Some(ca.as_bytes())).unwrap();
+    let mut ok = HttpClient::with_tls(&url, t, Some(trusted.clone())).unwrap();
+    assert_eq!(get(&mut ok).await, Ok(200));
+    assert_eq!(get(&mut ok).await, Ok(200), "kept alive");
+
+    let (other_ca, _) = tls_peer(&["127.0.0.1"]);
+    let wrong = client_config(&ssl(json!({})), Some(other_ca.as_bytes())).unwrap();
+    let err = get(&mut HttpClient::with_tls(&url, t, Some(wrong)).unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("TLS handshake")
+            && err.contains("not signed by a trusted CA")
+            && err.contains("ssl.caFile"),
+        "{err}"
+    );
+    // Another CA of the same name fails on the signature; the Mozilla roots do not know it.
+    let err = get(&mut HttpClient::new(&url, t).unwrap())
+        .await
+        .unwrap_err();
+    assert!(err.contains("UnknownIssuer"), "{err}");
+
+    // A certificate for another name: refused unless hostnameVerification is off.
+    let (ca2, other_name) = tls_peer(&["es.internal"]);
+    let addr2 = serve_tls(app, other_name, refused.clone()).await;
+    let url2 = format!("https://{addr2}");
+    let strict = client_config(&ssl(json!({})), Some(ca2.as_bytes())).unwrap();
+    let err = get(&mut HttpClient::with_tls(&url2, t, Some(strict)).unwrap())
+        .await
+        .unwrap_err();
+    assert!(err.contains("hostnameVerification"), "{err}");
+    let lax = client_config(
+        &ssl(json!({"hostnameVerification": false})),
+        Some(ca2.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(
+        get(&mut HttpClient::with_tls(&url2, t, Some(lax)).unwrap()).await,
+        Ok(200)
+    );
+    // ...but with hostname checks off the chain is still checked.
+    let lax_wrong = client_config(
+        &ssl(json!({"hostnameVerification": false})),
+        Some(ca.as_bytes()),
+    )
+    .unwrap();
+    assert!(
+        get(&mut HttpClient::with_tls(&url2, t, Some(lax_wrong)).unwrap())
+            .await
+            .is_err()
+    );
+    let any = client_config(&ssl(json!({"disableCertificateValidation": true})), None).unwrap();
+    assert_eq!(
+        get(&mut HttpClient::with_tls(&url2, t, Some(any)).unwrap()).await,
+        Ok(200)
+    );
+    assert_eq!(
+        refused.load(Ordering::SeqCst),
+        4,
+        "the server saw every refused handshake"
+    );
+}
+
+/// Both sinks over https against TLS peers: the elasticsearch sink trusting `ssl.caFile`, the
+/// http sink trusting `secretsMap.caCert`; a sink trusting another CA delivers nothing and
+/// dead-letters after its retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sinks_deliver_over_https_and_refuse_a_wrong_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let url = b.service_url();
+    let (ca, server) = tls_peer(&["127.0.0.1"]);
+    let ca_file = dir.path().join("ca.crt");
+    std::fs::write(&ca_file, &ca).unwrap();
+    let refused = Arc::new(AtomicUsize::new(0));
+    let es = Arc::new(FakeEs::default());
+    let rec = Arc::new(Recorder::default());
+    let app = Router::new()
+        .route("/_bulk", post(bulk))
+        .with_state(es.clone())
+        .merge(
+            Router::new()
+                .route("/hook", post(record))
+                .with_state(rec.clone()),
+        );
+    let peer = serve_tls(app, server, refused.clone()).await;
+
+    let es_in = topic("es-tls-in");
+    let es_spec = sink_spec(
+        "search-tls",
+        &es_in,
+        "elasticsearch",
+        json!({"url": format!("https://{peer}"), "index": "orders", "batchSize": 20, "lingerMs": 10,
+               "ssl": {"enabled": true, "caFile": ca_file}}),
+        json!({}),
+    );
+    let hook_in = topic("hook-tls-in");
+    let hook_spec = sink_spec(
+        "hook-tls",
+        &hook_in,
+        "http",
+        json!({"url": format!("https://{peer}/hook"), "lingerMs": 1}),
+        json!({"secretsMap": {"caCert": {"path": "es-ca", "key": "ca.crt"}}}),
+    );
+    let es_sink = start_env(&url, &es_spec, &[]).await.expect("starts");
+    let hook = start_env(&url, &hook_spec, &[("caCert", &ca)])
+        .await
+        .expect("starts");
+    let docs: Vec<Msg> = (0..100)
+        .map(|i| Msg {
+            key: Some(format!("d{i}")),
+            payload: json!({"n": i}).to_string().into_bytes(),
+            ..Msg::default()
+        })
+        .collect();
+    publish(&url, &es_in, &docs).await;
+    let hooks: Vec<Msg> = (0..10).map(|i| Msg::text(&format!("h{i}"))).collect();
+    publish(&url, &hook_in, &hooks).await;
+    let (me, mh) = (es_sink.metrics.clone(), hook.metrics.clone());
+    until("all delivered over https", || {
+        me.processed.get() == 100 && mh.processed.get() == 10
+    })
+    .await;
+    assert_eq!(es.docs.lock().unwrap().len(), 100);
+    let bodies: Vec<Vec<u8>> = rec
+        .accepted
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, b)| b.clone())
+        .collect();
+    assert_eq!(
+        bodies,
+        hooks.iter().map(|m| m.payload.clone()).collect::<Vec<_>>()
+    );
+    stop(es_sink).await;
+    stop(hook).await;
+    assert_eq!(refused.load(Ordering::SeqCst), 0);
+
+    // Trusting another CA: every attempt's handshake is refused, nothing reaches _bulk.
+    let (other_ca, _) = tls_peer(&["127.0.0.1"]);
+    let other_file = dir.path().join("other.crt");
+    std::fs::write(&other_file, &other_ca).unwrap();
+    let (wrong_in, dlq) = (topic("es-wrong-in"), topic("es-wrong-dlq"));
+    let wrong_spec = sink_spec(
+        "search-wrong",
+        &wrong_in,
+        "elasticsearch",
+        json!({"url": format!("https://{peer}"), "index": "orders", "lingerMs": 1, "maxRetries": 2,
+               "retryBackoffMs": 5, "ssl": {"caFile": other_file}}),
+        json!({"deadLetterTopic": dlq, "maxMessageRetry": 0}),
+    );
+    let mut dead = subscribe(&url, &dlq, "check").await;
+    let requests_before = es.requests.load(Ordering::SeqCst);
+    let wrong = start_env(&url, &wrong_spec, &[]).await.expect("starts");
+    publish(&url, &wrong_in, &[Msg::text("{\"n\": -1}")]).await;
+    let dead = consume(&mut dead, 1).await;
+    assert_eq!(dead[0].as_str(), "{\"n\": -1}");
+    assert_eq!(wrong.metrics.processed.get(), 0);
+    assert_eq!(
+        es.requests.load(Ordering::SeqCst),
+        requests_before,
+        "no request got through"
+    );
+    assert_eq!(
+        refused.load(Ordering::SeqCst),
+        3,
+        "first try and 2 retries, each refused"
+    );
+    stop(wrong).await;
+
+    // A CA file that is not there stops the start, naming the field.
+    let missing = sink_spec(
+        "search-missing",
+        &wrong_in,
+        "elasticsearch",
+        json!({"url": format!("https://{peer}"), "index": "orders", "ssl": {"caFile": "/nonexistent/ca.crt"}}),
+        json!({}),
+    );
+    let Err(err) = start_env(&url, &missing, &[]).await else {
+        panic!("a missing CA file must stop the start");
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains("spec.sinkConfig.ssl.caFile") && err.contains("/nonexistent/ca.crt"),
+        "{err}"
+    );
+}

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use super::Checked;
 use super::http::{default_backoff, default_max_backoff, default_retries, default_timeout};
+use super::tls::{self, SslConfig};
 use crate::diagnostic::Report;
 
 /// `secretsMap` key of the basic-auth user.
@@ -19,9 +20,12 @@ pub const API_KEY: &str = "apiKey";
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ElasticsearchConfig {
-    /// The cluster: `http://host:9200`.
-    #[schemars(regex(pattern = r"^http://[^/\s]+"))]
+    /// The cluster: `http://host:9200` or `https://…`.
+    #[schemars(regex(pattern = r"^https?://[^/\s]+"))]
     pub url: String,
+    /// How an `https://` cluster is verified (Pulsar's sink: `ssl`).
+    #[serde(default, skip_serializing_if = "SslConfig::is_default")]
+    pub ssl: SslConfig,
     /// Index the documents go to.
     #[schemars(length(min = 1), regex(pattern = r"^[^A-Z\s,/*?<>|#]+$"))]
     pub index: String,
@@ -93,8 +97,9 @@ impl Refresh {
     }
 }
 
-/// Basic auth needs both halves.
-pub(super) fn check(_config: &Map<String, Value>, secrets: &[&str], at: &Checked, r: &mut Report) {
+/// Basic auth needs both halves; TLS settings agree with the url.
+pub(super) fn check(config: &Map<String, Value>, secrets: &[&str], at: &Checked, r: &mut Report) {
+    tls::check(config, secrets, at, r);
     let (user, pass) = (secrets.contains(&USERNAME), secrets.contains(&PASSWORD));
     if user != pass {
         let missing = if user { PASSWORD } else { USERNAME };

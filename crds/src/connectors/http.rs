@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::Checked;
+use super::tls::SslConfig;
 use crate::diagnostic::Report;
 
 /// The `secretsMap` key holding the bearer token (source: expected from clients; sink: sent).
@@ -62,9 +63,12 @@ fn default_max_in_flight() -> usize {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpSinkConfig {
-    /// Where to send: `http://host:port/path`.
-    #[schemars(regex(pattern = r"^http://[^/\s]+"))]
+    /// Where to send: `http://host:port/path` or `https://…`.
+    #[schemars(regex(pattern = r"^https?://[^/\s]+"))]
     pub url: String,
+    /// How an `https://` server is verified.
+    #[serde(default, skip_serializing_if = "SslConfig::is_default")]
+    pub ssl: SslConfig,
     /// HTTP method.
     #[serde(default)]
     pub method: HttpMethod,

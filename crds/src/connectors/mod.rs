@@ -13,6 +13,7 @@ pub mod java;
 pub mod log;
 pub mod postgres;
 mod schema;
+pub mod tls;
 
 use std::fmt;
 
@@ -199,13 +200,20 @@ pub fn native() -> &'static [NativeConnector] {
             name: "http",
             kind: ConnectorKind::Sink,
             description: "POSTs each message or an NDJSON batch, retrying with backoff, then dead-letters",
-            secrets: &[SecretKey {
-                name: http::TOKEN,
-                required: false,
-                description: "sent as `Authorization: Bearer <token>`",
-            }],
+            secrets: &[
+                SecretKey {
+                    name: http::TOKEN,
+                    required: false,
+                    description: "sent as `Authorization: Bearer <token>`",
+                },
+                SecretKey {
+                    name: tls::CA_CERT,
+                    required: false,
+                    description: "PEM CA certificates for an https:// url (instead of ssl.caFile)",
+                },
+            ],
             schema: schema_of::<http::HttpSinkConfig>,
-            extra: None,
+            extra: Some(tls::check),
         },
         NativeConnector {
             name: "elasticsearch",
@@ -226,6 +234,11 @@ pub fn native() -> &'static [NativeConnector] {
                     name: elasticsearch::API_KEY,
                     required: false,
                     description: "sent as `Authorization: ApiKey <apiKey>`",
+                },
+                SecretKey {
+                    name: tls::CA_CERT,
+                    required: false,
+                    description: "PEM CA certificates for an https:// url (instead of ssl.caFile)",
                 },
             ],
             schema: schema_of::<elasticsearch::ElasticsearchConfig>,

@@ -317,3 +317,72 @@ fn builtin_jars_resolve_to_the_archive_in_the_image() {
     java::fill(ConnectorKind::Sink, &mut w, None);
     assert_eq!(w, before, "idempotent");
 }
+
+#[test]
+fn sink_tls_settings_agree_with_the_url() {
+    let es = |config: Value, secrets: &[&str]| {
+        check(ConnectorKind::Sink, "elasticsearch", config, secrets)
+    };
+    let ok = es(
+        json!({"url": "https://es:9200", "index": "i", "ssl": {"enabled": true, "caFile": "/etc/es/ca.crt", "hostnameVerification": false}}),
+        &[],
+    );
+    assert!(ok.is_valid() && ok.warnings().count() == 0, "{ok:?}");
+    let r = es(
+        json!({"url": "http://es:9200", "index": "i", "ssl": {"enabled": true}}),
+        &[],
+    );
+    assert!(
+        r.has(Severity::Error, "spec.sinkConfig.ssl.enabled"),
+        "{r:?}"
+    );
+    let r = es(
+        json!({"url": "https://es:9200", "index": "i", "ssl": {"caFile": "/ca.pem"}}),
+        &["caCert"],
+    );
+    assert!(
+        r.has(Severity::Error, "spec.sinkConfig.ssl.caFile"),
+        "{r:?}"
+    );
+    // A Pulsar truststore key is unknown, and the fix lists the PEM setting.
+    let r = es(
+        json!({"url": "https://es:9200", "index": "i", "ssl": {"truststorePath": "/ts.jks"}}),
+        &[],
+    );
+    let d = r
+        .errors()
+        .find(|d| d.path == "spec.sinkConfig.ssl.truststorePath")
+        .expect("error");
+    assert!(d.hint.as_deref().unwrap_or("").contains("caFile"), "{d:?}");
+    let r = check(
+        ConnectorKind::Sink,
+        "http",
+        json!({"url": "https://hook", "ssl": {"disableCertificateValidation": true}}),
+        &[],
+    );
+    assert!(
+        r.is_valid()
+            && r.has(
+                Severity::Warning,
+                "spec.sinkConfig.ssl.disableCertificateValidation"
+            ),
+        "{r:?}"
+    );
+    let r = check(
+        ConnectorKind::Sink,
+        "http",
+        json!({"url": "ftp://hook"}),
+        &[],
+    );
+    assert!(r.has(Severity::Error, "spec.sinkConfig.url"), "{r:?}");
+    let r = check(
+        ConnectorKind::Sink,
+        "http",
+        json!({"url": "http://hook"}),
+        &["caCert"],
+    );
+    assert!(
+        r.is_valid() && r.has(Severity::Warning, "spec.sinkConfig.url"),
+        "{r:?}"
+    );
+}

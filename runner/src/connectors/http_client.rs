@@ -1,7 +1,8 @@
 //! A small HTTP/1.1 client on hyper for the http and elasticsearch sinks: one kept-alive
 //! connection per sink (requests are sequential per batch), re-opened when it breaks.
-//! Plain `http://` only (TLS to the peer is left to a mesh sidecar for now).
+//! `http://`, or `https://` over rustls (see `connectors::tls`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -9,13 +10,26 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::TlsConnector;
+
+use super::tls;
 
 /// Why a request got no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    /// Not an `http://host[:port]/…` URL.
+    /// Not an `http(s)://host[:port]/…` URL.
     #[error("bad url {0}: {1}")]
     Url(String, String),
+    /// The TLS handshake failed (certificate refused, not TLS, …).
+    #[error("TLS handshake with {authority}: {reason} ({hint})")]
+    Tls {
+        authority: String,
+        reason: String,
+        hint: &'static str,
+    },
     /// Connecting or talking failed.
     #[error("connection: {0}")]
     Connection(String),
@@ -38,28 +52,48 @@ pub struct Response {
 /// A client for one origin.
 pub struct HttpClient {
     authority: String,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
     timeout: Duration,
     conn: Option<SendRequest<Full<Bytes>>>,
 }
 
 impl HttpClient {
-    /// A client for the origin of `url`.
+    /// A client for the origin of `url`; `https://` trusts the default roots.
     pub fn new(url: &str, timeout: Duration) -> Result<HttpClient, HttpError> {
+        HttpClient::with_tls(url, timeout, None)
+    }
+
+    /// A client for the origin of `url`; an `https://` url uses `tls` (None: the default
+    /// roots, with hostname verification).
+    pub fn with_tls(
+        url: &str,
+        timeout: Duration,
+        tls: Option<Arc<ClientConfig>>,
+    ) -> Result<HttpClient, HttpError> {
+        let bad = |why: &str| HttpError::Url(url.into(), why.into());
         let uri: Uri = url
             .parse()
-            .map_err(|e: hyper::http::uri::InvalidUri| HttpError::Url(url.into(), e.to_string()))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(HttpError::Url(
-                url.into(),
-                "only http:// is supported".into(),
-            ));
-        }
-        let authority = uri
-            .authority()
-            .ok_or_else(|| HttpError::Url(url.into(), "no host".into()))?;
-        let port = authority.port_u16().unwrap_or(80);
+            .map_err(|e: hyper::http::uri::InvalidUri| bad(&e.to_string()))?;
+        let authority = uri.authority().ok_or_else(|| bad("no host"))?;
+        let tls = match uri.scheme_str() {
+            Some("http") => None,
+            Some("https") => {
+                let config = match tls {
+                    Some(c) => c,
+                    None => tls::client_config(&Default::default(), None)
+                        .map_err(|e| bad(&e.to_string()))?,
+                };
+                let name = tls::server_name(authority.host()).map_err(|e| bad(&e))?;
+                Some((TlsConnector::from(config), name))
+            }
+            _ => return Err(bad("only http:// and https:// are supported")),
+        };
+        let port = authority
+            .port_u16()
+            .unwrap_or(if tls.is_some() { 443 } else { 80 });
         Ok(HttpClient {
             authority: format!("{}:{port}", authority.host()),
+            tls,
             timeout,
             conn: None,
         })
@@ -116,21 +150,42 @@ impl HttpClient {
             .await
             .map_err(|e| HttpError::Connection(format!("{}: {e}", self.authority)))?;
         let _ = stream.set_nodelay(true);
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| HttpError::Connection(e.to_string()))?;
-        tokio::spawn(async move {
-            if let Err(error) = conn.await {
-                tracing::debug!(%error, "http connection closed");
+        let Some((connector, name)) = &self.tls else {
+            return handshake(stream).await;
+        };
+        match connector.connect(name.clone(), stream).await {
+            Ok(tls) => handshake(tls).await,
+            Err(e) => {
+                let rustls_error = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
+                Err(HttpError::Tls {
+                    authority: self.authority.clone(),
+                    reason: e.to_string(),
+                    hint: rustls_error.map_or("check that the url's port speaks TLS", tls::hint),
+                })
             }
-        });
-        Ok(sender)
+        }
     }
 
     /// `host:port`, for the `Host` header.
     pub fn authority(&self) -> &str {
         &self.authority
     }
+}
+
+/// HTTP/1.1 over `io`; the connection is driven by a task that ends with it.
+async fn handshake<T>(io: T) -> Result<SendRequest<Full<Bytes>>, HttpError>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| HttpError::Connection(e.to_string()))?;
+    tokio::spawn(async move {
+        if let Err(error) = conn.await {
+            tracing::debug!(%error, "http connection closed");
+        }
+    });
+    Ok(sender)
 }
 
 /// Whether a status is worth retrying: overload, timeouts and server errors.

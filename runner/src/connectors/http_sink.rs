@@ -31,7 +31,8 @@ struct Writer {
 /// Builds the sink from `sinkConfig` and `secretsMap.token`.
 pub fn build(plan: &Plan) -> Result<Box<dyn SinkConnector>, RunnerError> {
     let config: HttpSinkConfig = super::config(plan, ConnectorKind::Sink, "http")?;
-    let client = HttpClient::new(&config.url, Duration::from_millis(config.timeout_ms))
+    let tls = super::tls::for_sink(plan, &config.url, &config.ssl)?;
+    let client = HttpClient::with_tls(&config.url, Duration::from_millis(config.timeout_ms), tls)
         .map_err(|e| RunnerError::spec("spec.sinkConfig.url", e.to_string()))?;
     let uri: Uri = config
         .url
