@@ -101,7 +101,7 @@ fn validate_reports_connector_settings_at_their_paths() {
     );
     assert!(
         has(
-            "Source/cdc: spec.sourceConfig[database.port]: the Pulsar IO debezium-postgres source requires `database.port`"
+            "Source/cdc: spec.sourceConfig[database.user]: the Pulsar IO debezium-postgres source requires `database.user`"
         ),
         "{out}"
     );

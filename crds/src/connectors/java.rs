@@ -3,8 +3,10 @@
 //! `sourceType`/`sinkType: <name>` resolve to a class, archive and image, and so that their
 //! required config keys are checked at admission.
 //!
-//! Names and classes are those of each connector's `META-INF/services/pulsar-io.yaml`; required
-//! keys are those the Pulsar IO documentation marks `Required: true`.
+//! Names and classes are those of each connector's `META-INF/services/pulsar-io.yaml` in the
+//! Pulsar line of [`IO_VERSION`] (3.2); required and credential keys come from each connector's
+//! config class and the 3.2 docs. [`java`] says how; each entry names the files it was checked
+//! against, as `file@commit` in `apache/pulsar` (docs: `apache/pulsar-site`).
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -86,55 +88,76 @@ const fn sink(
 }
 
 /// Every Pulsar IO connector in the catalogue.
+///
+/// Each entry was checked against Pulsar's sources (`apache/pulsar`, file@commit) and the
+/// 3.2.x docs (`apache/pulsar-site`). `required` holds the keys the connector cannot run
+/// without: `@FieldDoc(required = true)` (or a `validate()` check), minus those whose Java
+/// initializer supplies a usable default when the connector loads its config with a plain
+/// `ObjectMapper`; `IOConfigUtils.loadWithSecrets` (Kafka, Elasticsearch, Kinesis in 3.2)
+/// rejects any absent `required = true` key, so there none is dropped. `secrets` holds the
+/// `sensitive = true` keys. A key is never in both: a required credential is noted instead.
 pub fn java() -> &'static [JavaConnector] {
     static JAVA: &[JavaConnector] = &[
+        // pulsar-io/debezium/postgres pulsar-io.yaml@7eb76b4; keys: version-3.2.x
+        // io-debezium-source.md@223ef46. Pulsar's DebeziumSource defaults task.class, the
+        // converters, database.history and both topics; Debezium 1.9's PostgresConnectorConfig
+        // defaults database.port to 5432, so those are not required. database.password is
+        // read from secretsMap too (DebeziumSource.tryLoadingConfigSecret).
         source(
             "debezium-postgres",
             "org.apache.pulsar.io.debezium.postgres.DebeziumPostgresSource",
             "debezium-postgres",
             &[
                 "database.hostname",
-                "database.port",
                 "database.user",
                 "database.dbname",
                 "database.server.name",
             ],
             &["database.password"],
         ),
+        // pulsar-io/debezium/mysql pulsar-io.yaml@0e91a39; keys as debezium-postgres. The doc
+        // marks database.port and database.server.id required, but Debezium 1.9's
+        // MySqlConnectorConfig defaults them (3306; a random id in 5400..6400).
         source(
             "debezium-mysql",
             "org.apache.pulsar.io.debezium.mysql.DebeziumMysqlSource",
             "debezium-mysql",
-            &[
-                "database.hostname",
-                "database.port",
-                "database.user",
-                "database.server.id",
-                "database.server.name",
-            ],
+            &["database.hostname", "database.user", "database.server.name"],
             &["database.password"],
         ),
+        // pulsar-io/debezium/mongodb pulsar-io.yaml@718bcd7, DebeziumMongoDbSource.java@2e49c6e
+        // (mongodb.user/password also read from secretsMap); io-debezium-source.md@223ef46.
+        // mongodb.task.id: Pulsar runs the Debezium task without the Kafka Connect connector
+        // that would assign it. mongodb.user/password: only with MongoDB authentication.
         source(
             "debezium-mongodb",
             "org.apache.pulsar.io.debezium.mongodb.DebeziumMongoDbSource",
             "debezium-mongodb",
-            &["mongodb.hosts", "mongodb.name"],
+            &["mongodb.hosts", "mongodb.name", "mongodb.task.id"],
             &["mongodb.password"],
         ),
+        // pulsar-io/kafka pulsar-io.yaml@027e370, KafkaSourceConfig.java@12442e1;
+        // version-3.3.x io-kafka-source.md@0692dad. sslTruststorePassword is sensitive since
+        // apache/pulsar#21639 (3.2.0); saslJaasConfig is not, so Pulsar reads it only from config.
         source(
             "kafka",
             "org.apache.pulsar.io.kafka.KafkaBytesSource",
             "kafka",
             &["bootstrapServers", "groupId", "topic"],
-            &["sslTruststorePassword", "saslJaasConfig"],
+            &["sslTruststorePassword"],
         ),
+        // pulsar-io/rabbitmq pulsar-io.yaml@ac26291, RabbitMQAbstractConfig.java@6660110,
+        // RabbitMQSourceConfig.java@83c4990; version-3.2.x io-rabbitmq-source.md@5919ec7. The
+        // doc marks port and virtualHost required, but the config is read with a plain
+        // ObjectMapper and they default to 5672 and "/".
         source(
             "rabbitmq",
             "org.apache.pulsar.io.rabbitmq.RabbitMQSource",
             "rabbitmq",
-            &["connectionName", "host", "port", "virtualHost", "queueName"],
-            &["password"],
+            &["connectionName", "host", "queueName"],
+            &["username", "password"],
         ),
+        // pulsar-io/file pulsar-io.yaml@2066343, FileSourceConfig.java@8a4e430 (validate()).
         source(
             "file",
             "org.apache.pulsar.io.file.FileSource",
@@ -142,13 +165,18 @@ pub fn java() -> &'static [JavaConnector] {
             &["inputDirectory"],
             &[],
         ),
+        // pulsar-io/netty pulsar-io.yaml@c52c51d (NettySource; NettyTcpSource was the 2.2 name),
+        // NettySourceConfig.java@085e7b8, NettySource.java@8bbc2a0: type, host, port and
+        // numberOfThreads are required = true but default to tcp, 127.0.0.1, 10999 and 1.
         source(
             "netty",
             "org.apache.pulsar.io.netty.NettySource",
             "netty",
-            &["type", "host", "port"],
+            &[],
             &[],
         ),
+        // pulsar-io/data-generator pulsar-io.yaml@2066343, DataGeneratorSourceConfig.java@1710bfd
+        // (sleepBetweenMessages defaults to 50; an empty config is allowed).
         source(
             "data-generator",
             "org.apache.pulsar.io.datagenerator.DataGeneratorSource",
@@ -156,48 +184,65 @@ pub fn java() -> &'static [JavaConnector] {
             &[],
             &[],
         ),
+        // pulsar-io/elastic-search pulsar-io.yaml@027e370; ElasticSearchConfig.java (3.x, loaded
+        // with IOConfigUtils.loadWithSecrets); version-3.2.x io-elasticsearch-sink.md@414a189.
+        // indexName is optional since 2.9 (defaults to the topic name).
         sink(
             "elastic_search",
             "org.apache.pulsar.io.elasticsearch.ElasticSearchSink",
             "elastic-search",
             &["elasticSearchUrl"],
-            &["password", "token", "apiKey"],
+            &["username", "password", "token", "apiKey"],
         ),
+        // pulsar-io/kafka pulsar-io.yaml@027e370, KafkaSinkConfig.java@1bab22b (acks is
+        // required = true with no default; the sink puts it into the producer's Properties);
+        // pulsar-site docs/io-kafka-sink.md@b190bf6. Secrets as the Kafka source.
         sink(
             "kafka",
             "org.apache.pulsar.io.kafka.KafkaBytesSink",
             "kafka",
-            &["bootstrapServers", "topic"],
-            &["sslTruststorePassword", "saslJaasConfig"],
+            &["bootstrapServers", "acks", "topic"],
+            &["sslTruststorePassword"],
         ),
+        // pulsar-io/jdbc/postgres pulsar-io.yaml@2cd18d8, jdbc/core JdbcSinkConfig.java@514cde7
+        // (userName and password both sensitive); version-3.2.x io-jdbc-sink.md@44e1044.
         sink(
             "jdbc-postgres",
             "org.apache.pulsar.io.jdbc.PostgresJdbcAutoSchemaSink",
             "jdbc-postgres",
             &["jdbcUrl", "tableName"],
-            &["password"],
+            &["userName", "password"],
         ),
+        // pulsar-io/jdbc/clickhouse pulsar-io.yaml@27a2b9b: ClickHouseJdbcAutoSchemaSink
+        // (ClickhouseJdbcAutoSchemaSink was the 2.5 name, @352eb71). Keys as jdbc-postgres.
         sink(
             "jdbc-clickhouse",
             "org.apache.pulsar.io.jdbc.ClickHouseJdbcAutoSchemaSink",
             "jdbc-clickhouse",
             &["jdbcUrl", "tableName"],
-            &["password"],
+            &["userName", "password"],
         ),
+        // pulsar-io/jdbc/mariadb pulsar-io.yaml@7db53c6 (named jdbc-mysql in 2.5, @352eb71),
+        // pom.xml artifact pulsar-io-jdbc-mariadb. Keys as jdbc-postgres.
         sink(
             "jdbc-mariadb",
             "org.apache.pulsar.io.jdbc.MariadbJdbcAutoSchemaSink",
             "jdbc-mariadb",
             &["jdbcUrl", "tableName"],
-            &["password"],
+            &["userName", "password"],
         ),
+        // pulsar-io/cassandra pulsar-io.yaml@c52c51d, CassandraSinkConfig.java@2cd18d8: five
+        // required keys and no credential fields at all.
         sink(
             "cassandra",
             "org.apache.pulsar.io.cassandra.CassandraStringSink",
             "cassandra",
             &["roots", "keyspace", "keyname", "columnFamily", "columnName"],
-            &["password"],
+            &[],
         ),
+        // pulsar-io/mongo pulsar-io.yaml@c2ef705, MongoAbstractConfig.java@3a15c65 (mongoUri),
+        // MongoSinkConfig.java@0ba1071 (validate() requires database and collection). No field
+        // is sensitive, mongoUri included, so Pulsar reads none of them from secretsMap.
         sink(
             "mongo",
             "org.apache.pulsar.io.mongodb.MongoSink",
@@ -205,45 +250,54 @@ pub fn java() -> &'static [JavaConnector] {
             &["mongoUri", "database", "collection"],
             &[],
         ),
+        // pulsar-io/redis pulsar-io.yaml@b321c05, RedisAbstractConfig.java@fe9a5a8;
+        // version-3.2.x io-redis-sink.md@44e1044. The doc marks redisDatabase required, but
+        // the config is read with a plain ObjectMapper and it defaults to 0.
         sink(
             "redis",
             "org.apache.pulsar.io.redis.sink.RedisSink",
             "redis",
-            &["redisHosts", "redisDatabase"],
+            &["redisHosts"],
             &["redisPassword"],
         ),
+        // pulsar-io/rabbitmq as the RabbitMQ source, RabbitMQSinkConfig.java@8786d14
+        // (exchangeName).
         sink(
             "rabbitmq",
             "org.apache.pulsar.io.rabbitmq.RabbitMQSink",
             "rabbitmq",
-            &[
-                "connectionName",
-                "host",
-                "port",
-                "virtualHost",
-                "exchangeName",
-            ],
-            &["password"],
+            &["connectionName", "host", "exchangeName"],
+            &["username", "password"],
         ),
+        // pulsar-io/influxdb pulsar-io.yaml@c52c51d, InfluxDBGenericRecordSink.java@1710bfd:
+        // tries the v2 config (v2/InfluxDBSinkConfig.java@f07d0c0: influxdbUrl, token,
+        // organization, bucket) and falls back to v1 (v1/InfluxDBSinkConfig.java@ea6b8ce:
+        // influxdbUrl, database), so only influxdbUrl is required either way. Secrets are both
+        // versions' sensitive keys.
         sink(
             "influxdb",
             "org.apache.pulsar.io.influxdb.InfluxDBGenericRecordSink",
             "influxdb",
             &["influxdbUrl"],
-            &["password", "token"],
+            &["username", "password", "token"],
         ),
+        // pulsar-io/hdfs3 pulsar-io.yaml@701da83, AbstractHdfsConfig.java@3b39049 and
+        // HdfsSinkConfig.java@b321c05 (validate(): also fileExtension or compression).
         sink(
             "hdfs3",
             "org.apache.pulsar.io.hdfs3.sink.text.HdfsStringSink",
             "hdfs3",
-            &["hdfsConfigResources", "directory"],
+            &["hdfsConfigResources", "directory", "filenamePrefix"],
             &[],
         ),
+        // pulsar-io/kinesis pulsar-io.yaml@160e6f8, BaseKinesisConfig.java@1d2acb4; KinesisSink
+        // (loadWithSecrets) needs awsRegion or awsEndpoint, so neither alone is required, and
+        // a non-blank awsCredentialPluginParam, a credential: listed under secrets.
         sink(
             "kinesis",
             "org.apache.pulsar.io.kinesis.KinesisSink",
             "kinesis",
-            &["awsRegion", "awsKinesisStreamName"],
+            &["awsKinesisStreamName"],
             &["awsCredentialPluginParam"],
         ),
     ];
