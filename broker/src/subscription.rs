@@ -490,13 +490,12 @@ impl Subscription {
     }
 
     fn membership_changed(&mut self, partition: i32) {
+        // A newcomer may cover hashes nobody did (or be of another type): look
+        // at those entries again.
+        self.redeliver.append(&mut self.uncovered);
         match self.kind {
             SubType::Failover => self.elect_active(partition),
-            SubType::KeyShared => {
-                self.rebuild_ring();
-                // A newcomer may cover hashes nobody did: look at those entries again.
-                self.redeliver.append(&mut self.uncovered);
-            }
+            SubType::KeyShared => self.rebuild_ring(),
             _ => {}
         }
     }
@@ -643,6 +642,9 @@ impl Subscription {
                 self.redelivery_count.remove(&entry);
             }
         }
+        // One record per entry, whatever the number of its indexes in this ack.
+        out.partial.sort_unstable();
+        out.partial.dedup();
         out
     }
 
@@ -809,10 +811,8 @@ impl Subscription {
             let ledger = log.ledger_of(entry);
             let sent_ok = send_message(
                 c,
-                MessageIdData {
-                    ack_set,
-                    ..msg_id(ledger, entry, partition, None)
-                },
+                msg_id(ledger, entry, partition, None),
+                ack_set,
                 count,
                 payload.clone(),
             );
@@ -840,16 +840,19 @@ impl Subscription {
     }
 }
 
+/// Sends one entry; `ack_set` (on the command, not in the id, as Pulsar does)
+/// marks the batch indexes still to deliver when some are acknowledged.
 fn send_message(
     c: &ConsumerSlot,
     message_id: MessageIdData,
+    ack_set: Vec<i64>,
     redelivery_count: u32,
     payload: Bytes,
 ) -> bool {
     let mut cmd = base(Type::Message);
     cmd.message = Some(CommandMessage {
         consumer_id: c.key.1,
-        ack_set: message_id.ack_set.clone(),
+        ack_set,
         message_id,
         redelivery_count: Some(redelivery_count),
         ..Default::default()
@@ -886,6 +889,80 @@ mod tests {
         let (at, rolled) = w.append(&b).unwrap();
         assert!(rolled.is_none());
         log.push(at, EntryInfo::from_metadata(&parse_metadata(&b).unwrap()));
+    }
+
+    #[test]
+    fn sticky_ranges_are_checked_like_pulsar() {
+        let sticky = |r: &[(i32, i32)]| KeySharedPolicy {
+            sticky: Some(r.to_vec()),
+            allow_out_of_order: false,
+        };
+        let low = slot(1).0.with_key_shared(sticky(&[(0, 99), (200, 299)]));
+        let others = [low];
+        let refused = |p: &KeySharedPolicy| match check_key_shared("s", p, &others) {
+            Err(BrokerError::ConsumerAssign(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert!(check_key_shared("s", &sticky(&[(100, 199), (300, 65535)]), &others).is_ok());
+        assert!(refused(&sticky(&[(100, 200)])).contains("Range conflict with consumer \"c1\""));
+        assert!(refused(&sticky(&[(150, 160), (250, 250)])).contains("hashRanges[1]"));
+        assert!(refused(&sticky(&[(5, 1)])).contains("start > end"));
+        assert!(refused(&sticky(&[])).contains("must not be empty"));
+        let busy = |p: &KeySharedPolicy| {
+            matches!(
+                check_key_shared("s", p, &others),
+                Err(BrokerError::ConsumerBusy(_))
+            )
+        };
+        assert!(
+            busy(&KeySharedPolicy::default()),
+            "AUTO_SPLIT joining STICKY"
+        );
+        assert!(busy(&KeySharedPolicy {
+            allow_out_of_order: true,
+            ..sticky(&[(400, 500)])
+        }));
+        let s = sticky(&[(0, 99), (200, 299)]);
+        assert!(s.covers(0) && s.covers(299) && !s.covers(100) && !s.covers(65535));
+    }
+
+    #[test]
+    fn a_partly_acked_batch_goes_out_with_its_ack_set_and_costs_only_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, mut w) = segment::open(dir.path(), 1 << 20, 1 << 20, |_, _| {}).unwrap();
+        let md = MessageMetadata {
+            producer_name: "p".into(),
+            publish_time: 1,
+            num_messages_in_batch: Some(10),
+            ..Default::default()
+        };
+        let mut b = Vec::new();
+        b.put_u32(md.encoded_len() as u32);
+        md.encode(&mut b).unwrap();
+        let (at, _) = w.append(&b).unwrap();
+        log.push(at, EntryInfo::from_metadata(&md));
+        let mut s = sub(SubType::Exclusive);
+        let ids: Vec<MessageIdData> = [0, 2, 5]
+            .into_iter()
+            .map(|i| MessageIdData {
+                entry_id: 0,
+                batch_index: Some(i),
+                ..Default::default()
+            })
+            .collect();
+        let out = s.ack(&ids, false, &log);
+        assert_eq!((out.individual.len(), out.partial), (0, vec![0]));
+        let (a, mut arx) = slot(1);
+        s.add_consumer(a, SubType::Exclusive, -1).unwrap();
+        s.flow((1, 1), 100);
+        assert_eq!(s.dispatch(&log, -1), 7);
+        let m = arx.try_recv().unwrap().command.message.unwrap();
+        assert_eq!(m.ack_set, vec![0b11_1101_1010], "set = still to deliver");
+        assert!(
+            m.message_id.ack_set.is_empty(),
+            "not in the id (clients echo it)"
+        );
+        assert_eq!(s.consumers()[0].permits, 93);
     }
 
     fn slot(id: u64) -> (ConsumerSlot, mpsc::UnboundedReceiver<Frame>) {

@@ -11,8 +11,9 @@ use fmesh_broker::codec::{Frame, FrameCodec, base};
 use futures::{SinkExt, StreamExt};
 use prost::Message as _;
 use pulsar::proto::{
-    CommandConnect, CommandPing, CommandProducer, CommandSend, MessageMetadata, ServerError,
-    base_command::Type,
+    CommandConnect, CommandFlow, CommandPing, CommandProducer, CommandSend, CommandSubscribe,
+    IntRange, KeySharedMeta, KeySharedMode, MessageMetadata, ServerError, base_command::Type,
+    command_subscribe::SubType,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -239,4 +240,144 @@ async fn a_consumer_that_stops_reading_does_not_make_the_broker_buffer_everythin
             got += 1;
         }
     }
+}
+
+/// A Key_Shared STICKY subscribe with the given inclusive hash ranges.
+fn sticky_subscribe(topic: &str, id: u64, name: &str, ranges: &[(i32, i32)]) -> Frame {
+    let mut s = base(Type::Subscribe);
+    s.subscribe = Some(CommandSubscribe {
+        topic: topic.into(),
+        subscription: "s".into(),
+        sub_type: SubType::KeyShared as i32,
+        consumer_id: id,
+        request_id: id,
+        consumer_name: Some(name.into()),
+        key_shared_meta: Some(KeySharedMeta {
+            key_shared_mode: KeySharedMode::Sticky as i32,
+            hash_ranges: ranges
+                .iter()
+                .map(|&(start, end)| IntRange { start, end })
+                .collect(),
+            allow_out_of_order_delivery: Some(false),
+        }),
+        ..Default::default()
+    });
+    Frame::command(s)
+}
+
+/// pulsar-rs cannot send a KeySharedMeta (it subscribes as AUTO_SPLIT), so the
+/// STICKY side is raw frames here; pulsar-rs produces and is refused as a consumer.
+#[tokio::test]
+async fn key_shared_sticky_routes_by_range_and_refuses_conflicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), |_| {}).await;
+    let t = "persistent://public/default/sticky-raw";
+    let mut f = connect(&b).await;
+    f.send(sticky_subscribe(t, 1, "low", &[(0, 32767)]))
+        .await
+        .unwrap();
+    assert!(recv(&mut f).await.command.success.is_some());
+    for (id, ranges, field, why) in [
+        (2, vec![(500, 100)], "hashRanges[0]", "start > end"),
+        (
+            3,
+            vec![(40000, 65535), (32000, 33000)],
+            "hashRanges[1]",
+            "Range conflict with consumer \"low\"",
+        ),
+        (
+            4,
+            vec![(60000, 70000)],
+            "hashRanges[0]",
+            "outside 0..=65535",
+        ),
+        (5, vec![], "hashRanges", "must not be empty"),
+    ] {
+        f.send(sticky_subscribe(t, id, "x", &ranges)).await.unwrap();
+        let e = recv(&mut f).await.command.error.expect("Error");
+        assert_eq!(
+            e.error,
+            ServerError::ConsumerAssignError as i32,
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message.contains(field) && e.message.contains(why),
+            "{:?}: {}",
+            ranges,
+            e.message
+        );
+    }
+    let c = within(
+        "client",
+        pulsar::Pulsar::builder(b.service_url(), pulsar::TokioExecutor)
+            .with_operation_retry_options(pulsar::OperationRetryOptions {
+                max_retries: Some(0),
+                ..Default::default()
+            })
+            .build(),
+    )
+    .await
+    .unwrap();
+    let refused = within(
+        "pulsar-rs subscribe",
+        c.consumer()
+            .with_topic(t)
+            .with_subscription("s")
+            .with_subscription_type(pulsar::SubType::KeyShared)
+            .build::<String>(),
+    )
+    .await;
+    let err = refused
+        .err()
+        .expect("AUTO_SPLIT refused on a STICKY subscription");
+    assert!(err.to_string().contains("ConsumerBusy"), "{err}");
+    let mut p = within("producer", c.producer().with_topic(t).build())
+        .await
+        .unwrap();
+    let keys: Vec<String> = (0..40).map(|i| format!("k{i}")).collect();
+    let hash = |k: &str| fmesh_broker::murmur3::murmur3_32(k.as_bytes(), 0) % 65536;
+    for k in &keys {
+        let m = pulsar::producer::Message {
+            payload: k.clone().into_bytes(),
+            partition_key: Some(k.clone()),
+            ..Default::default()
+        };
+        within("send", p.send_non_blocking(m))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let mut flow = base(Type::Flow);
+    flow.flow = Some(CommandFlow {
+        consumer_id: 1,
+        message_permits: 100,
+    });
+    f.send(Frame::command(flow)).await.unwrap();
+    let want: Vec<&String> = keys.iter().filter(|k| hash(k) < 32768).collect();
+    let mut got = Vec::new();
+    while got.len() < want.len() {
+        let m = recv(&mut f).await;
+        if m.command.message.is_some() {
+            let md = fmesh_broker::codec::parse_metadata(&m.payload.unwrap()).unwrap();
+            got.push(md.partition_key.unwrap());
+        }
+    }
+    assert_eq!(
+        got.iter().collect::<Vec<_>>(),
+        want,
+        "exactly the low half, in order"
+    );
+    let idle = tokio::time::timeout(Duration::from_millis(300), f.next()).await;
+    assert!(idle.is_err(), "keys above 32767 wait: nobody covers them");
+    let st = b
+        .broker
+        .existing_topic(&fmesh_broker::topic_name::TopicName::parse(t).unwrap())
+        .unwrap();
+    assert_eq!(
+        st.lock().subscriptions["s"].backlog(40),
+        40,
+        "nothing dropped"
+    );
 }

@@ -496,3 +496,82 @@ async fn batches_pass_through_and_a_partly_acked_batch_comes_back_whole() {
     // The first batch is fully acked; the second is redelivered as a whole.
     assert_eq!(next_body(&mut again).await, "m5");
 }
+
+/// pulsar-rs acks a batch message with its `batch_index` (it ignores the
+/// `ack_set` a redelivered batch carries, so it gets all ten back): the three
+/// indexes acked before the restart still count after it.
+#[tokio::test]
+async fn batch_index_acks_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = topic("batch-index-restart");
+    let name = TopicName::parse(&t).unwrap();
+    {
+        let b = broker(dir.path(), |_| {}).await;
+        let c = client(&b.service_url()).await;
+        let mut p = within(
+            "producer",
+            c.producer()
+                .with_topic(&t)
+                .with_options(ProducerOptions {
+                    batch_size: Some(10),
+                    batch_timeout: Some(Duration::from_millis(200)),
+                    ..Default::default()
+                })
+                .build(),
+        )
+        .await
+        .unwrap();
+        let mut futs = Vec::new();
+        for i in 0..10 {
+            futs.push(
+                within("send", p.send_non_blocking(format!("m{i}")))
+                    .await
+                    .unwrap(),
+            );
+        }
+        for f in futs {
+            within("receipt", f).await.unwrap();
+        }
+        let st = b.broker.existing_topic(&name).unwrap();
+        assert_eq!(st.lock().log.end_entry(), 1, "one batch entry of ten");
+        let mut cons = earliest(&c, &t, "s").await;
+        for i in 0..10 {
+            let m = within("next", cons.next()).await.unwrap().unwrap();
+            if [0, 2, 5].contains(&i) {
+                cons.ack(&m).await.unwrap();
+            }
+        }
+        let cursors = st.dir().join("cursors");
+        within("batch-index acks on disk", async {
+            loop {
+                let on_disk = fmesh_broker::storage::cursor::load_all(&cursors).unwrap();
+                if on_disk
+                    .iter()
+                    .any(|(s, c, _)| s == "s" && c.acked_indexes(0) == Some(&[0b10_0101u64][..]))
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        b.shutdown();
+    }
+    let b = broker(dir.path(), |_| {}).await;
+    let c = client(&b.service_url()).await;
+    let mut cons = earliest(&c, &t, "s").await;
+    for i in 0..10 {
+        let m = within("next", cons.next()).await.unwrap().unwrap();
+        assert_eq!(body(&m), format!("m{i}"));
+        if ![0, 2, 5].contains(&i) {
+            cons.ack(&m).await.unwrap();
+        }
+    }
+    let st = b.broker.existing_topic(&name).unwrap();
+    within("the 7 acks complete the batch", async {
+        while st.lock().subscriptions["s"].cursor.mark_delete < 1 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
