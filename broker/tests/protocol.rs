@@ -371,13 +371,30 @@ async fn key_shared_sticky_routes_by_range_and_refuses_conflicts() {
     );
     let idle = tokio::time::timeout(Duration::from_millis(300), f.next()).await;
     assert!(idle.is_err(), "keys above 32767 wait: nobody covers them");
-    let st = b
-        .broker
-        .existing_topic(&fmesh_broker::topic_name::TopicName::parse(t).unwrap())
+    // A consumer covering the upper half joins: the waiting messages were kept for it.
+    f.send(sticky_subscribe(t, 9, "high", &[(32768, 65535)]))
+        .await
         .unwrap();
+    assert!(recv(&mut f).await.command.success.is_some());
+    let mut flow = base(Type::Flow);
+    flow.flow = Some(CommandFlow {
+        consumer_id: 9,
+        message_permits: 100,
+    });
+    f.send(Frame::command(flow)).await.unwrap();
+    let want: Vec<&String> = keys.iter().filter(|k| hash(k) >= 32768).collect();
+    let mut got = Vec::new();
+    while got.len() < want.len() {
+        let m = recv(&mut f).await;
+        if let Some(cmd) = m.command.message {
+            assert_eq!(cmd.consumer_id, 9);
+            let md = fmesh_broker::codec::parse_metadata(&m.payload.unwrap()).unwrap();
+            got.push(md.partition_key.unwrap());
+        }
+    }
     assert_eq!(
-        st.lock().subscriptions["s"].backlog(40),
-        40,
-        "nothing dropped"
+        got.iter().collect::<Vec<_>>(),
+        want,
+        "the upper half, in order"
     );
 }
