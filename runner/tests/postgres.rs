@@ -324,6 +324,183 @@ async fn cdc_resumes_after_a_kill_without_gaps() {
     assert_ne!(confirmed, "0/0");
 }
 
+fn op_and_id(m: &Msg) -> (String, i64) {
+    let v = json_of(m);
+    let row = if v["after"].is_null() {
+        &v["before"]
+    } else {
+        &v["after"]
+    };
+    (
+        v["op"].as_str().unwrap().to_string(),
+        row["id"].as_i64().unwrap(),
+    )
+}
+
+/// `snapshotMode: initial` (the default) while rows are inserted and updated concurrently:
+/// every row that existed comes once as a read event, every later change once as a change
+/// event — never both, never neither (the slot streams from the snapshot it exported).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cdc_snapshot_reads_existing_rows_consistently_with_the_stream() {
+    const OLD: i64 = 3000;
+    const NEW: i64 = 300;
+    let pg = Pg::start();
+    let db = pg.client().await;
+    db.batch_execute(ORDERS).await.unwrap();
+    db.batch_execute(&format!(
+        "INSERT INTO orders SELECT g, 'item-' || g, 1, g % 100, NULL FROM generate_series(0, {}) g",
+        OLD - 1
+    ))
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let url = b.service_url();
+    let mut watch = subscribe(&url, &topic("snap"), "watch").await;
+    let source = start(&url, &cdc_spec(&pg, "snap", "snap"), 0, 1).await;
+    // Writes race the snapshot: some commit before the slot's snapshot, most after.
+    let writer = {
+        let db = pg.client().await;
+        tokio::spawn(async move {
+            for i in 0..NEW {
+                db.batch_execute(&format!(
+                    "INSERT INTO orders (id, item) VALUES ({}, 'new'); UPDATE orders SET qty = 99 WHERE id = {i}",
+                    OLD + i
+                ))
+                .await
+                .unwrap();
+            }
+        })
+    };
+    let mut seen: Vec<Msg> = Vec::new();
+    within("every row and every update", async {
+        loop {
+            seen.extend(drain(&mut watch, Duration::from_millis(300)).await);
+            let mut qty = BTreeMap::new();
+            for m in &seen {
+                let v = json_of(m);
+                qty.insert(
+                    v["after"]["id"].as_i64().unwrap(),
+                    v["after"]["qty"].as_i64(),
+                );
+            }
+            let done =
+                qty.len() as i64 == OLD + NEW && (0..NEW).all(|i| qty.get(&i) == Some(&Some(99)));
+            if done && writer.is_finished() {
+                break;
+            }
+        }
+    })
+    .await;
+    seen.extend(drain(&mut watch, Duration::from_millis(500)).await);
+    let events: Vec<(String, i64)> = seen.iter().map(op_and_id).collect();
+    let reads = events.iter().filter(|(op, _)| op == "r").count();
+    let last_read = events.iter().rposition(|(op, _)| op == "r").unwrap();
+    assert!(
+        events[..last_read].iter().all(|(op, _)| op == "r"),
+        "the snapshot comes before the stream"
+    );
+    let mut per_id: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
+    for (op, id) in &events {
+        per_id.entry(*id).or_default().push(op);
+    }
+    for id in 0..OLD + NEW {
+        let ops = &per_id[&id];
+        let first = json_of(&seen[events.iter().position(|(_, i)| *i == id).unwrap()]);
+        let want: &[&str] = match (id < OLD, id < NEW, ops[0]) {
+            // Updated after the snapshot: the old row, then the update; before: the new row.
+            (true, true, "r") if first["after"]["qty"] == 1 => &["r", "u"],
+            (true, _, _) => &["r"],
+            (false, _, "r") => &["r"],
+            (false, _, _) => &["c"],
+        };
+        assert_eq!(ops, want, "row {id}");
+    }
+    assert!(reads >= OLD as usize, "{reads} read events");
+    // Whether the writes raced the snapshot (they should: 300 transactions after the start).
+    println!(
+        "{reads} read events, {} change events",
+        events.len() - reads
+    );
+    let r = json_of(&seen[0]);
+    assert_eq!(r["source"]["snapshot"], "true");
+    assert_eq!(r["before"], Value::Null);
+    stop(source).await;
+}
+
+/// A kill in the middle of the snapshot leaves no slot (the temporary one dies with its
+/// session); the next start takes the snapshot again: nothing lost, copies allowed, and
+/// then changes stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cdc_snapshot_restarts_after_a_kill_mid_snapshot() {
+    const ROWS: i64 = 20_000;
+    let pg = Pg::start();
+    let db = pg.client().await;
+    db.batch_execute(ORDERS).await.unwrap();
+    db.batch_execute(&format!(
+        "INSERT INTO orders SELECT g, 'item-' || g FROM generate_series(0, {}) g",
+        ROWS - 1
+    ))
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let url = b.service_url();
+    let mut watch = subscribe(&url, &topic("snapkill"), "watch").await;
+    let mut spec: Value = serde_json::from_str(&cdc_spec(&pg, "snapkill", "snapkill")).unwrap();
+    spec["sourceConfig"]["maxChangesPerPoll"] = json!(500);
+    let spec = spec.to_string();
+    let slot = || async {
+        db.query_opt(
+            "SELECT 1 FROM pg_replication_slots WHERE slot_name = 'fmesh_snapkill'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .is_some()
+    };
+    let first = Runner::spawn(&url, &spec);
+    let mut seen = common::consume(&mut watch, 1000).await;
+    first.kill();
+    assert!(!slot().await, "killed before the snapshot was complete");
+    let _second = Runner::spawn(&url, &spec);
+    within("every row after the restart", async {
+        loop {
+            let ids: BTreeSet<i64> = seen.iter().map(|m| op_and_id(m).1).collect();
+            if ids.len() as i64 == ROWS {
+                break;
+            }
+            seen.extend(drain(&mut watch, Duration::from_millis(300)).await);
+        }
+    })
+    .await;
+    within("the slot", async {
+        while !slot().await {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    db.batch_execute("INSERT INTO orders (id, item) VALUES (-1, 'after')")
+        .await
+        .unwrap();
+    let after = loop {
+        let m = common::consume(&mut watch, 1).await.remove(0);
+        if op_and_id(&m).0 != "r" {
+            break m;
+        }
+    };
+    assert_eq!(op_and_id(&after), ("c".to_string(), -1));
+    let temp: i64 = db
+        .query_one(
+            "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE '%_snap'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(temp, 0, "temporary slots are gone with their sessions");
+}
+
 async fn copy_table(db: &Client) {
     db.batch_execute("CREATE TABLE copy (id int PRIMARY KEY, item text NOT NULL, qty int, price numeric(10,2), tags jsonb)")
         .await

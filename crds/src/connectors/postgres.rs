@@ -50,6 +50,22 @@ pub struct PostgresCdcConfig {
     #[serde(default = "default_max_changes")]
     #[schemars(range(min = 1))]
     pub max_changes_per_poll: u32,
+    /// Debezium's `snapshot.mode`: `initial` reads the tables' existing rows (`op: "r"`)
+    /// before streaming, on a start with no slot; `never` streams from the slot's creation.
+    #[serde(default)]
+    pub snapshot_mode: SnapshotMode,
+}
+
+/// When the `postgres-cdc` source reads the tables' existing rows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotMode {
+    /// On a start with no replication slot yet: every existing row as a read event, from the
+    /// snapshot the slot was created at, then the changes after it.
+    #[default]
+    Initial,
+    /// No snapshot: only changes made after the slot was created.
+    Never,
 }
 
 fn default_poll_ms() -> u64 {

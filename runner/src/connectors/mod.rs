@@ -16,6 +16,7 @@ pub mod postgres;
 pub mod postgres_cdc;
 pub mod postgres_pgoutput;
 pub mod postgres_sink;
+pub mod postgres_walsender;
 pub mod tls;
 
 use std::collections::BTreeMap;

@@ -7,16 +7,29 @@
 //! the last transaction published. A kill at any point therefore loses nothing: the next
 //! start peeks again from the confirmed position (what was published but not yet confirmed
 //! is published again — at-least-once; `source.lsn` tells the copies apart).
+//!
+//! The initial snapshot (`snapshotMode: initial`, on a start with no slot): a replication
+//! session creates a *temporary* slot exporting its snapshot; the tables are read in a
+//! REPEATABLE READ transaction on that snapshot and published as `op: "r"` events; once every
+//! receipt is in, the temporary slot is copied to the permanent one, which therefore streams
+//! exactly the transactions the snapshot did not see. A kill mid-snapshot ends the session,
+//! which drops the temporary slot: no permanent slot exists, so the next start takes the
+//! snapshot again from the beginning (rows already published come again: at-least-once, never
+//! lost). Progress is not recorded because it could not be resumed: an exported snapshot dies
+//! with its session, and a new one sees another state at another position.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fmesh_crds::connectors::ConnectorKind;
-use fmesh_crds::connectors::postgres::PostgresCdcConfig;
+use fmesh_crds::connectors::postgres::{PostgresCdcConfig, SnapshotMode};
 use futures::future::{BoxFuture, try_join_all};
-use tokio_postgres::Client;
+use tokio_postgres::{Client, SimpleQueryMessage};
 
-use super::postgres::{RETRY_MAX, RETRY_START, Target, object_name, quote_table};
-use super::postgres_pgoutput::{Decoder, Origin, Transaction, event, lsn_text};
+use super::postgres::{RETRY_MAX, RETRY_START, Target, object_name, quote_ident, quote_table};
+use super::postgres_pgoutput::{
+    Column, Datum, Decoder, Origin, Relation, Transaction, event, lsn_text, parse_lsn, read_event,
+};
+use super::postgres_walsender::Walsender;
 use super::{OutMessage, SourceConnector, SourceContext};
 use crate::error::RunnerError;
 use crate::spec::Plan;
@@ -61,6 +74,8 @@ enum Failure {
     Database(tokio_postgres::Error),
     /// Pulsar refused a message: nothing is confirmed; start the round again.
     Publish(String),
+    /// The replication session of the snapshot failed: start again.
+    Snapshot(String),
     /// Bad pgoutput data: nothing to retry.
     Decode(String),
 }
@@ -78,7 +93,7 @@ impl Cdc {
         let mut backoff = RETRY_START;
         while !ctx.stop.is_cancelled() {
             let failure = match self.target.connect(&format!("fmesh {}", self.name)).await {
-                Ok(client) => match self.prepare(&client).await {
+                Ok(client) => match self.prepare(&client, &ctx).await {
                     Ok(()) => {
                         backoff = RETRY_START;
                         match self.stream(&client, &ctx).await {
@@ -86,7 +101,7 @@ impl Cdc {
                             Err(f) => f,
                         }
                     }
-                    Err(e) => Failure::Database(e),
+                    Err(f) => f,
                 },
                 Err(e) => Failure::Database(e),
             };
@@ -96,6 +111,7 @@ impl Cdc {
                 }
                 Failure::Database(e) => format!("postgres: {e}"),
                 Failure::Publish(e) => format!("pulsar: {e}"),
+                Failure::Snapshot(e) => format!("snapshot: {e}"),
             };
             tracing::warn!(%reason, retry_in_ms = backoff.as_millis() as u64, "postgres-cdc round failed; resuming from the slot");
             tokio::select! {
@@ -107,8 +123,39 @@ impl Cdc {
         Ok(())
     }
 
-    /// Creates the publication and the slot when they do not exist yet.
-    async fn prepare(&self, client: &Client) -> Result<(), tokio_postgres::Error> {
+    /// Creates the publication and the slot when they do not exist yet (the slot after the
+    /// initial snapshot, when there is one).
+    async fn prepare(&self, client: &Client, ctx: &SourceContext) -> Result<(), Failure> {
+        self.publication(client).await.map_err(Failure::Database)?;
+        let has_slot = client
+            .query_opt(
+                "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1",
+                &[&self.slot],
+            )
+            .await
+            .map_err(Failure::Database)?
+            .is_some();
+        if has_slot {
+            return Ok(());
+        }
+        match self.config.snapshot_mode {
+            SnapshotMode::Initial => self.snapshot(client, ctx).await,
+            SnapshotMode::Never => {
+                client
+                    .query_one(
+                        "SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')",
+                        &[&self.slot],
+                    )
+                    .await
+                    .map_err(Failure::Database)?;
+                tracing::info!(slot = %self.slot, "replication slot created");
+                Ok(())
+            }
+        }
+    }
+
+    /// Creates the publication (for `tables`) when it does not exist.
+    async fn publication(&self, client: &Client) -> Result<(), tokio_postgres::Error> {
         let has_pub = client
             .query_opt(
                 "SELECT 1 FROM pg_publication WHERE pubname = $1",
@@ -126,23 +173,125 @@ impl Cdc {
             client.batch_execute(&sql).await?;
             tracing::info!(publication = %self.publication, "publication created");
         }
-        let has_slot = client
-            .query_opt(
-                "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1",
-                &[&self.slot],
-            )
-            .await?
-            .is_some();
-        if !has_slot {
-            client
-                .query_one(
-                    "SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')",
-                    &[&self.slot],
-                )
-                .await?;
-            tracing::info!(slot = %self.slot, "replication slot created");
-        }
         Ok(())
+    }
+
+    /// The initial snapshot (see the module notes): every row of `tables` at the snapshot
+    /// of a temporary slot, published and confirmed, then that slot copied to the permanent one.
+    async fn snapshot(&self, client: &Client, ctx: &SourceContext) -> Result<(), Failure> {
+        let snap = |e: super::postgres_walsender::WalsenderError| Failure::Snapshot(e.to_string());
+        let temp = format!("{}_snap", self.slot.chars().take(58).collect::<String>());
+        let mut wal = Walsender::connect(&self.target, &format!("fmesh {} snapshot", self.name))
+            .await
+            .map_err(snap)?;
+        let exported = wal.create_temporary_slot(&temp).await.map_err(snap)?;
+        let lsn = parse_lsn(&exported.lsn)
+            .ok_or_else(|| Failure::Snapshot(format!("bad consistent point {}", exported.lsn)))?;
+        tracing::info!(slot = %temp, lsn = %exported.lsn, snapshot = %exported.snapshot, "snapshot started");
+        client
+            .batch_execute(&format!(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{}'",
+                exported.snapshot.replace('\'', "''")
+            ))
+            .await
+            .map_err(Failure::Database)?;
+        let mut rows = 0;
+        for table in &self.config.tables {
+            rows += self.snapshot_table(client, table, lsn, ctx).await?;
+        }
+        client
+            .batch_execute("COMMIT")
+            .await
+            .map_err(Failure::Database)?;
+        client
+            .query_one(
+                "SELECT 1 FROM pg_copy_logical_replication_slot($1, $2, false)",
+                &[&temp, &self.slot],
+            )
+            .await
+            .map_err(Failure::Database)?;
+        wal.close().await;
+        tracing::info!(rows, slot = %self.slot, lsn = %exported.lsn, "snapshot published; replication slot created");
+        Ok(())
+    }
+
+    /// Publishes every row of `table` (in the snapshot's transaction) as read events, a
+    /// batch at a time, each batch's receipts awaited before the next is fetched.
+    async fn snapshot_table(
+        &self,
+        client: &Client,
+        table: &str,
+        lsn: u64,
+        ctx: &SourceContext,
+    ) -> Result<u64, Failure> {
+        let relation = relation(client, table).await.map_err(Failure::Database)?;
+        let columns: Vec<String> = relation
+            .columns
+            .iter()
+            .map(|c| quote_ident(&c.name))
+            .collect();
+        client
+            .batch_execute(&format!(
+                "DECLARE fmesh_snapshot NO SCROLL CURSOR FOR SELECT {} FROM {}",
+                columns.join(", "),
+                quote_table(table)
+            ))
+            .await
+            .map_err(Failure::Database)?;
+        let origin = Origin {
+            name: &self.name,
+            database: &self.config.database,
+        };
+        let fetch = format!(
+            "FETCH {} FROM fmesh_snapshot",
+            self.config.max_changes_per_poll
+        );
+        let mut published = 0;
+        loop {
+            let messages = client
+                .simple_query(&fetch)
+                .await
+                .map_err(Failure::Database)?;
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            let mut receipts = Vec::new();
+            for m in &messages {
+                let SimpleQueryMessage::Row(row) = m else {
+                    continue;
+                };
+                let datums: Vec<Datum> = (0..relation.columns.len())
+                    .map(|i| {
+                        row.get(i)
+                            .map_or(Datum::Null, |t| Datum::Text(t.to_string()))
+                    })
+                    .collect();
+                let (key, payload) = read_event(&relation, &datums, &origin, lsn, now);
+                let msg = OutMessage {
+                    payload: payload.to_string().into_bytes(),
+                    key: Some(key),
+                    properties: Default::default(),
+                    event_time: None,
+                };
+                receipts.push(
+                    ctx.output
+                        .send(msg)
+                        .await
+                        .map_err(|e| Failure::Publish(e.to_string()))?,
+                );
+            }
+            if receipts.is_empty() {
+                break;
+            }
+            published += receipts.len() as u64;
+            try_join_all(receipts).await.map_err(Failure::Publish)?;
+            tracing::debug!(table, published, "snapshot rows confirmed");
+        }
+        client
+            .batch_execute("CLOSE fmesh_snapshot")
+            .await
+            .map_err(Failure::Database)?;
+        Ok(published)
     }
 
     /// Peek, publish, wait for receipts, advance; until stopped.
@@ -229,4 +378,40 @@ impl Cdc {
         try_join_all(receipts).await.map_err(Failure::Publish)?;
         Ok(())
     }
+}
+
+/// A table's columns as pgoutput would describe them: names, type OIDs, and which are the
+/// replica identity (the primary key; the identity index; all columns under FULL).
+async fn relation(client: &Client, table: &str) -> Result<Relation, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT n.nspname::text, c.relname::text, a.attname::text, a.atttypid, \
+             CASE c.relreplident WHEN 'f' THEN true WHEN 'n' THEN false ELSE EXISTS ( \
+               SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid \
+               AND CASE WHEN c.relreplident = 'i' THEN i.indisreplident ELSE i.indisprimary END \
+               AND a.attnum = ANY (i.indkey::int2[])) END \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_attribute a ON a.attrelid = c.oid \
+             WHERE c.oid = $1::text::regclass AND a.attnum > 0 AND NOT a.attisdropped \
+               AND a.attgenerated = '' \
+             ORDER BY a.attnum",
+            &[&quote_table(table)],
+        )
+        .await?;
+    let (schema, table) = rows
+        .first()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+        .unwrap_or_default();
+    Ok(Relation {
+        schema,
+        table,
+        columns: rows
+            .iter()
+            .map(|r| Column {
+                name: r.get(2),
+                type_oid: r.get(3),
+                key: r.get(4),
+            })
+            .collect(),
+    })
 }

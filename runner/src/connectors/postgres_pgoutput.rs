@@ -318,6 +318,12 @@ pub fn lsn_text(lsn: u64) -> String {
     format!("{:X}/{:X}", lsn >> 32, lsn & 0xFFFF_FFFF)
 }
 
+/// An LSN from its text form (`0/1505C90`).
+pub fn parse_lsn(text: &str) -> Option<u64> {
+    let (hi, lo) = text.split_once('/')?;
+    Some((u64::from_str_radix(hi, 16).ok()? << 32) | u64::from_str_radix(lo, 16).ok()?)
+}
+
 /// A column value as JSON: numbers and booleans typed, json/jsonb parsed, the rest as text
 /// (numeric stays text so no digit is lost, as Debezium's string decimal mode does).
 fn typed(type_oid: u32, text: &str) -> Value {
@@ -414,6 +420,36 @@ pub fn event(
         "ts_ms": now_ms,
     });
     Ok((key.to_string(), payload))
+}
+
+/// A snapshot read event (`op: "r"`): `row` as the slot's snapshot saw it, in Debezium's
+/// envelope with `source.snapshot: "true"` and the slot's consistent point as `source.lsn`.
+pub fn read_event(
+    relation: &Relation,
+    row: &[Datum],
+    origin: &Origin<'_>,
+    lsn: u64,
+    now_ms: i64,
+) -> (String, Value) {
+    let key = image(relation, row, true);
+    let payload = json!({
+        "before": null,
+        "after": image(relation, row, false),
+        "source": {
+            "connector": "postgresql",
+            "name": origin.name,
+            "db": origin.database,
+            "schema": relation.schema,
+            "table": relation.table,
+            "txId": null,
+            "lsn": lsn,
+            "ts_ms": now_ms,
+            "snapshot": "true",
+        },
+        "op": "r",
+        "ts_ms": now_ms,
+    });
+    (key.to_string(), payload)
 }
 
 #[cfg(test)]
@@ -529,6 +565,40 @@ mod tests {
             d.feed(&commit(1)),
             Err(DecodeError::OutsideTransaction('C'))
         );
+    }
+
+    #[test]
+    fn snapshot_rows_become_read_events() {
+        let rel = Relation {
+            schema: "public".into(),
+            table: "orders".into(),
+            columns: vec![
+                Column {
+                    name: "id".into(),
+                    type_oid: 23,
+                    key: true,
+                },
+                Column {
+                    name: "item".into(),
+                    type_oid: 25,
+                    key: false,
+                },
+            ],
+        };
+        let origin = Origin {
+            name: "cdc",
+            database: "db",
+        };
+        let row = [Datum::Text("7".into()), Datum::Null];
+        let (key, ev) = read_event(&rel, &row, &origin, parse_lsn("0/16B3748").unwrap(), 5);
+        assert_eq!(key, r#"{"id":7}"#);
+        assert_eq!(ev["op"], "r");
+        assert_eq!(ev["before"], Value::Null);
+        assert_eq!(ev["after"], json!({"id": 7, "item": null}));
+        assert_eq!(ev["source"]["lsn"], json!(0x16B3748u64));
+        assert_eq!(ev["source"]["snapshot"], "true");
+        assert_eq!(parse_lsn("1/0"), Some(1 << 32));
+        assert_eq!(parse_lsn("nope"), None);
     }
 
     #[test]
