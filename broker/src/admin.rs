@@ -242,20 +242,31 @@ fn stats_of(s: &AppState, name: &TopicName) -> ApiResult<Value> {
         let consumers: Vec<Value> = sub
             .consumers()
             .iter()
-            .map(|c| json!({ "consumerName": c.name, "availablePermits": c.permits }))
+            .map(|c| {
+                let mut v = json!({ "consumerName": c.name, "availablePermits": c.permits });
+                if let Some(r) = &c.key_shared.sticky {
+                    // Pulsar's shape: inclusive ranges as "[start, end]" strings.
+                    v["keyHashRanges"] = r.iter().map(|(s, e)| format!("[{s}, {e}]")).collect();
+                }
+                v
+            })
             .collect();
-        subs.insert(
-            sname.clone(),
-            json!({
-                "msgBacklog": sub.backlog(end),
-                "unackedMessages": sub.unacked(),
-                "type": sub_type_name(sub.kind),
-                "isDurable": sub.durable,
-                "msgOutCounter": sub.msg_out,
-                "bytesOutCounter": sub.bytes_out,
-                "consumers": consumers,
-            }),
-        );
+        let mut v = json!({
+            "msgBacklog": sub.backlog(end),
+            "unackedMessages": sub.unacked(),
+            "type": sub_type_name(sub.kind),
+            "isDurable": sub.durable,
+            "msgOutCounter": sub.msg_out,
+            "bytesOutCounter": sub.bytes_out,
+            "consumers": consumers,
+        });
+        if let (pulsar::proto::command_subscribe::SubType::KeyShared, Some(c)) =
+            (sub.kind, sub.consumers().first())
+        {
+            v["keySharedMode"] = json!(c.key_shared.mode());
+            v["allowOutOfOrderDelivery"] = json!(c.key_shared.allow_out_of_order);
+        }
+        subs.insert(sname.clone(), v);
     }
     let (rin, tin, rout, tout) = st.rates;
     Ok(json!({

@@ -119,7 +119,8 @@ pub struct KeySharedPolicy {
 }
 
 impl KeySharedPolicy {
-    fn mode(&self) -> &'static str {
+    /// Pulsar's name of the mode (`KeySharedMode`).
+    pub fn mode(&self) -> &'static str {
         if self.sticky.is_some() {
             "STICKY"
         } else {

@@ -397,4 +397,30 @@ async fn key_shared_sticky_routes_by_range_and_refuses_conflicts() {
         want,
         "the upper half, in order"
     );
+    let (status, body) = common::http::request(
+        b.admin_addr.expect("admin"),
+        "GET",
+        "/admin/v2/persistent/public/default/sticky-raw/stats",
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let stats: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let s = &stats["subscriptions"]["s"];
+    assert_eq!(s["keySharedMode"], "STICKY");
+    assert_eq!(s["allowOutOfOrderDelivery"], false);
+    let ranges: Vec<&serde_json::Value> = s["consumers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["keyHashRanges"])
+        .collect();
+    assert_eq!(
+        ranges,
+        [
+            &serde_json::json!(["[0, 32767]"]),
+            &serde_json::json!(["[32768, 65535]"])
+        ]
+    );
 }
