@@ -501,6 +501,115 @@ async fn cdc_snapshot_restarts_after_a_kill_mid_snapshot() {
     assert_eq!(temp, 0, "temporary slots are gone with their sessions");
 }
 
+/// The snapshot's replication session signs in as Postgres asks (SCRAM-SHA-256, md5,
+/// cleartext) and says why it cannot; the source then snapshots with the password from
+/// `secretsMap.password`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cdc_snapshot_session_authenticates_with_a_password() {
+    use fmesh_runner::connectors::postgres::Target;
+    use fmesh_runner::connectors::postgres_walsender::Walsender;
+    let pg = Pg::start();
+    let db = pg.client().await;
+    db.batch_execute(ORDERS).await.unwrap();
+    db.batch_execute(
+        "INSERT INTO orders VALUES (1, 'apple', 3, 1.50, NULL);
+         CREATE ROLE cdc LOGIN REPLICATION PASSWORD 'pw-scram';
+         ALTER TABLE orders OWNER TO cdc;
+         GRANT CREATE ON DATABASE postgres TO cdc;
+         SET password_encryption = 'md5';
+         CREATE ROLE cdc_md5 LOGIN REPLICATION PASSWORD 'pw-md5';
+         CREATE ROLE cdc_plain LOGIN REPLICATION PASSWORD 'pw-plain';",
+    )
+    .await
+    .unwrap();
+    let hba = pg.dir.path().join("data/pg_hba.conf");
+    let trust = std::fs::read_to_string(&hba).unwrap();
+    std::fs::write(
+        &hba,
+        format!(
+            "host all cdc 127.0.0.1/32 scram-sha-256\nhost all cdc_md5 127.0.0.1/32 md5\n\
+             host all cdc_plain 127.0.0.1/32 password\n{trust}"
+        ),
+    )
+    .unwrap();
+    db.query_one("SELECT pg_reload_conf()", &[]).await.unwrap();
+    let target = |user: &str, password: Option<&str>| Target {
+        host: "127.0.0.1".into(),
+        port: pg.port,
+        database: "postgres".into(),
+        user: user.into(),
+        password: password.map(str::to_string),
+    };
+    for (user, password) in [
+        ("cdc", "pw-scram"),
+        ("cdc_md5", "pw-md5"),
+        ("cdc_plain", "pw-plain"),
+    ] {
+        let mut wal = Walsender::connect(&target(user, Some(password)), "test")
+            .await
+            .unwrap_or_else(|e| panic!("{user}: {e}"));
+        let slot = wal
+            .create_temporary_slot(&format!("t_{user}"))
+            .await
+            .unwrap();
+        assert!(
+            !slot.snapshot.is_empty() && slot.lsn.contains('/'),
+            "{slot:?}"
+        );
+        wal.close().await;
+        let err = Walsender::connect(&target(user, Some("wrong")), "test")
+            .await
+            .err()
+            .map(|e| e.to_string());
+        let err = err.expect("a wrong password is refused");
+        assert!(
+            err.contains("password authentication failed"),
+            "{user}: {err}"
+        );
+        let err = Walsender::connect(&target(user, None), "test")
+            .await
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.expect("refused").contains("secretsMap.password"),
+            "{user}"
+        );
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path()).await;
+    let url = b.service_url();
+    let mut watch = subscribe(&url, &topic("scram"), "watch").await;
+    let mut spec: Value = serde_json::from_str(&cdc_spec(&pg, "scram", "scram")).unwrap();
+    spec["sourceConfig"]["user"] = json!("cdc");
+    spec["secretsMap"] = json!({"password": {"path": "pg", "key": "password"}});
+    let plan = fmesh_runner::spec::parse(&spec.to_string(), &|k| {
+        (k == "password").then(|| "pw-scram".to_string())
+    })
+    .unwrap();
+    let source = within(
+        "runner starts",
+        fmesh_runner::start_instance(fmesh_runner::InstanceConfig {
+            plan,
+            connection: fmesh_runner::Connection {
+                url: url.clone(),
+                ..Default::default()
+            },
+            identity: fmesh_runner::InstanceIdentity {
+                instance_id: 0,
+                instance_count: 1,
+            },
+            metrics_addr: None,
+            drain_timeout: Duration::from_secs(5),
+        }),
+    )
+    .await
+    .unwrap();
+    let got = common::consume(&mut watch, 1).await;
+    assert_eq!(op_and_id(&got[0]), ("r".to_string(), 1));
+    stop(source).await;
+}
+
 async fn copy_table(db: &Client) {
     db.batch_execute("CREATE TABLE copy (id int PRIMARY KEY, item text NOT NULL, qty int, price numeric(10,2), tags jsonb)")
         .await

@@ -28,7 +28,7 @@ pub struct PostgresCdcConfig {
     /// Database name.
     pub database: String,
     /// User; needs the REPLICATION attribute (or superuser) and, to create the publication,
-    /// ownership of the tables.
+    /// ownership of the tables and CREATE on the database.
     #[serde(default = "default_user")]
     pub user: String,
     /// Tables whose changes are captured (`schema.table` or `table`); the publication is

@@ -56,6 +56,17 @@ impl Target {
     }
 }
 
+/// What Postgres said (tokio-postgres' own Display says only "db error"), with its hint.
+pub fn db_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => match d.hint() {
+            Some(h) => format!("{} ({h})", d.message()),
+            None => d.message().to_string(),
+        },
+        None => e.to_string(),
+    }
+}
+
 /// `"name"`, with embedded quotes doubled.
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))

@@ -25,7 +25,9 @@ use fmesh_crds::connectors::postgres::{PostgresCdcConfig, SnapshotMode};
 use futures::future::{BoxFuture, try_join_all};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use super::postgres::{RETRY_MAX, RETRY_START, Target, object_name, quote_ident, quote_table};
+use super::postgres::{
+    RETRY_MAX, RETRY_START, Target, db_message, object_name, quote_ident, quote_table,
+};
 use super::postgres_pgoutput::{
     Column, Datum, Decoder, Origin, Relation, Transaction, event, lsn_text, parse_lsn, read_event,
 };
@@ -109,7 +111,7 @@ impl Cdc {
                 Failure::Decode(e) => {
                     return Err(RunnerError::RuntimeStart(format!("postgres-cdc: {e}")));
                 }
-                Failure::Database(e) => format!("postgres: {e}"),
+                Failure::Database(e) => format!("postgres: {}", db_message(&e)),
                 Failure::Publish(e) => format!("pulsar: {e}"),
                 Failure::Snapshot(e) => format!("snapshot: {e}"),
             };

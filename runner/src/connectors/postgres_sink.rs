@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::Client;
 
-use super::postgres::{RETRY_MAX, RETRY_START, Target, quote_ident, quote_table};
+use super::postgres::{RETRY_MAX, RETRY_START, Target, db_message, quote_ident, quote_table};
 use super::{SinkConnector, Written};
 use crate::error::RunnerError;
 use crate::record::Record;
@@ -374,11 +374,6 @@ async fn describe(client: &Client, config: &PostgresSinkConfig) -> Result<Table,
         columns,
         key,
     })
-}
-
-fn db_message(e: &tokio_postgres::Error) -> String {
-    e.as_db_error()
-        .map_or_else(|| e.to_string(), |d| d.message().to_string())
 }
 
 /// Writes a batch in one transaction; per message, `Ok` or why it was refused. `Err` only when
