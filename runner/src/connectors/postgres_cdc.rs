@@ -250,6 +250,12 @@ impl Cdc {
         );
         let mut published = 0;
         loop {
+            if ctx.stop.is_cancelled() {
+                return Err(Failure::Snapshot(
+                    "stopped before the snapshot was complete; the next start takes it again"
+                        .into(),
+                ));
+            }
             let messages = client
                 .simple_query(&fetch)
                 .await

@@ -12,6 +12,9 @@ use tokio::net::TcpStream;
 
 use super::postgres::Target;
 
+/// As tokio-postgres' connect timeout in `Target::connect`.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Why the session failed.
 #[derive(Debug, thiserror::Error)]
 pub enum WalsenderError {
@@ -46,7 +49,10 @@ impl Walsender {
     pub async fn connect(target: &Target, application: &str) -> Result<Walsender, WalsenderError> {
         let peer = format!("{}:{}", target.host, target.port);
         let io = |e| WalsenderError::Io(peer.clone(), e);
-        let stream = TcpStream::connect(&peer).await.map_err(io)?;
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&peer))
+            .await
+            .map_err(|_| io(std::io::ErrorKind::TimedOut.into()))?
+            .map_err(io)?;
         let mut s = Walsender {
             stream,
             buf: BytesMut::new(),
