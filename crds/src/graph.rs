@@ -56,8 +56,14 @@ pub struct MeshGraph {
 pub fn analyze(mesh_name: &str, spec: &FunctionMeshSpec) -> (MeshGraph, Report) {
     let mut spec = spec.clone();
     defaults::mesh(&mut spec);
+    analyze_defaulted(mesh_name, &spec)
+}
+
+/// [`analyze`] of a spec that is already defaulted (admission validates a defaulted copy;
+/// cloning and defaulting a large mesh again cost as much as the analysis).
+pub(crate) fn analyze_defaulted(mesh_name: &str, spec: &FunctionMeshSpec) -> (MeshGraph, Report) {
     let mut r = Report::default();
-    let members = collect_members(&spec);
+    let members = collect_members(spec);
     check_names(&mut r, mesh_name, &members);
 
     let mut g = MeshGraph {

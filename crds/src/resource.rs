@@ -46,6 +46,17 @@ impl Resource {
     /// Parses one document. Fields the API does not know become warnings (the apiserver would
     /// drop them silently), with the closest known name as a hint.
     pub fn parse(doc: &Value) -> Parsed {
+        Self::parse_with(doc, true)
+    }
+
+    /// Parses as [`Resource::parse`] does but without looking for unknown fields, so the
+    /// report of a parsed resource is empty: for callers that show no warnings (admission's
+    /// defaulting, an UPDATE's old object), where that walk was a tenth of the request's cost.
+    pub fn parse_without_warnings(doc: &Value) -> Parsed {
+        Self::parse_with(doc, false)
+    }
+
+    fn parse_with(doc: &Value, warnings: bool) -> Parsed {
         let api_version = doc
             .get("apiVersion")
             .and_then(Value::as_str)
@@ -88,7 +99,9 @@ impl Resource {
         };
         match parsed {
             Ok(res) => {
-                unknown_fields(&mut r, kind, doc);
+                if warnings {
+                    unknown_fields(&mut r, kind, doc);
+                }
                 Parsed::Resource(Box::new(res), r)
             }
             Err(e) => Parsed::Invalid(e),
@@ -187,7 +200,7 @@ impl Resource {
                         "use lowercase letters, digits and '-'",
                     );
                 }
-                r.extend(validate::mesh(&mesh_name, &o.spec));
+                r.extend(validate::mesh_defaulted(&mesh_name, &o.spec));
             }
             Resource::BackendConfig(_) => {}
         }
@@ -420,6 +433,16 @@ mod tests {
             report.has(Severity::Error, "spec.functions[1].replicas"),
             "{report:?}"
         );
+        // Without warnings: the same resource, no walk; type errors still reported.
+        let Parsed::Resource(quiet, report) = Resource::parse_without_warnings(&doc) else {
+            panic!("{doc}")
+        };
+        assert!(report.0.is_empty(), "{report:?}");
+        assert_eq!(quiet.validate(), parse(&doc).validate());
+        let Parsed::Invalid(report) = Resource::parse_without_warnings(&bad) else {
+            panic!("{bad}")
+        };
+        assert!(report.has(Severity::Error, "spec.functions[1].replicas"));
     }
 
     #[test]

@@ -175,6 +175,11 @@ fn connector(
 pub fn mesh(mesh_name: &str, spec: &FunctionMeshSpec) -> Report {
     let mut spec = spec.clone();
     defaults::mesh(&mut spec);
+    mesh_defaulted(mesh_name, &spec)
+}
+
+/// [`mesh`] of a spec that is already defaulted ([`crate::Resource::validate`] defaults its copy).
+pub(crate) fn mesh_defaulted(mesh_name: &str, spec: &FunctionMeshSpec) -> Report {
     let root = FieldPath::root("spec");
     let mut r = Report::default();
     for (i, f) in spec.functions.iter().flatten().enumerate() {
@@ -186,7 +191,7 @@ pub fn mesh(mesh_name: &str, spec: &FunctionMeshSpec) -> Report {
     for (i, s) in spec.sinks.iter().flatten().enumerate() {
         r.extend(sink(s, &root.field("sinks").index(i)));
     }
-    r.extend(graph::analyze(mesh_name, &spec).1);
+    r.extend(graph::analyze_defaulted(mesh_name, spec).1);
     r
 }
 

@@ -106,7 +106,7 @@ impl<R: References> Admission<R> {
 
     /// The validating answer: every error in one denial, warnings returned either way.
     pub async fn validate(&self, kind: Kind, req: &Request) -> Verdict {
-        let (object, res, mut report) = match self.prepare(kind, req) {
+        let (object, res, mut report) = match self.prepare(kind, req, Resource::parse) {
             Prepared::Answer(v) => return v,
             Prepared::Object(o, r, rep) => (o, r, rep),
         };
@@ -129,11 +129,12 @@ impl<R: References> Admission<R> {
 
     /// The mutating answer: the defaults as a patch of `add` operations, or nothing.
     pub async fn mutate(&self, kind: Kind, req: &Request) -> Verdict {
-        let (object, res) = match self.prepare(kind, req) {
+        // Defaulting shows no warnings: no unknown-field walk.
+        let (object, res) = match self.prepare(kind, req, Resource::parse_without_warnings) {
             Prepared::Answer(v) => return v,
             Prepared::Object(o, r, _) => (o, r),
         };
-        match mutate::defaults_patch(object, &res) {
+        match mutate::defaults_patch_owned(object, res) {
             Ok(Some(patch)) => Verdict {
                 patch: Some(patch),
                 ..Verdict::allow()
@@ -147,8 +148,14 @@ impl<R: References> Admission<R> {
         }
     }
 
-    /// Common front: operation, kind and parse checks.
-    fn prepare<'a>(&self, kind: Kind, req: &'a Request) -> Prepared<'a> {
+    /// Common front: operation, kind and parse checks; `parse` is [`Resource::parse`] or,
+    /// where warnings are not shown, [`Resource::parse_without_warnings`].
+    fn prepare<'a>(
+        &self,
+        kind: Kind,
+        req: &'a Request,
+        parse: fn(&Value) -> Parsed,
+    ) -> Prepared<'a> {
         if !matches!(req.operation.as_str(), "CREATE" | "UPDATE") {
             return Prepared::Answer(Verdict::allow());
         }
@@ -176,7 +183,7 @@ impl<R: References> Admission<R> {
             // Being deleted: only finalizers change now; never stand in the way.
             return Prepared::Answer(Verdict::allow());
         }
-        match Resource::parse(object) {
+        match parse(object) {
             Parsed::Resource(res, report) => Prepared::Object(object, *res, report),
             Parsed::Invalid(report) => {
                 Prepared::Answer(verdict_named(kind.as_str(), &name_of(req, object), report))
@@ -199,7 +206,8 @@ impl<R: References> Admission<R> {
         if req.operation != "UPDATE" {
             return None;
         }
-        match Resource::parse(req.old_object.as_ref()?) {
+        // Its warnings were shown when it was admitted.
+        match Resource::parse_without_warnings(req.old_object.as_ref()?) {
             Parsed::Resource(r, _) => Some(*r),
             _ => None,
         }

@@ -18,7 +18,14 @@ pub fn defaults_patch(
     original: &Value,
     res: &Resource,
 ) -> Result<Option<Value>, serde_json::Error> {
-    let mut defaulted = res.clone();
+    defaults_patch_owned(original, res.clone())
+}
+
+/// [`defaults_patch`] defaulting `res` itself (admission owns it: no copy of a large mesh).
+pub fn defaults_patch_owned(
+    original: &Value,
+    mut defaulted: Resource,
+) -> Result<Option<Value>, serde_json::Error> {
     defaulted.apply_defaults();
     let typed = match &defaulted {
         Resource::Function(o) => serde_json::to_value(&o.spec)?,
