@@ -16,7 +16,7 @@ use tokio_util::codec::Framed;
 
 use crate::Connection;
 use crate::error::RunnerError;
-use crate::pipeline::Receipt;
+use crate::receipt::Receipt;
 
 type Waiters = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<(), String>>>>>;
 
@@ -69,23 +69,23 @@ impl DedupProducer {
                 Ok(p) => {
                     self.per_input.insert(input.to_string(), p);
                 }
-                Err(e) => return Box::pin(async move { Err(e) }),
+                Err(e) => return Receipt::failed(e),
             }
         }
         let Some(p) = self.per_input.get_mut(input) else {
-            return Box::pin(async { Err("producer vanished".to_string()) });
+            return Receipt::failed("producer vanished");
         };
         if p.last_stored.is_some_and(|last| sequence_id <= last) {
             tracing::debug!(sequence_id, "already stored before a restart; not resent");
-            return Box::pin(async { Ok(()) });
+            return Receipt::Ready(Some(Ok(())));
         }
         let (tx, rx) = oneshot::channel();
         p.waiters.lock().await.insert(sequence_id, tx);
         if p.tx.send((sequence_id, msg)).is_err() {
             self.per_input.remove(input);
-            return Box::pin(async { Err("dedup producer connection closed".to_string()) });
+            return Receipt::failed("dedup producer connection closed");
         }
-        Box::pin(async move { rx.await.unwrap_or_else(|_| Err("connection closed".into())) })
+        Receipt::Dedup(rx)
     }
 }
 

@@ -10,6 +10,7 @@ pub mod dedup;
 pub mod error;
 pub mod metrics;
 pub mod pipeline;
+mod receipt;
 pub mod record;
 pub mod runtime;
 pub mod spec;

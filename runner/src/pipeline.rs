@@ -3,6 +3,8 @@
 //! Functions run one message at a time, in arrival order, so ordering within an instance is
 //! kept; sends are pipelined and a message is acknowledged when every send it caused has its
 //! receipt (atleast_once), on receipt (atmost_once), or when the function says so (manual).
+//! Messages waiting for receipts are polled by this loop itself ([`Settling`]), not by a
+//! task each.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -10,10 +12,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fmesh_crds::common::{ProcessingGuarantee, SubscriptionPosition};
 use futures::StreamExt;
-use futures::future::join_all;
+use futures::stream::FuturesUnordered;
 use pulsar::consumer::{ConsumerOptions, InitialPosition, Message};
 use pulsar::message::proto::MessageIdData;
-use pulsar::producer::{self, MultiTopicProducer, SendFuture};
+use pulsar::producer::{self, MultiTopicProducer};
 use pulsar::{Consumer, Pulsar, SubType, TokioExecutor};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -21,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::dedup::DedupProducer;
 use crate::error::{FunctionError, RunnerError};
 use crate::metrics::Metrics;
+use crate::receipt::{Receipt, Settled, Settling};
 use crate::record::{Effects, Level, Record};
 use crate::runtime::Runtime;
 use crate::spec::{Plan, SubscriptionKind};
@@ -53,7 +56,10 @@ pub(crate) struct Pipeline {
     pub(crate) metrics: Metrics,
     pub(crate) instance_id: u32,
     pub(crate) drain_timeout: Duration,
+    /// Sink connectors' writes awaiting their verdict (a permit each).
     pending: Arc<Semaphore>,
+    /// Processed messages awaiting their receipts; at most `plan.max_pending`.
+    settling: FuturesUnordered<Settling>,
     acks_tx: mpsc::UnboundedSender<AckCmd>,
     acks_rx: mpsc::UnboundedReceiver<AckCmd>,
 }
@@ -75,6 +81,7 @@ impl Pipeline {
         let (acks_tx, acks_rx) = mpsc::unbounded_channel();
         Pipeline {
             pending: Arc::new(Semaphore::new(plan.max_pending)),
+            settling: FuturesUnordered::new(),
             plan,
             runtime,
             metrics,
@@ -123,10 +130,21 @@ impl Pipeline {
                 biased;
                 () = stop.cancelled() => break Exit::Stopped,
                 Some(cmd) = self.acks_rx.recv() => self.apply(&mut session, cmd).await,
-                next = session.consumer.next() => match next {
+                Some(done) = self.settling.next(), if !self.settling.is_empty() => {
+                    self.settle(&mut session, done).await;
+                }
+                // Full: wait for receipts before taking more (back-pressure to the broker).
+                next = session.consumer.next(), if self.settling.len() < self.plan.max_pending => match next {
                     None => break Exit::Lost("consumer stream ended".into()),
                     Some(Err(e)) => break Exit::Lost(e.to_string()),
-                    Some(Ok(msg)) => self.handle(&mut session, msg).await,
+                    Some(Ok(msg)) => {
+                        self.handle(&mut session, msg).await;
+                        // A wasm or builtin function never awaits: give the connection's
+                        // tasks (writes, receipts, flow) their turn between messages.
+                        if self.runtime.runs_inline() {
+                            tokio::task::yield_now().await;
+                        }
+                    }
                 },
             }
         };
@@ -207,10 +225,6 @@ impl Pipeline {
             .latency_ms
             .observe(started.elapsed().as_secs_f64() * 1000.0);
         self.metrics.last_invocation.set(now_ms() as i64);
-        let permit = match self.pending.clone().acquire_owned().await {
-            Ok(p) => p,
-            Err(_) => return,
-        };
         let (sends, ack_after) = match outcome {
             Ok(effects) => {
                 self.metrics.processed.inc();
@@ -244,32 +258,25 @@ impl Pipeline {
                 }
             }
         };
-        let tx = self.acks_tx.clone();
-        let metrics = self.metrics.clone();
-        tokio::spawn(async move {
-            let mut ok = true;
-            for result in join_all(sends).await {
-                match result {
-                    Ok(()) => {
-                        metrics.produced.inc();
-                    }
-                    Err(error) => {
-                        ok = false;
-                        metrics.system_exceptions.inc();
-                        tracing::warn!(%error, "send failed");
-                    }
-                }
-            }
-            if ack_after {
-                let cmd = if ok {
-                    AckCmd::Ack(id.0, id.1)
-                } else {
-                    AckCmd::Nack(id.0, id.1)
-                };
-                let _ = tx.send(cmd);
-            }
-            drop(permit);
-        });
+        self.settling
+            .push(Settling::new(sends, id.0, id.1, ack_after));
+    }
+
+    /// Counts a message's receipts and acks it (or nacks it when a send failed).
+    async fn settle(&mut self, session: &mut Session, done: Settled) {
+        self.metrics.produced.inc_by(u64::from(done.produced));
+        for error in &done.failures {
+            self.metrics.system_exceptions.inc();
+            tracing::warn!(%error, "send failed");
+        }
+        if done.ack_after {
+            let cmd = if done.failures.is_empty() {
+                AckCmd::Ack(done.topic, done.id)
+            } else {
+                AckCmd::Nack(done.topic, done.id)
+            };
+            apply(&mut session.consumer, cmd).await;
+        }
     }
 
     /// Hands the record to the sink connector; acks, dead-letters or nacks on its answer.
@@ -436,10 +443,14 @@ impl Pipeline {
         let pending = self.pending.clone();
         let everything = pending.acquire_many(all);
         tokio::pin!(everything);
-        loop {
+        let mut sinks_done = false;
+        while !(sinks_done && self.settling.is_empty()) {
             tokio::select! {
                 Some(cmd) = self.acks_rx.recv() => self.apply(session, cmd).await,
-                _ = &mut everything => break,
+                Some(done) = self.settling.next(), if !self.settling.is_empty() => {
+                    self.settle(session, done).await;
+                }
+                _ = &mut everything, if !sinks_done => sinks_done = true,
                 () = tokio::time::sleep_until(deadline) => {
                     tracing::warn!("drain deadline passed with sends outstanding");
                     break;
@@ -456,25 +467,15 @@ impl Pipeline {
     }
 }
 
-/// A send's outcome, resolved when Pulsar answers.
-pub(crate) type Receipt = futures::future::BoxFuture<'static, Result<(), String>>;
-
 async fn send(
     producer: &mut MultiTopicProducer<TokioExecutor>,
     topic: &str,
     msg: producer::Message,
 ) -> Receipt {
     match producer.send_non_blocking(topic, msg).await {
-        Ok(fut) => Box::pin(receipt(fut)),
-        Err(e) => {
-            let e = e.to_string();
-            Box::pin(async move { Err(e) })
-        }
+        Ok(fut) => Receipt::Pulsar(fut),
+        Err(e) => Receipt::failed(e.to_string()),
     }
-}
-
-async fn receipt(fut: SendFuture) -> Result<(), String> {
-    fut.await.map(|_| ()).map_err(|e| e.to_string())
 }
 
 async fn apply(consumer: &mut Consumer<Vec<u8>, TokioExecutor>, cmd: AckCmd) {

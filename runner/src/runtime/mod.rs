@@ -117,6 +117,11 @@ impl Runtime {
         }
     }
 
+    /// Whether `process` runs in this thread without awaiting anything (wasm, builtin).
+    pub fn runs_inline(&self) -> bool {
+        matches!(self, Runtime::Builtin(_) | Runtime::Wasm(_))
+    }
+
     /// Runs the function on one record.
     pub async fn process(&mut self, record: &Record) -> Result<Effects, FunctionError> {
         match self {

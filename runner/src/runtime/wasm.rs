@@ -198,7 +198,15 @@ impl WasmFunction {
 fn invoke(live: &mut Live, record: &Record) -> Result<Effects, FunctionError> {
     {
         let state = live.store.data_mut();
-        state.record = record.clone();
+        // The host functions read the message's facts, never its payload (that is written
+        // into the guest's memory below): copy the rest, reusing the previous allocations.
+        let r = &mut state.record;
+        r.topic.clone_from(&record.topic);
+        r.message_id.clone_from(&record.message_id);
+        r.key.clone_from(&record.key);
+        r.properties.clone_from(&record.properties);
+        r.event_time = record.event_time;
+        r.publish_time = record.publish_time;
         state.effects = Effects::default();
         state.error = None;
     }
