@@ -158,6 +158,13 @@ impl Resource {
     pub fn validate(&self) -> Report {
         let mut res = self.clone();
         res.apply_defaults();
+        res.validate_defaulted()
+    }
+
+    /// [`Resource::validate`] of a resource already defaulted ([`Resource::apply_defaults`]),
+    /// for callers that need the defaulted copy themselves: no second copy of a large mesh.
+    pub fn validate_defaulted(&self) -> Report {
+        let res = self;
         let spec = FieldPath::root("spec");
         let name_path = FieldPath::root("metadata").field("name");
         let mut r = Report::default();

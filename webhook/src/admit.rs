@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use fmesh_crds::diagnostic::{Diagnostic, Report};
 use fmesh_crds::{GROUP, Parsed, Resource};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::mutate;
 use crate::references::{self, Lookup, OPT_OUT_ANNOTATION, OPT_OUT_VALUE, References};
@@ -110,19 +110,27 @@ impl<R: References> Admission<R> {
             Prepared::Answer(v) => return v,
             Prepared::Object(o, r, rep) => (o, r, rep),
         };
-        report.extend(res.validate());
-        let old = self.old_resource(req);
-        if let Some(old) = &old {
+        // One defaulted copy serves the validation and the UPDATE rules.
+        let mut defaulted = res.clone();
+        defaulted.apply_defaults();
+        report.extend(defaulted.validate_defaulted());
+        let mut old_refs = None;
+        if let Some(mut old) = self.old_resource(req) {
             // Metadata-only updates (labels, finalizers) of an existing object must not be
             // blocked by rules it already broke, or by a Secret deleted since.
             if object.get("spec") == req.old_object.as_ref().and_then(|o| o.get("spec")) {
                 return Verdict::allow().with_warnings(render(report.warnings()));
             }
             let intents = update::intents(object, req.old_object.as_ref());
-            report.extend(update::check(old, &res, &intents));
+            if self.settings.reference_checks {
+                // As sent, like the new object's: taken before `old` is defaulted in place.
+                old_refs = Some(references::collect(&old));
+            }
+            old.apply_defaults();
+            report.extend(update::check_defaulted(&old, &defaulted, &intents));
         }
         if self.settings.reference_checks {
-            report.extend(self.reference_report(req, object, &res, old.as_ref()).await);
+            report.extend(self.reference_report(req, object, &res, old_refs).await);
         }
         verdict(&res, report)
     }
@@ -207,10 +215,14 @@ impl<R: References> Admission<R> {
             return None;
         }
         // Its warnings were shown when it was admitted.
-        match Resource::parse_without_warnings(req.old_object.as_ref()?) {
+        let parsed = |doc: &Value| match Resource::parse_without_warnings(doc) {
             Parsed::Resource(r, _) => Some(*r),
             _ => None,
-        }
+        };
+        let old = req.old_object.as_ref()?;
+        // The whole object only if the pruned one does not parse (it parses whenever the
+        // whole one does: every spec field is optional).
+        parsed(&pruned_old(old)).or_else(|| parsed(old))
     }
 
     async fn reference_report(
@@ -218,7 +230,7 @@ impl<R: References> Admission<R> {
         req: &Request,
         object: &Value,
         res: &Resource,
-        old: Option<&Resource>,
+        old_refs: Option<Vec<references::Reference>>,
     ) -> Report {
         let namespace = req
             .namespace
@@ -231,10 +243,10 @@ impl<R: References> Admission<R> {
             })
             .unwrap_or_else(|| "default".to_string());
         let mut refs = references::collect(res);
-        if let Some(old) = old {
+        if let Some(old_refs) = old_refs {
             // Only what this update introduces: a Secret deleted after admission is the
             // operator's concern, not a reason to refuse an unrelated edit.
-            let before: BTreeSet<_> = references::collect(old)
+            let before: BTreeSet<_> = old_refs
                 .into_iter()
                 .map(|r| (r.target, r.name, r.keys))
                 .collect();
@@ -293,6 +305,84 @@ impl<R: References> References for Budgeted<'_, R> {
     }
 }
 
+/// What the UPDATE rules ([`update::check_defaulted`]) and the reference comparison read of a
+/// workload, before and after defaulting: its Pulsar identity, subscription and guarantee,
+/// and the Secrets/ConfigMaps it names. The defaults of these depend only on each other and
+/// the object's name, so a pruned copy defaults to the same values.
+const OLD_SPEC_KEYS: [&str; 8] = [
+    "name",
+    "tenant",
+    "namespace",
+    "subscriptionName",
+    "processingGuarantee",
+    "secretsMap",
+    "pulsar",
+    "pulsarPackageService",
+];
+
+/// An UPDATE's old object cut down to what [`update::check_defaulted`] and the reference
+/// comparison read: converting a whole 20-member mesh to the typed API a second time cost
+/// more than the rules themselves. Anything not shaped as expected is kept as it is.
+fn pruned_old(old: &Value) -> Value {
+    let Some(obj) = old.as_object() else {
+        return old.clone();
+    };
+    let mut out = Map::new();
+    for key in ["apiVersion", "kind"] {
+        if let Some(v) = obj.get(key) {
+            out.insert(key.into(), v.clone());
+        }
+    }
+    match obj.get("metadata") {
+        Some(Value::Object(meta)) => {
+            out.insert(
+                "metadata".into(),
+                Value::Object(pick(meta, &["name", "namespace"])),
+            );
+        }
+        Some(other) => {
+            out.insert("metadata".into(), other.clone());
+        }
+        None => {}
+    }
+    let spec = match obj.get("spec") {
+        Some(Value::Object(spec))
+            if obj.get("kind").and_then(Value::as_str) == Some("FunctionMesh") =>
+        {
+            let mut mesh = Map::new();
+            for (list, members) in spec {
+                let members = match members {
+                    Value::Array(members) => Value::Array(
+                        members
+                            .iter()
+                            .map(|m| match m {
+                                Value::Object(m) => Value::Object(pick(m, &OLD_SPEC_KEYS)),
+                                other => other.clone(),
+                            })
+                            .collect(),
+                    ),
+                    other => other.clone(),
+                };
+                mesh.insert(list.clone(), members);
+            }
+            Some(Value::Object(mesh))
+        }
+        Some(Value::Object(spec)) => Some(Value::Object(pick(spec, &OLD_SPEC_KEYS))),
+        Some(other) => Some(other.clone()),
+        None => None,
+    };
+    if let Some(spec) = spec {
+        out.insert("spec".into(), spec);
+    }
+    Value::Object(out)
+}
+
+fn pick(from: &Map<String, Value>, keys: &[&str]) -> Map<String, Value> {
+    keys.iter()
+        .filter_map(|k| from.get(*k).map(|v| (k.to_string(), v.clone())))
+        .collect()
+}
+
 fn annotation<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
     object
         .pointer("/metadata/annotations")
@@ -336,4 +426,87 @@ fn verdict_named(kind: &str, name: &str, report: Report) -> Verdict {
     // No `reason`: kubectl prints a Status with reason `Invalid` but without field causes as
     // just "The request is invalid", hiding the message; without a reason it prints the message.
     Verdict::deny(422, "", message).with_warnings(warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn full(doc: &Value) -> Resource {
+        match Resource::parse_without_warnings(doc) {
+            Parsed::Resource(r, _) => *r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// What the UPDATE rules and the reference comparison see of `old` against `new`.
+    fn seen(old: Resource, new: &Resource) -> (String, Vec<references::Reference>) {
+        let refs = references::collect(&old);
+        let (mut old, mut new) = (old, new.clone());
+        old.apply_defaults();
+        new.apply_defaults();
+        let intents = ["subscriptionName".to_string()].into();
+        let a = update::check_defaulted(&old, &new, &BTreeSet::new());
+        let b = update::check_defaulted(&old, &new, &intents);
+        (format!("{a:?} {b:?}"), refs)
+    }
+
+    #[test]
+    fn a_pruned_old_object_meets_the_update_rules_as_the_whole_one_does() {
+        let member = |name: &str, extra: Value| {
+            let mut m = json!({"name": name, "className": "C", "replicas": 2,
+                "java": {"jar": "f.jar"}, "input": {"topics": ["persistent://public/default/in"]},
+                "output": {"topic": "out"}, "funcConfig": {"k": [1, 2]},
+                "secretsMap": {"PW": {"path": "creds", "key": "password"}},
+                "pulsar": {"pulsarConfig": "cluster", "authSecret": "auth"}});
+            for (k, v) in extra.as_object().unwrap() {
+                m[k] = v.clone();
+            }
+            m
+        };
+        let mesh = |fns: Value| {
+            json!({"apiVersion": "compute.functionmesh.io/v1alpha1", "kind": "FunctionMesh",
+                "metadata": {"name": "m", "namespace": "ns", "labels": {"a": "b"},
+                    "annotations": {"fmesh.io/update-intent": "x"}},
+                "spec": {"functions": fns,
+                    "sinks": [{"name": "k", "sinkType": "jdbc", "subscriptionName": "sub",
+                        "input": {"topics": ["out"]}, "pulsarPackageService": {"pulsarConfig": "pkg"}}]},
+                "status": {"conditions": []}})
+        };
+        let old = mesh(json!([
+            member(
+                "a",
+                json!({"tenant": "t1", "processingGuarantee": "effectively_once"})
+            ),
+            member("b", json!({"subscriptionName": "s1", "namespace": "n1"})),
+        ]));
+        let new = full(&mesh(json!([
+            member("a", json!({"tenant": "t2"})),
+            member("b", json!({"subscriptionName": "s2", "secretsMap": {}})),
+        ])));
+        let function = |spec: Value| {
+            json!({"apiVersion": "compute.functionmesh.io/v1alpha1", "kind": "Function",
+                "metadata": {"name": "f"}, "spec": spec})
+        };
+        let old_fn = function(member(
+            "f",
+            json!({"tenant": "t1", "subscriptionName": "s"}),
+        ));
+        let new_fn = full(&function(member("g", json!({}))));
+        for (old, new) in [(old, new), (old_fn, new_fn)] {
+            let pruned = pruned_old(&old);
+            assert!(pruned.to_string().len() < old.to_string().len());
+            let (errors, refs) = seen(full(&pruned), &new);
+            assert_eq!((errors.clone(), refs.clone()), seen(full(&old), &new));
+            assert!(
+                errors.contains("Error") && !refs.is_empty(),
+                "{errors} {refs:?}"
+            );
+        }
+        // Shapes the typed API refuses are kept, so the pruned copy is refused as well.
+        let odd = json!({"kind": "FunctionMesh", "metadata": "m", "spec": {"functions": 3}});
+        assert_eq!(pruned_old(&odd), odd);
+        assert_eq!(pruned_old(&json!([1])), json!([1]));
+    }
 }

@@ -109,10 +109,15 @@ pub fn check(old: &Resource, new: &Resource, intents: &BTreeSet<String>) -> Repo
     let (mut old, mut new) = (old.clone(), new.clone());
     old.apply_defaults();
     new.apply_defaults();
+    check_defaulted(&old, &new, intents)
+}
+
+/// [`check`] of copies the caller has already defaulted ([`Resource::apply_defaults`]).
+pub fn check_defaulted(old: &Resource, new: &Resource, intents: &BTreeSet<String>) -> Report {
     let single = !matches!(new, Resource::FunctionMesh(_));
-    let old_members = members(&old);
+    let old_members = members(old);
     let mut r = Report::default();
-    for m in members(&new) {
+    for m in members(new) {
         let before = old_members
             .iter()
             .find(|o| o.kind == m.kind && (single || o.workload.name == m.workload.name));
