@@ -15,6 +15,7 @@ pub mod error;
 pub mod metrics;
 pub mod murmur3;
 pub mod packages;
+pub mod quickack;
 pub mod server;
 pub mod storage;
 pub mod subscription;

@@ -88,6 +88,7 @@ pub async fn start(mut config: BrokerConfig) -> Result<RunningBroker> {
                 }
             };
             let _ = sock.set_nodelay(true);
+            let sock = crate::quickack::QuickAck::new(sock);
             let b = b.clone();
             match &tls {
                 Some(acc) => {
