@@ -4,8 +4,10 @@
 //! `fmesh-webhook-bench [--rate 500] [--seconds 10] [--connections 8]` spawns two child processes
 //! (the `fmesh-webhook` binary next to this one, in files mode without reference checks, and
 //! this binary in `echo` mode), then drives each with an open-loop load generator: every
-//! connection sends on a fixed schedule and latency counts from the scheduled send time, so a
-//! stall is not hidden (no coordinated omission). Connections are kept alive, as the apiserver
+//! connection sends on a fixed schedule and, when the server's previous answer came late,
+//! latency counts from the scheduled send time, so a stall is not hidden (no coordinated
+//! omission); otherwise from the actual send, so the client's timer slop (up to 1 ms) is not
+//! counted against either server. Connections are kept alive, as the apiserver
 //! keeps them. The requests are the four AdmissionReviews a `kubectl apply` of a 20-member
 //! FunctionMesh and a later edit of it make the apiserver send (mutate and validate, CREATE and
 //! UPDATE, with the metadata the apiserver adds); the floor answers the CREATE validate body.
@@ -317,7 +319,7 @@ async fn send(sender: &mut Sender, path: &str, body: &Bytes) -> Result<Bytes> {
 
 /// What one open-loop run measured.
 struct OpenLoop {
-    /// Latencies in µs, counted from the scheduled send time, sorted.
+    /// Latencies in µs (from the scheduled send time when the server held it back), sorted.
     latencies: Vec<u64>,
     errors: u64,
     /// Answers per second over the run (falls short of the offered rate when the server lags).
@@ -343,13 +345,20 @@ async fn open_loop(
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(per_conn as usize);
             let mut errors = 0u64;
+            let mut answered = start;
             for i in 0..per_conn {
                 let due = start + offset + interval.mul_f64(i as f64);
                 tokio::time::sleep_until(due.into()).await;
+                // Answered before `due`: the connection was free, so any lateness since is
+                // this client's timer (tokio rounds sleeps up to the next millisecond), not
+                // the server; count from now. Answered after: the server held the send back,
+                // so count from `due` (no coordinated omission).
+                let from = if answered <= due { Instant::now() } else { due };
                 match send(&mut sender, &path, &body).await {
-                    Ok(_) => lat.push(due.elapsed().as_micros() as u64),
+                    Ok(_) => lat.push(from.elapsed().as_micros() as u64),
                     Err(_) => errors += 1,
                 }
+                answered = Instant::now();
             }
             (lat, errors)
         }));
