@@ -308,17 +308,7 @@ async fn key_shared_sticky_routes_by_range_and_refuses_conflicts() {
             e.message
         );
     }
-    let c = within(
-        "client",
-        pulsar::Pulsar::builder(b.service_url(), pulsar::TokioExecutor)
-            .with_operation_retry_options(pulsar::OperationRetryOptions {
-                max_retries: Some(0),
-                ..Default::default()
-            })
-            .build(),
-    )
-    .await
-    .unwrap();
+    let c = common::client_without_retries(&b.service_url()).await;
     let refused = within(
         "pulsar-rs subscribe",
         c.consumer()

@@ -131,17 +131,7 @@ async fn exclusive_second_consumer_gets_consumer_busy_and_connection_survives() 
     let dir = tempfile::tempdir().unwrap();
     let b = broker(dir.path(), |_| {}).await;
     // pulsar-rs retries ConsumerBusy by default; fail fast here.
-    let c = within(
-        "client",
-        pulsar::Pulsar::builder(b.service_url(), pulsar::TokioExecutor)
-            .with_operation_retry_options(pulsar::OperationRetryOptions {
-                max_retries: Some(0),
-                ..Default::default()
-            })
-            .build(),
-    )
-    .await
-    .unwrap();
+    let c = common::client_without_retries(&b.service_url()).await;
     let t = topic("busy");
     let _first = consumer(&c, &t, "s", SubType::Exclusive).await;
     let second = within(

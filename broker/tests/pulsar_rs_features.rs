@@ -410,17 +410,7 @@ async fn retention_deletes_segments_only_once_every_subscription_acked_them() {
 async fn auto_creation_can_be_turned_off() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(dir.path(), |c| c.auto_create_topics = false).await;
-    let c = within(
-        "client",
-        pulsar::Pulsar::builder(b.service_url(), pulsar::TokioExecutor)
-            .with_operation_retry_options(pulsar::OperationRetryOptions {
-                max_retries: Some(0),
-                ..Default::default()
-            })
-            .build(),
-    )
-    .await
-    .unwrap();
+    let c = common::client_without_retries(&b.service_url()).await;
     let refused = within("producer", c.producer().with_topic(topic("absent")).build()).await;
     assert!(
         refused.is_err(),
@@ -441,19 +431,21 @@ async fn auto_creation_can_be_turned_off() {
         .unwrap();
 }
 
-#[tokio::test]
-async fn batches_pass_through_and_a_partly_acked_batch_comes_back_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = broker(dir.path(), |_| {}).await;
-    let c = client(&b.service_url()).await;
-    let t = topic("batches");
+/// Publishes `m0`..`m9` through a batching producer and waits for every receipt; the
+/// producer is returned so that it stays open while the test goes on.
+async fn publish_batched(
+    c: &Client,
+    t: &str,
+    batch_size: u32,
+    batch_timeout: Duration,
+) -> pulsar::Producer<pulsar::TokioExecutor> {
     let mut p = within(
         "producer",
         c.producer()
-            .with_topic(&t)
+            .with_topic(t)
             .with_options(ProducerOptions {
-                batch_size: Some(5),
-                batch_timeout: Some(Duration::from_millis(50)),
+                batch_size: Some(batch_size),
+                batch_timeout: Some(batch_timeout),
                 ..Default::default()
             })
             .build(),
@@ -471,6 +463,16 @@ async fn batches_pass_through_and_a_partly_acked_batch_comes_back_whole() {
     for f in futs {
         within("receipt", f).await.unwrap();
     }
+    p
+}
+
+#[tokio::test]
+async fn batches_pass_through_and_a_partly_acked_batch_comes_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), |_| {}).await;
+    let c = client(&b.service_url()).await;
+    let t = topic("batches");
+    let _p = publish_batched(&c, &t, 5, Duration::from_millis(50)).await;
     let st = b
         .broker
         .existing_topic(&TopicName::parse(&t).unwrap())
@@ -508,30 +510,7 @@ async fn batch_index_acks_survive_a_restart() {
     {
         let b = broker(dir.path(), |_| {}).await;
         let c = client(&b.service_url()).await;
-        let mut p = within(
-            "producer",
-            c.producer()
-                .with_topic(&t)
-                .with_options(ProducerOptions {
-                    batch_size: Some(10),
-                    batch_timeout: Some(Duration::from_millis(200)),
-                    ..Default::default()
-                })
-                .build(),
-        )
-        .await
-        .unwrap();
-        let mut futs = Vec::new();
-        for i in 0..10 {
-            futs.push(
-                within("send", p.send_non_blocking(format!("m{i}")))
-                    .await
-                    .unwrap(),
-            );
-        }
-        for f in futs {
-            within("receipt", f).await.unwrap();
-        }
+        let _p = publish_batched(&c, &t, 10, Duration::from_millis(200)).await;
         let st = b.broker.existing_topic(&name).unwrap();
         assert_eq!(st.lock().log.end_entry(), 1, "one batch entry of ten");
         let mut cons = earliest(&c, &t, "s").await;
@@ -541,20 +520,7 @@ async fn batch_index_acks_survive_a_restart() {
                 cons.ack(&m).await.unwrap();
             }
         }
-        let cursors = st.dir().join("cursors");
-        within("batch-index acks on disk", async {
-            loop {
-                let on_disk = fmesh_broker::storage::cursor::load_all(&cursors).unwrap();
-                if on_disk
-                    .iter()
-                    .any(|(s, c, _)| s == "s" && c.acked_indexes(0) == Some(&[0b10_0101u64][..]))
-                {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await;
+        common::batch_index_acks_on_disk(st.dir(), "s", 0, &[0b10_0101]).await;
         b.shutdown();
     }
     let b = broker(dir.path(), |_| {}).await;

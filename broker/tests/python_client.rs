@@ -10,7 +10,6 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::{broker, topic};
-use fmesh_broker::storage::cursor;
 use fmesh_broker::topic_name::TopicName;
 
 fn python() -> &'static PathBuf {
@@ -108,25 +107,8 @@ async fn batch_index_acks_survive_a_restart() {
             .await
             .unwrap();
         // Wait for the cursor file, not the memory: that is what a restart reads.
-        let cursors = b
-            .broker
-            .existing_topic(&name)
-            .unwrap()
-            .dir()
-            .join("cursors");
-        common::within("batch-index acks on disk", async {
-            loop {
-                let on_disk = cursor::load_all(&cursors).unwrap();
-                if on_disk
-                    .iter()
-                    .any(|(s, c, _)| s == "s" && c.acked_indexes(0) == Some(&[0b10_0101u64][..]))
-                {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await;
+        let topic_dir = b.broker.existing_topic(&name).unwrap().dir().to_path_buf();
+        common::batch_index_acks_on_disk(&topic_dir, "s", 0, &[0b10_0101]).await;
         b.shutdown();
     }
     let b = broker(dir.path(), |_| {}).await;

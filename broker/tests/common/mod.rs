@@ -45,6 +45,41 @@ pub async fn client(url: &str) -> Pulsar<TokioExecutor> {
     .expect("client builds")
 }
 
+/// A pulsar-rs client that does not retry refused operations (it retries ConsumerBusy and
+/// the like by default), so a test sees the broker's error at once.
+pub async fn client_without_retries(url: &str) -> Pulsar<TokioExecutor> {
+    within(
+        "client connects",
+        Pulsar::builder(url, TokioExecutor)
+            .with_operation_retry_options(pulsar::OperationRetryOptions {
+                max_retries: Some(0),
+                ..Default::default()
+            })
+            .build(),
+    )
+    .await
+    .expect("client builds")
+}
+
+/// Waits until subscription `sub`'s cursor file under `topic_dir` records `acked` as the
+/// acknowledged batch indexes of entry `entry` (what must survive a restart).
+pub async fn batch_index_acks_on_disk(topic_dir: &Path, sub: &str, entry: u64, acked: &[u64]) {
+    let cursors = topic_dir.join("cursors");
+    within("batch-index acks on disk", async {
+        loop {
+            let on_disk = fmesh_broker::storage::cursor::load_all(&cursors).unwrap();
+            if on_disk
+                .iter()
+                .any(|(s, c, _)| s == sub && c.acked_indexes(entry) == Some(acked))
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}
+
 /// A unique topic name per test.
 pub fn topic(name: &str) -> String {
     format!("persistent://public/default/{name}")
