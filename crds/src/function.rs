@@ -15,7 +15,7 @@ use crate::workload::{ConsumerSpec, WorkloadSpec, WorkloadStatus};
 #[skip_serializing_none]
 // kube's `printcolumn(...)` repeats the same keys by design.
 #[allow(clippy::duplicated_attributes)]
-#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
 #[kube(
     group = "compute.functionmesh.io",
     version = "v1alpha1",
@@ -43,6 +43,7 @@ use crate::workload::{ConsumerSpec, WorkloadSpec, WorkloadStatus};
     )
 )]
 #[serde(rename_all = "camelCase")]
+// `Deserialize` without serde's `flatten` buffering: see `crate::decode`.
 pub struct FunctionSpec {
     #[serde(flatten)]
     pub workload: WorkloadSpec,
@@ -83,3 +84,17 @@ pub struct SinkConnectorSpec {
     pub type_class_name: Option<String>,
     pub configs: Option<FreeForm>,
 }
+
+crate::decode::fields!(FunctionSpec {
+    output: "output",
+    func_config: "funcConfig",
+    source_config: "sourceConfig",
+    sink_config: "sinkConfig",
+    forward_source_message_property: "forwardSourceMessageProperty",
+    max_pending_async_requests: "maxPendingAsyncRequests",
+    skip_to_latest: "skipToLatest",
+    window_config: "windowConfig",
+    volume_claim_templates: "volumeClaimTemplates",
+    persistent_volume_claim_retention_policy: "persistentVolumeClaimRetentionPolicy",
+} flatten { workload: WorkloadSpec, consumer: ConsumerSpec });
+crate::decode::deserialize_by_fields!(FunctionSpec, "struct FunctionSpec");

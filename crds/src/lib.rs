@@ -6,6 +6,7 @@ pub mod backend_config;
 pub mod common;
 pub mod connectors;
 pub mod crd;
+mod decode;
 pub mod defaults;
 pub mod diagnostic;
 pub mod function;

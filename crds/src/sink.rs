@@ -2,7 +2,7 @@
 
 use kube::CustomResource;
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_with::skip_serializing_none;
 
 use crate::common::FreeForm;
@@ -12,7 +12,7 @@ use crate::workload::{ConsumerSpec, WorkloadSpec, WorkloadStatus};
 #[skip_serializing_none]
 // kube's `printcolumn(...)` repeats the same keys by design.
 #[allow(clippy::duplicated_attributes)]
-#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
 #[kube(
     group = "compute.functionmesh.io",
     version = "v1alpha1",
@@ -40,6 +40,7 @@ use crate::workload::{ConsumerSpec, WorkloadSpec, WorkloadStatus};
     )
 )]
 #[serde(rename_all = "camelCase")]
+// `Deserialize` without serde's `flatten` buffering: see `crate::decode`.
 pub struct SinkSpec {
     #[serde(flatten)]
     pub workload: WorkloadSpec,
@@ -50,3 +51,10 @@ pub struct SinkSpec {
     pub sink_config: Option<FreeForm>,
     pub negative_ack_redelivery_delay_ms: Option<i32>,
 }
+
+crate::decode::fields!(SinkSpec {
+    sink_type: "sinkType",
+    sink_config: "sinkConfig",
+    negative_ack_redelivery_delay_ms: "negativeAckRedeliveryDelayMs",
+} flatten { workload: WorkloadSpec, consumer: ConsumerSpec });
+crate::decode::deserialize_by_fields!(SinkSpec, "struct SinkSpec");

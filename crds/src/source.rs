@@ -12,7 +12,7 @@ use crate::workload::{WorkloadSpec, WorkloadStatus};
 #[skip_serializing_none]
 // kube's `printcolumn(...)` repeats the same keys by design.
 #[allow(clippy::duplicated_attributes)]
-#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
 #[kube(
     group = "compute.functionmesh.io",
     version = "v1alpha1",
@@ -40,6 +40,7 @@ use crate::workload::{WorkloadSpec, WorkloadStatus};
     )
 )]
 #[serde(rename_all = "camelCase")]
+// `Deserialize` without serde's `flatten` buffering: see `crate::decode`.
 pub struct SourceSpec {
     #[serde(flatten)]
     pub workload: WorkloadSpec,
@@ -59,3 +60,12 @@ pub struct BatchSourceConfig {
     pub discovery_triggerer_class_name: Option<String>,
     pub discovery_triggerer_config: Option<FreeForm>,
 }
+
+crate::decode::fields!(SourceSpec {
+    source_type: "sourceType",
+    output: "output",
+    batch_source_config: "batchSourceConfig",
+    source_config: "sourceConfig",
+    forward_source_message_property: "forwardSourceMessageProperty",
+} flatten { workload: WorkloadSpec });
+crate::decode::deserialize_by_fields!(SourceSpec, "struct SourceSpec");

@@ -87,3 +87,57 @@ pub struct WorkloadStatus {
     pub global_backend_config_revision: Option<String>,
     pub namespaced_backend_config_revision: Option<String>,
 }
+
+crate::decode::fields!(WorkloadSpec {
+    name: "name",
+    class_name: "className",
+    tenant: "tenant",
+    namespace: "namespace",
+    cluster_name: "clusterName",
+    replicas: "replicas",
+    show_precise_parallelism: "showPreciseParallelism",
+    min_replicas: "minReplicas",
+    max_replicas: "maxReplicas",
+    downloader_image: "downloaderImage",
+    cleanup_image: "cleanupImage",
+    log_topic: "logTopic",
+    log_topic_agent: "logTopicAgent",
+    filebeat_image: "filebeatImage",
+    resources: "resources",
+    secrets_map: "secretsMap",
+    volume_mounts: "volumeMounts",
+    processing_guarantee: "processingGuarantee",
+    runtime_flags: "runtimeFlags",
+    pod: "pod",
+    pulsar_package_service: "pulsarPackageService",
+    image: "image",
+    image_pull_policy: "imagePullPolicy",
+    image_has_pulsarctl: "imageHasPulsarctl",
+    image_has_wget: "imageHasGet",
+    state_config: "statefulConfig",
+} flatten { messaging: Messaging, runtime: Runtime });
+
+crate::decode::fields!(ConsumerSpec {
+    input: "input",
+    timeout: "timeout",
+    auto_ack: "autoAck",
+    max_message_retry: "maxMessageRetry",
+    retain_ordering: "retainOrdering",
+    retain_key_ordering: "retainKeyOrdering",
+    dead_letter_topic: "deadLetterTopic",
+    subscription_name: "subscriptionName",
+    cleanup_subscription: "cleanupSubscription",
+    subscription_position: "subscriptionPosition",
+});
+
+crate::decode::fields!(Messaging { pulsar: "pulsar" });
+
+crate::decode::fields!(Runtime {
+    java: "java",
+    python: "python",
+    golang: "golang",
+    generic_runtime: "genericRuntime",
+    wasm: "wasm",
+    exec: "exec",
+    builtin: "builtin",
+});

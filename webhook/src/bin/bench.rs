@@ -43,8 +43,11 @@ struct Options {
 
 fn options() -> Result<(Option<String>, Options, Vec<String>)> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let mode =
-        matches!(args.first().map(String::as_str), Some("echo" | "cpu")).then(|| args.remove(0));
+    let mode = matches!(
+        args.first().map(String::as_str),
+        Some("echo" | "cpu" | "phases")
+    )
+    .then(|| args.remove(0));
     let mut o = Options {
         rate: 500,
         seconds: 10,
@@ -70,7 +73,14 @@ fn main() -> Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     match mode.as_deref() {
         Some("echo") => rt.block_on(echo(&rest)),
-        Some(_) => rt.block_on(cpu(&opts)),
+        Some("phases") => phases(&opts),
+        // One thread: the handler's task runs where it is spawned. On the multi-threaded
+        // runtime every request woke an idle worker from outside it, and on this VM that
+        // wake-up (not the handler) was up to half of each figure.
+        Some(_) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(cpu(&opts)),
         None => rt.block_on(bench(opts)),
     }
 }
@@ -581,6 +591,86 @@ async fn cpu(o: &Options) -> Result<()> {
         );
     }
     println!("load average after: {}", load_average());
+    Ok(())
+}
+
+/// Where a request's CPU goes: each stage of the handlers timed on its own (p50 µs).
+fn phases(o: &Options) -> Result<()> {
+    use fmesh_crds::{Parsed, Resource};
+    use fmesh_webhook::review::{self, OldObject};
+    fmesh_webhook::admit::warm_up();
+    let iterations = (o.rate.max(50) * 4) as usize;
+    let p50 = |mut f: Box<dyn FnMut()>| {
+        let mut times: Vec<u64> = (0..iterations)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_nanos() as u64
+            })
+            .collect();
+        times.sort_unstable();
+        pct(&times, 0.5)
+    };
+    for (label, _, body) in bodies()? {
+        let scan = {
+            let body = body.clone();
+            p50(Box::new(move || {
+                let _: serde::de::IgnoredAny = serde_json::from_slice(&body).unwrap();
+            }))
+        };
+        let whole = {
+            let body = body.clone();
+            p50(Box::new(move || {
+                let _: Value = serde_json::from_slice(&body).unwrap();
+            }))
+        };
+        let parse_review = {
+            let body = body.clone();
+            p50(Box::new(move || {
+                review::parse_with(&body, OldObject::Decode).unwrap();
+            }))
+        };
+        let req = review::parse_with(&body, OldObject::Decode).unwrap();
+        let object = req.object.clone().unwrap();
+        let typed = {
+            let object = object.clone();
+            p50(Box::new(move || {
+                Resource::parse_without_warnings(&object);
+            }))
+        };
+        let with_warnings = {
+            let object = object.clone();
+            p50(Box::new(move || {
+                Resource::parse(&object);
+            }))
+        };
+        let Parsed::Resource(res, _) = Resource::parse(&object) else {
+            bail!("{label}: does not parse")
+        };
+        let defaults = {
+            let res = res.clone();
+            p50(Box::new(move || {
+                let mut r = res.clone();
+                r.apply_defaults();
+            }))
+        };
+        let mut defaulted = (*res).clone();
+        defaulted.apply_defaults();
+        let validate = p50(Box::new(move || {
+            defaulted.validate_defaulted();
+        }));
+        let patch = {
+            let (object, res) = (object.clone(), res.clone());
+            p50(Box::new(move || {
+                fmesh_webhook::mutate::defaults_patch_owned(&object, (*res).clone()).unwrap();
+            }))
+        };
+        println!(
+            "{label}: scan {scan:.0}, Value {whole:.0}, review {parse_review:.0}, typed {typed:.0}, \
+             typed+unknown {with_warnings:.0}, clone+defaults {defaults:.0}, validate {validate:.0}, \
+             patch(incl. clone) {patch:.0}"
+        );
+    }
     Ok(())
 }
 
