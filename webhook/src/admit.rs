@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use fmesh_crds::diagnostic::{Diagnostic, Report};
 use fmesh_crds::{GROUP, Parsed, Resource};
-use serde_json::{Map, Value};
 
 use crate::mutate;
+use crate::object::Reviewed;
 use crate::references::{self, Lookup, OPT_OUT_ANNOTATION, OPT_OUT_VALUE, References};
 use crate::review::{Request, Verdict};
 use crate::update;
@@ -88,7 +88,7 @@ pub fn warm_up() {
         });
         if let Parsed::Resource(res, _) = Resource::parse(&doc) {
             let _ = res.validate();
-            let _ = mutate::defaults_patch(&doc, &res);
+            let _ = mutate::defaults_patch(&res);
         }
     }
 }
@@ -106,43 +106,45 @@ impl<R: References> Admission<R> {
 
     /// The validating answer: every error in one denial, warnings returned either way.
     pub async fn validate(&self, kind: Kind, req: &Request) -> Verdict {
-        let (object, res, mut report) = match self.prepare(kind, req, Resource::parse) {
+        let (object, res, report) = match self.prepare(kind, req) {
             Prepared::Answer(v) => return v,
             Prepared::Object(o, r, rep) => (o, r, rep),
         };
+        let mut report = report.clone();
         // One defaulted copy serves the validation and the UPDATE rules.
         let mut defaulted = res.clone();
         defaulted.apply_defaults();
         report.extend(defaulted.validate_defaulted());
         let mut old_refs = None;
-        if let Some(mut old) = self.old_resource(req) {
+        if let Some((old_object, old)) = old_resource(req) {
             // Metadata-only updates (labels, finalizers) of an existing object must not be
-            // blocked by rules it already broke, or by a Secret deleted since.
-            if object.get("spec") == req.old_object.as_ref().and_then(|o| o.get("spec")) {
+            // blocked by rules it already broke, or by a Secret deleted since. Compared as
+            // the typed API reads them: a field it does not know changes nothing.
+            if same_spec(res, old) {
                 return Verdict::allow().with_warnings(render(report.warnings()));
             }
-            let intents = update::intents(object, req.old_object.as_ref());
+            let intents = update::intents(&object.metadata, Some(&old_object.metadata));
             if self.settings.reference_checks {
-                // As sent, like the new object's: taken before `old` is defaulted in place.
-                old_refs = Some(references::collect(&old));
+                // As sent, like the new object's: taken before `old` is defaulted.
+                old_refs = Some(references::collect(old));
             }
+            let mut old = old.clone();
             old.apply_defaults();
             report.extend(update::check_defaulted(&old, &defaulted, &intents));
         }
         if self.settings.reference_checks {
-            report.extend(self.reference_report(req, object, &res, old_refs).await);
+            report.extend(self.reference_report(req, object, res, old_refs).await);
         }
-        verdict(&res, report)
+        verdict(res, report)
     }
 
     /// The mutating answer: the defaults as a patch of `add` operations, or nothing.
     pub async fn mutate(&self, kind: Kind, req: &Request) -> Verdict {
-        // Defaulting shows no warnings: no unknown-field walk.
-        let (object, res) = match self.prepare(kind, req, Resource::parse_without_warnings) {
+        let res = match self.prepare(kind, req) {
             Prepared::Answer(v) => return v,
-            Prepared::Object(o, r, _) => (o, r),
+            Prepared::Object(_, r, _) => r,
         };
-        match mutate::defaults_patch_owned(object, res) {
+        match mutate::defaults_patch(res) {
             Ok(Some(patch)) => Verdict {
                 patch: Some(patch),
                 ..Verdict::allow()
@@ -156,14 +158,8 @@ impl<R: References> Admission<R> {
         }
     }
 
-    /// Common front: operation, kind and parse checks; `parse` is [`Resource::parse`] or,
-    /// where warnings are not shown, [`Resource::parse_without_warnings`].
-    fn prepare<'a>(
-        &self,
-        kind: Kind,
-        req: &'a Request,
-        parse: fn(&Value) -> Parsed,
-    ) -> Prepared<'a> {
+    /// Common front: operation, kind, object and parse checks.
+    fn prepare<'a>(&self, kind: Kind, req: &'a Request) -> Prepared<'a> {
         if !matches!(req.operation.as_str(), "CREATE" | "UPDATE") {
             return Prepared::Answer(Verdict::allow());
         }
@@ -180,22 +176,24 @@ impl<R: References> Admission<R> {
                 ),
             ));
         }
-        let Some(object) = req.object.as_ref().filter(|o| o.is_object()) else {
+        let Some(object) = req.object.as_ref() else {
             return Prepared::Answer(Verdict::deny(
                 400,
                 "BadRequest",
                 "the request has no object",
             ));
         };
-        if object.pointer("/metadata/deletionTimestamp").is_some() {
+        if object.deleting() {
             // Being deleted: only finalizers change now; never stand in the way.
             return Prepared::Answer(Verdict::allow());
         }
-        match parse(object) {
-            Parsed::Resource(res, report) => Prepared::Object(object, *res, report),
-            Parsed::Invalid(report) => {
-                Prepared::Answer(verdict_named(kind.as_str(), &name_of(req, object), report))
-            }
+        match &object.parsed {
+            Parsed::Resource(res, report) => Prepared::Object(object, res, report),
+            Parsed::Invalid(report) => Prepared::Answer(verdict_named(
+                kind.as_str(),
+                &name_of(req, object),
+                report.clone(),
+            )),
             Parsed::Other {
                 api_version,
                 kind: k,
@@ -210,37 +208,17 @@ impl<R: References> Admission<R> {
         }
     }
 
-    fn old_resource(&self, req: &Request) -> Option<Resource> {
-        if req.operation != "UPDATE" {
-            return None;
-        }
-        // Its warnings were shown when it was admitted.
-        let parsed = |doc: &Value| match Resource::parse_without_warnings(doc) {
-            Parsed::Resource(r, _) => Some(*r),
-            _ => None,
-        };
-        let old = req.old_object.as_ref()?;
-        // The whole object only if the pruned one does not parse (it parses whenever the
-        // whole one does: every spec field is optional).
-        parsed(&pruned_old(old)).or_else(|| parsed(old))
-    }
-
     async fn reference_report(
         &self,
         req: &Request,
-        object: &Value,
+        object: &Reviewed,
         res: &Resource,
         old_refs: Option<Vec<references::Reference>>,
     ) -> Report {
         let namespace = req
             .namespace
             .clone()
-            .or_else(|| {
-                object
-                    .pointer("/metadata/namespace")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
+            .or_else(|| object.meta_str("namespace").map(str::to_string))
             .unwrap_or_else(|| "default".to_string());
         let mut refs = references::collect(res);
         if let Some(old_refs) = old_refs {
@@ -255,7 +233,7 @@ impl<R: References> Admission<R> {
         if refs.is_empty() {
             return Report::default();
         }
-        let lenient = annotation(object, OPT_OUT_ANNOTATION) == Some(OPT_OUT_VALUE)
+        let lenient = object.annotation(OPT_OUT_ANNOTATION) == Some(OPT_OUT_VALUE)
             || tokio::time::timeout(
                 self.settings.lookup_budget,
                 self.refs
@@ -276,7 +254,32 @@ impl<R: References> Admission<R> {
 
 enum Prepared<'a> {
     Answer(Verdict),
-    Object(&'a Value, Resource, Report),
+    Object(&'a Reviewed, &'a Resource, &'a Report),
+}
+
+/// The old object of an UPDATE, if it is a typed one (its warnings were shown when it was
+/// admitted).
+fn old_resource(req: &Request) -> Option<(&Reviewed, &Resource)> {
+    if req.operation != "UPDATE" {
+        return None;
+    }
+    let old = req.old_object.as_ref()?;
+    match &old.parsed {
+        Parsed::Resource(res, _) => Some((old, res)),
+        _ => None,
+    }
+}
+
+/// Whether two objects of a kind have the same spec (as sent, not defaulted).
+fn same_spec(a: &Resource, b: &Resource) -> bool {
+    match (a, b) {
+        (Resource::Function(a), Resource::Function(b)) => a.spec == b.spec,
+        (Resource::Source(a), Resource::Source(b)) => a.spec == b.spec,
+        (Resource::Sink(a), Resource::Sink(b)) => a.spec == b.spec,
+        (Resource::FunctionMesh(a), Resource::FunctionMesh(b)) => a.spec == b.spec,
+        (Resource::BackendConfig(a), Resource::BackendConfig(b)) => a.spec == b.spec,
+        _ => false,
+    }
 }
 
 /// Lookups that fail once the request's lookup budget is spent.
@@ -305,95 +308,9 @@ impl<R: References> References for Budgeted<'_, R> {
     }
 }
 
-/// What the UPDATE rules ([`update::check_defaulted`]) and the reference comparison read of a
-/// workload, before and after defaulting: its Pulsar identity, subscription and guarantee,
-/// and the Secrets/ConfigMaps it names. The defaults of these depend only on each other and
-/// the object's name, so a pruned copy defaults to the same values.
-const OLD_SPEC_KEYS: [&str; 8] = [
-    "name",
-    "tenant",
-    "namespace",
-    "subscriptionName",
-    "processingGuarantee",
-    "secretsMap",
-    "pulsar",
-    "pulsarPackageService",
-];
-
-/// An UPDATE's old object cut down to what [`update::check_defaulted`] and the reference
-/// comparison read: converting a whole 20-member mesh to the typed API a second time cost
-/// more than the rules themselves. Anything not shaped as expected is kept as it is.
-fn pruned_old(old: &Value) -> Value {
-    let Some(obj) = old.as_object() else {
-        return old.clone();
-    };
-    let mut out = Map::new();
-    for key in ["apiVersion", "kind"] {
-        if let Some(v) = obj.get(key) {
-            out.insert(key.into(), v.clone());
-        }
-    }
-    match obj.get("metadata") {
-        Some(Value::Object(meta)) => {
-            out.insert(
-                "metadata".into(),
-                Value::Object(pick(meta, &["name", "namespace"])),
-            );
-        }
-        Some(other) => {
-            out.insert("metadata".into(), other.clone());
-        }
-        None => {}
-    }
-    let spec = match obj.get("spec") {
-        Some(Value::Object(spec))
-            if obj.get("kind").and_then(Value::as_str) == Some("FunctionMesh") =>
-        {
-            let mut mesh = Map::new();
-            for (list, members) in spec {
-                let members = match members {
-                    Value::Array(members) => Value::Array(
-                        members
-                            .iter()
-                            .map(|m| match m {
-                                Value::Object(m) => Value::Object(pick(m, &OLD_SPEC_KEYS)),
-                                other => other.clone(),
-                            })
-                            .collect(),
-                    ),
-                    other => other.clone(),
-                };
-                mesh.insert(list.clone(), members);
-            }
-            Some(Value::Object(mesh))
-        }
-        Some(Value::Object(spec)) => Some(Value::Object(pick(spec, &OLD_SPEC_KEYS))),
-        Some(other) => Some(other.clone()),
-        None => None,
-    };
-    if let Some(spec) = spec {
-        out.insert("spec".into(), spec);
-    }
-    Value::Object(out)
-}
-
-fn pick(from: &Map<String, Value>, keys: &[&str]) -> Map<String, Value> {
-    keys.iter()
-        .filter_map(|k| from.get(*k).map(|v| (k.to_string(), v.clone())))
-        .collect()
-}
-
-fn annotation<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
+fn name_of(req: &Request, object: &Reviewed) -> String {
     object
-        .pointer("/metadata/annotations")
-        .and_then(|a| a.get(key))
-        .and_then(Value::as_str)
-}
-
-fn name_of(req: &Request, object: &Value) -> String {
-    object
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
+        .meta_str("name")
         .map(str::to_string)
         .or_else(|| req.name.clone())
         .unwrap_or_default()
@@ -426,87 +343,4 @@ fn verdict_named(kind: &str, name: &str, report: Report) -> Verdict {
     // No `reason`: kubectl prints a Status with reason `Invalid` but without field causes as
     // just "The request is invalid", hiding the message; without a reason it prints the message.
     Verdict::deny(422, "", message).with_warnings(warnings)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn full(doc: &Value) -> Resource {
-        match Resource::parse_without_warnings(doc) {
-            Parsed::Resource(r, _) => *r,
-            other => panic!("{other:?}"),
-        }
-    }
-
-    /// What the UPDATE rules and the reference comparison see of `old` against `new`.
-    fn seen(old: Resource, new: &Resource) -> (String, Vec<references::Reference>) {
-        let refs = references::collect(&old);
-        let (mut old, mut new) = (old, new.clone());
-        old.apply_defaults();
-        new.apply_defaults();
-        let intents = ["subscriptionName".to_string()].into();
-        let a = update::check_defaulted(&old, &new, &BTreeSet::new());
-        let b = update::check_defaulted(&old, &new, &intents);
-        (format!("{a:?} {b:?}"), refs)
-    }
-
-    #[test]
-    fn a_pruned_old_object_meets_the_update_rules_as_the_whole_one_does() {
-        let member = |name: &str, extra: Value| {
-            let mut m = json!({"name": name, "className": "C", "replicas": 2,
-                "java": {"jar": "f.jar"}, "input": {"topics": ["persistent://public/default/in"]},
-                "output": {"topic": "out"}, "funcConfig": {"k": [1, 2]},
-                "secretsMap": {"PW": {"path": "creds", "key": "password"}},
-                "pulsar": {"pulsarConfig": "cluster", "authSecret": "auth"}});
-            for (k, v) in extra.as_object().unwrap() {
-                m[k] = v.clone();
-            }
-            m
-        };
-        let mesh = |fns: Value| {
-            json!({"apiVersion": "compute.functionmesh.io/v1alpha1", "kind": "FunctionMesh",
-                "metadata": {"name": "m", "namespace": "ns", "labels": {"a": "b"},
-                    "annotations": {"fmesh.io/update-intent": "x"}},
-                "spec": {"functions": fns,
-                    "sinks": [{"name": "k", "sinkType": "jdbc", "subscriptionName": "sub",
-                        "input": {"topics": ["out"]}, "pulsarPackageService": {"pulsarConfig": "pkg"}}]},
-                "status": {"conditions": []}})
-        };
-        let old = mesh(json!([
-            member(
-                "a",
-                json!({"tenant": "t1", "processingGuarantee": "effectively_once"})
-            ),
-            member("b", json!({"subscriptionName": "s1", "namespace": "n1"})),
-        ]));
-        let new = full(&mesh(json!([
-            member("a", json!({"tenant": "t2"})),
-            member("b", json!({"subscriptionName": "s2", "secretsMap": {}})),
-        ])));
-        let function = |spec: Value| {
-            json!({"apiVersion": "compute.functionmesh.io/v1alpha1", "kind": "Function",
-                "metadata": {"name": "f"}, "spec": spec})
-        };
-        let old_fn = function(member(
-            "f",
-            json!({"tenant": "t1", "subscriptionName": "s"}),
-        ));
-        let new_fn = full(&function(member("g", json!({}))));
-        for (old, new) in [(old, new), (old_fn, new_fn)] {
-            let pruned = pruned_old(&old);
-            assert!(pruned.to_string().len() < old.to_string().len());
-            let (errors, refs) = seen(full(&pruned), &new);
-            assert_eq!((errors.clone(), refs.clone()), seen(full(&old), &new));
-            assert!(
-                errors.contains("Error") && !refs.is_empty(),
-                "{errors} {refs:?}"
-            );
-        }
-        // Shapes the typed API refuses are kept, so the pruned copy is refused as well.
-        let odd = json!({"kind": "FunctionMesh", "metadata": "m", "spec": {"functions": 3}});
-        assert_eq!(pruned_old(&odd), odd);
-        assert_eq!(pruned_old(&json!([1])), json!([1]));
-    }
 }

@@ -1,48 +1,42 @@
 //! Defaulting as an RFC 6902 patch that only adds absent fields.
 //!
-//! The object is parsed into the typed API, defaulted by `fmesh_crds`, serialized, and walked
-//! beside what was sent. Only keys absent from an object the user sent become `add`
-//! operations: a value written differently (a number as `1.0`), a field the typed API does not
-//! know, or an array element is never touched, so defaults never rewrite what the user wrote
-//! and never shift an array. Applying the patch and defaulting again yields no operation, so
-//! the webhook is idempotent under reinvocation. (A direct walk, not a general JSON diff: the
-//! diff of a 20-member mesh cost more than everything else in the request together.)
+//! The typed object as sent is serialized, defaulted by `fmesh_crds`, serialized again, and the
+//! two are walked side by side. Only keys absent from an object in the first become `add`
+//! operations: a value the user wrote, a field the typed API does not know (the apiserver
+//! keeps it: the patch does not touch it) or an array element is never rewritten, so defaults
+//! never overwrite what the user wrote and never shift an array. Applying the patch and
+//! defaulting again yields no operation, so the webhook is idempotent under reinvocation.
+//! (A direct walk, not a general JSON diff: the diff of a 20-member mesh cost more than
+//! everything else in the request together.)
 
 use std::fmt::Write;
 
 use fmesh_crds::Resource;
 use serde_json::{Map, Value};
 
-/// The `add` operations that default `original` (the review's `object`), as JSON.
-pub fn defaults_patch(
-    original: &Value,
-    res: &Resource,
-) -> Result<Option<Value>, serde_json::Error> {
-    defaults_patch_owned(original, res.clone())
+/// The `add` operations that default `res` (the typed object as sent), as JSON.
+pub fn defaults_patch(res: &Resource) -> Result<Option<Value>, serde_json::Error> {
+    let Some(sent) = spec_value(res)? else {
+        return Ok(None);
+    };
+    let mut defaulted = res.clone();
+    defaulted.apply_defaults();
+    let Some(after) = spec_value(&defaulted)? else {
+        return Ok(None);
+    };
+    let mut ops = Vec::new();
+    additions(&sent, after, &mut String::from("/spec"), &mut ops);
+    Ok((!ops.is_empty()).then(|| Value::Array(ops)))
 }
 
-/// [`defaults_patch`] defaulting `res` itself (admission owns it: no copy of a large mesh).
-pub fn defaults_patch_owned(
-    original: &Value,
-    mut defaulted: Resource,
-) -> Result<Option<Value>, serde_json::Error> {
-    defaulted.apply_defaults();
-    let typed = match &defaulted {
+fn spec_value(res: &Resource) -> Result<Option<Value>, serde_json::Error> {
+    Ok(Some(match res {
         Resource::Function(o) => serde_json::to_value(&o.spec)?,
         Resource::Source(o) => serde_json::to_value(&o.spec)?,
         Resource::Sink(o) => serde_json::to_value(&o.spec)?,
         Resource::FunctionMesh(o) => serde_json::to_value(&o.spec)?,
         Resource::BackendConfig(_) => return Ok(None),
-    };
-    let mut ops = Vec::new();
-    match original.get("spec") {
-        Some(sent) if !sent.is_null() => {
-            additions(sent, typed, &mut String::from("/spec"), &mut ops);
-        }
-        _ if original.is_object() => ops.push(add_op("/spec".into(), typed)),
-        _ => {}
-    }
-    Ok((!ops.is_empty()).then(|| Value::Array(ops)))
+    }))
 }
 
 /// Appends an `add` for every key of `after` missing from the matching object in `sent`.
@@ -120,7 +114,7 @@ mod tests {
             "metadata": {"name": "f"},
             "spec": {"input": {"topics": ["in"]}, "autoAck": false, "replicas": 2,
                      "java": {"jar": "f.jar"}, "className": "C"}});
-        let patch = defaults_patch(&doc, &parse(&doc)).unwrap().unwrap();
+        let patch = defaults_patch(&parse(&doc)).unwrap().unwrap();
         assert!(
             patch.as_array().unwrap().iter().all(|op| op["op"] == "add"),
             "{patch}"
@@ -132,43 +126,43 @@ mod tests {
         assert_eq!(out["spec"]["tenant"], "public");
         assert_eq!(out["spec"]["input"]["topics"], json!(["in"]));
         assert_eq!(out["spec"]["input"]["typeClassName"], "[B");
-        assert_eq!(defaults_patch(&out, &parse(&out)).unwrap(), None);
+        assert_eq!(defaults_patch(&parse(&out)).unwrap(), None);
     }
 
     #[test]
     fn never_rewrites_what_the_user_wrote() {
-        // `1.0` is not how the typed API writes an integer; the patch must leave it alone.
+        // Fields the typed API does not know stay as sent; set values are not replaced;
+        // arrays keep their elements and order.
         let doc = json!({"apiVersion": "compute.functionmesh.io/v1alpha1", "kind": "FunctionMesh",
             "metadata": {"name": "m"},
-            "spec": {"functions": [{"name": "a", "replicas": 1.0}, {"name": "b"}]}});
-        let Parsed::Resource(res, _) = Resource::parse(&doc) else {
-            // A float replica count does not parse: then nothing is patched at all.
-            return;
-        };
-        let patch = defaults_patch(&doc, &res).unwrap().unwrap();
+            "spec": {"extra": {"kept": true}, "functions": [
+                {"name": "a", "tenant": "acme", "replicas": 3, "future": [1, 2]},
+                {"name": "b", "input": {"topics": ["x", "y"]}}]}});
+        let patch = defaults_patch(&parse(&doc)).unwrap().unwrap();
         for op in patch.as_array().unwrap() {
             assert_eq!(op["op"], "add");
-            assert_ne!(op["path"], "/spec/functions/0/replicas");
+            let path = op["path"].as_str().unwrap();
+            for written in [
+                "/spec/extra",
+                "/spec/functions/0/tenant",
+                "/spec/functions/0/replicas",
+                "/spec/functions/0/future",
+                "/spec/functions/1/input/topics",
+            ] {
+                assert!(!path.starts_with(written), "{path} rewrites {written}");
+            }
         }
         let out = apply(&doc, &patch);
+        assert_eq!(out["spec"]["extra"], json!({"kept": true}));
+        assert_eq!(out["spec"]["functions"][0]["future"], json!([1, 2]));
+        assert_eq!(out["spec"]["functions"][0]["tenant"], "acme");
         assert_eq!(out["spec"]["functions"][1]["tenant"], "public");
+        assert_eq!(
+            out["spec"]["functions"][1]["input"]["topics"],
+            json!(["x", "y"])
+        );
         assert_eq!(out["spec"]["functions"].as_array().unwrap().len(), 2);
-    }
-
-    #[test]
-    fn an_object_without_spec_gets_the_whole_defaulted_spec() {
-        let doc = json!({"apiVersion": "compute.functionmesh.io/v1alpha1", "kind": "FunctionMesh",
-            "metadata": {"name": "m"}});
-        let Parsed::Resource(res, _) = Resource::parse(&doc) else {
-            return;
-        };
-        if let Some(patch) = defaults_patch(&doc, &res).unwrap() {
-            let ops = patch.as_array().unwrap();
-            assert_eq!(ops.len(), 1, "{patch}");
-            assert_eq!(ops[0]["path"], "/spec");
-            let out = apply(&doc, &patch);
-            assert_eq!(defaults_patch(&out, &parse(&out)).unwrap(), None);
-        }
+        assert_eq!(defaults_patch(&parse(&out)).unwrap(), None);
     }
 
     #[test]

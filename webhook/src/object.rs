@@ -5,13 +5,179 @@
 //! `kubectl apply`'d mesh; every rule reads `spec`, the name and namespace, the deletion
 //! timestamp or `fmesh.io/*` annotations, so decisions do not change.
 //!
-//! Skipped values are still scanned, so malformed JSON anywhere is still an error. Everything
-//! else decodes exactly as a `serde_json::Value` does (a non-object stays what it was).
+//! Two decoders, one result ([`Reviewed`]):
+//! - [`Typed`], the fast one: the object straight from the body's bytes into the typed API of
+//!   the kind the endpoint admits. It succeeds only where the whole-object decoding would give
+//!   the very same answer: the served apiVersion and that kind, every value of the right type,
+//!   and, where warnings are shown, no field the API does not know. Anything else fails it.
+//! - [`Object`], the exact one: the object as a `serde_json::Value` (every value decoded as a
+//!   `Value` does), then [`Resource::parse`], whose reports name paths and unknown fields.
+//!   Used when the fast one fails (see `crate::review`).
+//!
+//! Skipped values are still scanned, so malformed JSON anywhere is still an error.
 
 use std::fmt;
+use std::marker::PhantomData;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use fmesh_crds::diagnostic::Report;
+use fmesh_crds::{
+    Function, FunctionMesh, FunctionMeshSpec, FunctionMeshStatus, FunctionSpec, GROUP, Parsed,
+    Resource, Sink, SinkSpec, Source, SourceSpec, VERSION, WorkloadStatus,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Deserialize;
+use serde::de::{
+    DeserializeOwned, DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess,
+    Visitor,
+};
 use serde_json::{Map, Value};
+
+/// The object under review as the handlers read it, whichever decoder produced it.
+#[derive(Debug)]
+pub struct Reviewed {
+    /// The typed object as sent (not defaulted), or why it is not one of the fmesh kinds.
+    pub parsed: Parsed,
+    /// `metadata` as sent, without managedFields and the last-applied copy (`Null` if absent).
+    pub metadata: Value,
+}
+
+impl Reviewed {
+    /// From an object decoded as a whole ([`Object`]); `None` if it is not a JSON object.
+    pub fn from_value(mut doc: Value, warnings: bool) -> Option<Reviewed> {
+        if !doc.is_object() {
+            return None;
+        }
+        let parsed = if warnings {
+            Resource::parse(&doc)
+        } else {
+            Resource::parse_without_warnings(&doc)
+        };
+        let metadata = doc.get_mut("metadata").map_or(Value::Null, Value::take);
+        Some(Reviewed { parsed, metadata })
+    }
+
+    /// Being deleted (`metadata.deletionTimestamp` is there, even as null).
+    pub fn deleting(&self) -> bool {
+        self.metadata.get("deletionTimestamp").is_some()
+    }
+
+    /// A string field of `metadata` (`name`, `namespace`).
+    pub fn meta_str(&self, field: &str) -> Option<&str> {
+        self.metadata.get(field).and_then(Value::as_str)
+    }
+
+    /// An annotation's value, if it is a string.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.metadata
+            .get("annotations")
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_str)
+    }
+}
+
+/// A kind the fast decoder reads: its spec and status types and how to assemble it.
+pub trait Root {
+    const KIND: &'static str;
+    type Spec: DeserializeOwned;
+    type Status: DeserializeOwned;
+    fn resource(metadata: ObjectMeta, spec: Self::Spec, status: Option<Self::Status>) -> Resource;
+}
+
+macro_rules! root {
+    ($ty:ident, $spec:ty, $status:ty) => {
+        impl Root for $ty {
+            const KIND: &'static str = stringify!($ty);
+            type Spec = $spec;
+            type Status = $status;
+            fn resource(metadata: ObjectMeta, spec: $spec, status: Option<$status>) -> Resource {
+                Resource::$ty(Box::new($ty {
+                    metadata,
+                    spec,
+                    status,
+                }))
+            }
+        }
+    };
+}
+root!(Function, FunctionSpec, WorkloadStatus);
+root!(Source, SourceSpec, WorkloadStatus);
+root!(Sink, SinkSpec, WorkloadStatus);
+root!(FunctionMesh, FunctionMeshSpec, FunctionMeshStatus);
+
+/// The fast decoder: an object of kind `T`, with (`WARN`) or without looking for unknown
+/// fields. Fails, as a decoding error, wherever [`Object`] + [`Resource::parse`] could answer
+/// differently; `null` is no object, as with [`Object`].
+pub struct Typed<T, const WARN: bool>(pub Reviewed, PhantomData<T>);
+
+impl<'de, T: Root, const WARN: bool> Deserialize<'de> for Typed<T, WARN> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(TypedVisitor::<T, WARN>(PhantomData))
+            .map(|r| Typed(r, PhantomData))
+    }
+}
+
+struct TypedVisitor<T, const WARN: bool>(PhantomData<T>);
+
+impl<'de, T: Root, const WARN: bool> Visitor<'de> for TypedVisitor<T, WARN> {
+    type Value = Reviewed;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a {} object", T::KIND)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Reviewed, A::Error> {
+        let (mut api_version, mut kind, mut metadata, mut spec, mut status) =
+            (None, None, None, None, None);
+        let mut unknown = false;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "apiVersion" => api_version = Some(map.next_value::<String>()?),
+                "kind" => kind = Some(map.next_value::<String>()?),
+                "metadata" => metadata = Some(map.next_value_seed(Level::Metadata)?),
+                "spec" => {
+                    spec = Some(map.next_value_seed(Spec::<T::Spec, WARN> {
+                        unknown: &mut unknown,
+                        spec: PhantomData,
+                    })?)
+                }
+                "status" => status = map.next_value::<Option<T::Status>>()?,
+                _ => {
+                    unknown = true;
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let served =
+            api_version.as_deref().and_then(|v| v.split_once('/')) == Some((GROUP, VERSION));
+        if !served || kind.as_deref() != Some(T::KIND) || (WARN && unknown) {
+            return Err(A::Error::custom("not for the fast decoder"));
+        }
+        let metadata = metadata.ok_or_else(|| A::Error::missing_field("metadata"))?;
+        let spec = spec.ok_or_else(|| A::Error::missing_field("spec"))?;
+        let meta = ObjectMeta::deserialize(&metadata).map_err(A::Error::custom)?;
+        Ok(Reviewed {
+            parsed: Parsed::Resource(Box::new(T::resource(meta, spec, status)), Report::default()),
+            metadata,
+        })
+    }
+}
+
+/// A spec, noting in `unknown` whether it held a field the typed API skips (`WARN` only).
+struct Spec<'a, T, const WARN: bool> {
+    unknown: &'a mut bool,
+    spec: PhantomData<T>,
+}
+
+impl<'de, T: DeserializeOwned, const WARN: bool> DeserializeSeed<'de> for Spec<'_, T, WARN> {
+    type Value = T;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+        if !WARN {
+            return T::deserialize(d);
+        }
+        let unknown = self.unknown;
+        serde_ignored::deserialize(d, |_| *unknown = true)
+    }
+}
 
 /// The annotation `kubectl apply` (client-side) keeps the applied document in.
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";

@@ -8,7 +8,10 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
-use crate::object::Object;
+use fmesh_crds::{Function, FunctionMesh, Sink, Source};
+
+use crate::admit::Kind;
+use crate::object::{Object, Reviewed, Root, Typed};
 
 /// The only AdmissionReview version served (the configurations ask for v1 only).
 pub const API_VERSION: &str = "admission.k8s.io/v1";
@@ -31,33 +34,35 @@ pub struct GroupVersionKind {
     pub kind: String,
 }
 
-/// The part of `request` the webhook reads. `object` and `oldObject` come without
-/// `metadata.managedFields` and the last-applied annotation ([`crate::object`]).
-#[derive(Clone, Debug)]
+/// The part of `request` the webhook reads.
+#[derive(Debug)]
 pub struct Request {
     pub uid: String,
     pub kind: GroupVersionKind,
     pub name: Option<String>,
     pub namespace: Option<String>,
     pub operation: String,
-    pub object: Option<Value>,
-    /// Absent when decoded with [`OldObject::Skip`].
-    pub old_object: Option<Value>,
+    /// `None` when absent, null or not a JSON object.
+    pub object: Option<Reviewed>,
+    /// Absent when decoded for [`Webhook::Mutate`].
+    pub old_object: Option<Reviewed>,
     pub dry_run: Option<bool>,
 }
 
-/// Whether `oldObject` is decoded. Mutation never reads it, and on UPDATE it is as large as
-/// `object`: skipping it (still checked to be well-formed JSON) halves the decoding.
+/// Which webhook reads the review: validation shows unknown-field warnings and reads
+/// `oldObject`; mutation does neither (on UPDATE `oldObject` is as large as `object`, so
+/// skipping it, still checked to be well-formed JSON, halves the decoding).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OldObject {
-    Decode,
-    Skip,
+pub enum Webhook {
+    Validate,
+    Mutate,
 }
 
-/// `request` on the wire; `Old` is [`Object`] or, to skip `oldObject`, `IgnoredAny`.
+/// `request` on the wire: `Obj` and `Old` are one of `object`'s decoders or, to skip
+/// `oldObject`, `IgnoredAny`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct WireRequest<Old> {
+struct WireRequest<Obj, Old> {
     uid: String,
     kind: GroupVersionKind,
     #[serde(default)]
@@ -65,8 +70,8 @@ struct WireRequest<Old> {
     #[serde(default)]
     namespace: Option<String>,
     operation: String,
-    #[serde(default)]
-    object: Option<Object>,
+    #[serde(default = "none")]
+    object: Option<Obj>,
     #[serde(default = "none")]
     old_object: Option<Old>,
     #[serde(default)]
@@ -79,13 +84,13 @@ fn none<T>() -> Option<T> {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Review<Old> {
+struct Review<Obj, Old> {
     #[serde(default)]
     api_version: String,
     #[serde(default)]
     kind: String,
     #[serde(default = "none")]
-    request: Option<WireRequest<Old>>,
+    request: Option<WireRequest<Obj, Old>>,
 }
 
 /// Why a body is not an AdmissionReview we answer (HTTP 400, 413 or 415).
@@ -117,25 +122,63 @@ impl BadReview {
     }
 }
 
-/// Parses a request body, `oldObject` included. serde_json's recursion limit (128) bounds
-/// deep nesting, so hostile input ends in an error, not a stack overflow.
-pub fn parse(body: &[u8]) -> Result<Request, BadReview> {
-    parse_with(body, OldObject::Decode)
-}
-
-/// Parses a request body, decoding `oldObject` only if asked to.
-pub fn parse_with(body: &[u8], old: OldObject) -> Result<Request, BadReview> {
+/// Parses a request body for `webhook` at the endpoint of `kind`. serde_json's recursion
+/// limit (128) bounds deep nesting, so hostile input ends in an error, not a stack overflow.
+///
+/// The object is decoded straight into the typed API when that gives the same answer (see
+/// `crate::object`); a review the fast decoder refuses (an invalid object, unknown fields, a
+/// malformed body) is decoded again as a whole, so answers and errors stay exact.
+pub fn parse(body: &[u8], kind: Kind, webhook: Webhook) -> Result<Request, BadReview> {
     if body.len() > MAX_BODY_BYTES {
         return Err(BadReview::TooLarge(body.len()));
     }
-    match old {
-        OldObject::Decode => check::<Object>(body).map(|r| r.into_request(|o| Some(o.0))),
-        OldObject::Skip => check::<IgnoredAny>(body).map(|r| r.into_request(|_| None)),
+    let fast = match kind {
+        Kind::Function => fast::<Function>(body, webhook),
+        Kind::Source => fast::<Source>(body, webhook),
+        Kind::Sink => fast::<Sink>(body, webhook),
+        Kind::FunctionMesh => fast::<FunctionMesh>(body, webhook),
+    };
+    match fast {
+        Some(request) => Ok(request),
+        None => exact(body, webhook),
     }
 }
 
-fn check<Old: serde::de::DeserializeOwned>(body: &[u8]) -> Result<WireRequest<Old>, BadReview> {
-    let review: Review<Old> =
+fn fast<T: Root>(body: &[u8], webhook: Webhook) -> Option<Request> {
+    let typed = |t: Typed<T, true>| Some(t.0);
+    let quiet = |t: Typed<T, false>| Some(t.0);
+    match webhook {
+        Webhook::Validate => check::<Typed<T, true>, Typed<T, false>>(body)
+            .ok()
+            .map(|r| r.into_request(typed, quiet)),
+        Webhook::Mutate => check::<Typed<T, false>, IgnoredAny>(body)
+            .ok()
+            .map(|r| r.into_request(quiet, |_| None)),
+    }
+}
+
+/// The whole-object decoding: every review the fast decoder refuses comes here.
+pub fn exact(body: &[u8], webhook: Webhook) -> Result<Request, BadReview> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(BadReview::TooLarge(body.len()));
+    }
+    let whole = |warnings: bool| move |o: Object| Reviewed::from_value(o.0, warnings);
+    match webhook {
+        Webhook::Validate => {
+            check::<Object, Object>(body).map(|r| r.into_request(whole(true), whole(false)))
+        }
+        Webhook::Mutate => {
+            check::<Object, IgnoredAny>(body).map(|r| r.into_request(whole(false), |_| None))
+        }
+    }
+}
+
+fn check<Obj, Old>(body: &[u8]) -> Result<WireRequest<Obj, Old>, BadReview>
+where
+    Obj: serde::de::DeserializeOwned,
+    Old: serde::de::DeserializeOwned,
+{
+    let review: Review<Obj, Old> =
         serde_json::from_slice(body).map_err(|e| BadReview::Malformed(e.to_string()))?;
     if review.api_version != API_VERSION {
         return Err(BadReview::Version(review.api_version));
@@ -150,15 +193,19 @@ fn check<Old: serde::de::DeserializeOwned>(body: &[u8]) -> Result<WireRequest<Ol
     Ok(request)
 }
 
-impl<Old> WireRequest<Old> {
-    fn into_request(self, old: impl FnOnce(Old) -> Option<Value>) -> Request {
+impl<Obj, Old> WireRequest<Obj, Old> {
+    fn into_request(
+        self,
+        object: impl FnOnce(Obj) -> Option<Reviewed>,
+        old: impl FnOnce(Old) -> Option<Reviewed>,
+    ) -> Request {
         Request {
             uid: self.uid,
             kind: self.kind,
             name: self.name,
             namespace: self.namespace,
             operation: self.operation,
-            object: self.object.map(|o| o.0),
+            object: self.object.and_then(object),
             old_object: self.old_object.and_then(old),
             dry_run: self.dry_run,
         }
@@ -265,68 +312,94 @@ mod tests {
         .into_bytes()
     }
 
+    fn parse_any(body: &[u8]) -> Result<Request, BadReview> {
+        parse(body, Kind::Function, Webhook::Validate)
+    }
+
     #[test]
     fn accepts_v1_reviews_only() {
         assert_eq!(
-            parse(&review(API_VERSION, "AdmissionReview")).unwrap().uid,
+            parse_any(&review(API_VERSION, "AdmissionReview"))
+                .unwrap()
+                .uid,
             "u1"
         );
         assert_eq!(
-            parse(&review("admission.k8s.io/v1beta1", "AdmissionReview")).unwrap_err(),
+            parse_any(&review("admission.k8s.io/v1beta1", "AdmissionReview")).unwrap_err(),
             BadReview::Version("admission.k8s.io/v1beta1".into())
         );
         assert_eq!(
-            parse(&review(API_VERSION, "Pod")).unwrap_err(),
+            parse_any(&review(API_VERSION, "Pod")).unwrap_err(),
             BadReview::Kind("Pod".into())
         );
     }
 
     #[test]
     fn hostile_bodies_are_errors() {
-        assert!(matches!(parse(b"{not json"), Err(BadReview::Malformed(_))));
-        assert!(matches!(parse(b""), Err(BadReview::Malformed(_))));
+        assert!(matches!(
+            parse_any(b"{not json"),
+            Err(BadReview::Malformed(_))
+        ));
+        assert!(matches!(parse_any(b""), Err(BadReview::Malformed(_))));
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert!(matches!(
-            parse(deep.as_bytes()),
+            parse_any(deep.as_bytes()),
             Err(BadReview::Malformed(_))
         ));
         let big = vec![b' '; MAX_BODY_BYTES + 1];
-        assert_eq!(parse(&big).unwrap_err().status(), 413);
+        assert_eq!(parse_any(&big).unwrap_err().status(), 413);
         let no_request = json!({"apiVersion": API_VERSION, "kind": "AdmissionReview"});
         assert_eq!(
-            parse(no_request.to_string().as_bytes()).unwrap_err(),
+            parse_any(no_request.to_string().as_bytes()).unwrap_err(),
             BadReview::NoRequest
         );
+    }
+
+    fn function(replicas: u32) -> Value {
+        json!({"apiVersion": "compute.functionmesh.io/v1alpha1", "kind": "Function",
+            "metadata": {"name": "f", "namespace": "ns"}, "spec": {"replicas": replicas}})
     }
 
     fn update(old: Value) -> Vec<u8> {
         json!({"apiVersion": API_VERSION, "kind": "AdmissionReview", "request": {
             "uid": "u2", "kind": {"group": "compute.functionmesh.io", "version": "v1alpha1", "kind": "Function"},
             "operation": "UPDATE", "namespace": "ns", "name": "f",
-            "object": {"spec": {"replicas": 2}}, "oldObject": old, "userInfo": {"username": "u"}
+            "object": function(2), "oldObject": old, "userInfo": {"username": "u"}
         }})
         .to_string()
         .into_bytes()
     }
 
+    fn replicas(o: &Option<Reviewed>) -> Option<i32> {
+        match &o.as_ref()?.parsed {
+            fmesh_crds::Parsed::Resource(r, _) => match &**r {
+                fmesh_crds::Resource::Function(f) => f.spec.workload.replicas,
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     #[test]
-    fn old_object_is_decoded_only_when_asked() {
-        let body = update(json!({"spec": {"replicas": 1}}));
-        let full = parse_with(&body, OldObject::Decode).unwrap();
-        assert_eq!(full.old_object, Some(json!({"spec": {"replicas": 1}})));
-        assert_eq!(full.object, Some(json!({"spec": {"replicas": 2}})));
-        let skipped = parse_with(&body, OldObject::Skip).unwrap();
-        assert_eq!(skipped.old_object, None);
+    fn old_object_is_decoded_only_when_validating() {
+        let body = update(function(1));
+        let full = parse(&body, Kind::Function, Webhook::Validate).unwrap();
+        assert_eq!(replicas(&full.old_object), Some(1));
+        assert_eq!(replicas(&full.object), Some(2));
+        let skipped = parse(&body, Kind::Function, Webhook::Mutate).unwrap();
+        assert!(skipped.old_object.is_none());
         assert_eq!(
             (skipped.uid.as_str(), skipped.operation.as_str()),
             ("u2", "UPDATE")
         );
-        assert_eq!(skipped.object, full.object);
+        assert_eq!(replicas(&skipped.object), Some(2));
         // `null` and absent are the same either way.
-        for old in [OldObject::Decode, OldObject::Skip] {
-            assert_eq!(
-                parse_with(&update(Value::Null), old).unwrap().old_object,
-                None
+        for webhook in [Webhook::Validate, Webhook::Mutate] {
+            assert!(
+                parse(&update(Value::Null), Kind::Function, webhook)
+                    .unwrap()
+                    .old_object
+                    .is_none()
             );
         }
     }
@@ -334,11 +407,11 @@ mod tests {
     #[test]
     fn a_skipped_old_object_is_still_checked() {
         // Malformed JSON inside oldObject is an error, not silently skipped.
-        let body = String::from_utf8(update(json!({"spec": {"replicas": 1}}))).unwrap();
+        let body = String::from_utf8(update(function(1))).unwrap();
         let broken = body.replace(r#""replicas":1"#, r#""replicas":1,,"#);
         assert_ne!(body, broken);
-        for old in [OldObject::Decode, OldObject::Skip] {
-            let err = parse_with(broken.as_bytes(), old).unwrap_err();
+        for webhook in [Webhook::Validate, Webhook::Mutate] {
+            let err = parse(broken.as_bytes(), Kind::Function, webhook).unwrap_err();
             assert!(
                 matches!(&err, BadReview::Malformed(m) if m.contains("line 1")),
                 "{err}"
@@ -346,19 +419,20 @@ mod tests {
             assert_eq!(err.status(), 400);
         }
         // So are the review-level checks and limits.
+        let mutate = |body: &[u8]| parse(body, Kind::Function, Webhook::Mutate);
         let wrong = json!({"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview"});
         assert_eq!(
-            parse_with(wrong.to_string().as_bytes(), OldObject::Skip).unwrap_err(),
+            mutate(wrong.to_string().as_bytes()).unwrap_err(),
             BadReview::Version("admission.k8s.io/v1beta1".into())
         );
         let no_uid = json!({"apiVersion": API_VERSION, "kind": "AdmissionReview", "request": {
             "uid": "", "kind": {}, "operation": "UPDATE", "oldObject": {}}});
         assert_eq!(
-            parse_with(no_uid.to_string().as_bytes(), OldObject::Skip).unwrap_err(),
+            mutate(no_uid.to_string().as_bytes()).unwrap_err(),
             BadReview::NoUid
         );
         let big = vec![b' '; MAX_BODY_BYTES + 1];
-        assert_eq!(parse_with(&big, OldObject::Skip).unwrap_err().status(), 413);
+        assert_eq!(mutate(&big).unwrap_err().status(), 413);
         let deep = format!(
             r#"{{"apiVersion":"{API_VERSION}","kind":"AdmissionReview","request":{{"uid":"u","kind":{{}},"operation":"UPDATE","oldObject":{}{}}}}}"#,
             "[".repeat(10_000),
@@ -367,14 +441,118 @@ mod tests {
         // Decoded, deep nesting hits the recursion limit; skipped, it is scanned without
         // recursion (no stack to overflow) and mutation does not need it.
         assert!(matches!(
-            parse_with(deep.as_bytes(), OldObject::Decode),
+            parse(deep.as_bytes(), Kind::Function, Webhook::Validate),
             Err(BadReview::Malformed(_))
         ));
-        assert_eq!(
-            parse_with(deep.as_bytes(), OldObject::Skip)
-                .unwrap()
-                .old_object,
-            None
+        assert!(mutate(deep.as_bytes()).unwrap().old_object.is_none());
+    }
+
+    /// Every fmesh document of the repository: the examples and Function Mesh's samples.
+    fn documents() -> Vec<Value> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut docs = Vec::new();
+        for dir in ["examples", "crds/tests/fixtures/function-mesh"] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "yaml") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    let values: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
+                    docs.extend(values.into_iter().filter(|v| {
+                        v["apiVersion"] == "compute.functionmesh.io/v1alpha1"
+                            && Kind::ALL.iter().any(|k| v["kind"] == k.as_str())
+                    }));
+                }
+            }
+        }
+        assert!(docs.len() >= 10, "{}", docs.len());
+        docs
+    }
+
+    /// Every object node of `doc`, as a JSON pointer.
+    fn object_pointers(doc: &Value, at: String, out: &mut Vec<String>) {
+        match doc {
+            Value::Object(m) => {
+                out.push(at.clone());
+                for (k, v) in m {
+                    object_pointers(
+                        v,
+                        format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                        out,
+                    );
+                }
+            }
+            Value::Array(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    object_pointers(v, format!("{at}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn body(object: &Value, old: Option<&Value>) -> Vec<u8> {
+        let kind = object["kind"].as_str().unwrap_or("Function");
+        json!({"apiVersion": API_VERSION, "kind": "AdmissionReview", "request": {
+            "uid": "u", "kind": {"group": "compute.functionmesh.io", "version": "v1alpha1", "kind": kind},
+            "operation": if old.is_some() { "UPDATE" } else { "CREATE" },
+            "object": object, "oldObject": old}})
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn the_fast_decoder_answers_as_the_whole_object_decoding_or_not_at_all() {
+        let mut fast_taken = 0;
+        let mut cases = 0;
+        for doc in documents() {
+            let kind = Kind::ALL
+                .into_iter()
+                .find(|k| doc["kind"] == k.as_str())
+                .unwrap();
+            let mut variants = vec![(doc.clone(), true)];
+            let mut pointers = Vec::new();
+            object_pointers(&doc, String::new(), &mut pointers);
+            for p in pointers {
+                // An unknown field at every level, and a value of the wrong type there.
+                let mut unknown = doc.clone();
+                unknown.pointer_mut(&p).unwrap()["zzUnknownField"] = json!({"a": 1});
+                variants.push((unknown, false));
+                let mut wrong = doc.clone();
+                *wrong.pointer_mut(&p).unwrap() = json!(7);
+                variants.push((wrong, false));
+            }
+            let mut deleting = doc.clone();
+            deleting["metadata"]["deletionTimestamp"] = Value::Null;
+            let mut other_version = doc.clone();
+            other_version["apiVersion"] = json!("compute.functionmesh.io/v1beta1");
+            let mut no_spec = doc.clone();
+            no_spec.as_object_mut().unwrap().remove("spec");
+            variants.extend([(deleting, true), (other_version, false), (no_spec, false)]);
+            for (object, clean) in variants {
+                for old in [None, Some(&doc)] {
+                    let body = body(&object, old);
+                    for webhook in [Webhook::Validate, Webhook::Mutate] {
+                        cases += 1;
+                        let answer = parse(&body, kind, webhook).map(|r| format!("{r:?}"));
+                        let exact = exact(&body, webhook).map(|r| format!("{r:?}"));
+                        assert_eq!(answer, exact, "{object}");
+                        let fast = match kind {
+                            Kind::Function => fast::<Function>(&body, webhook).is_some(),
+                            Kind::Source => fast::<Source>(&body, webhook).is_some(),
+                            Kind::Sink => fast::<Sink>(&body, webhook).is_some(),
+                            Kind::FunctionMesh => fast::<FunctionMesh>(&body, webhook).is_some(),
+                        };
+                        if clean {
+                            assert!(fast, "a clean document took the slow path: {object}");
+                            fast_taken += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            cases > 1000 && fast_taken > 40,
+            "{cases} cases, {fast_taken} fast"
         );
     }
 

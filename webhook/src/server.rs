@@ -21,7 +21,7 @@ use tracing::Instrument;
 use crate::admit::{Admission, Kind};
 use crate::metrics::Metrics;
 use crate::references::References;
-use crate::review::{self, BadReview, MAX_BODY_BYTES, OldObject, Verdict};
+use crate::review::{self, BadReview, MAX_BODY_BYTES, Verdict, Webhook};
 
 /// Longest a client may take to finish the TLS handshake or send request headers.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -163,11 +163,11 @@ impl<R: References + 'static> App<R> {
             }
             Ok(Ok(collected)) => collected.to_bytes(),
         };
-        let old = match webhook {
-            "validate" => OldObject::Decode,
-            _ => OldObject::Skip,
+        let reader = match webhook {
+            "validate" => Webhook::Validate,
+            _ => Webhook::Mutate,
         };
-        let request = match review::parse_with(&bytes, old) {
+        let request = match review::parse(&bytes, kind, reader) {
             Ok(r) => r,
             Err(bad) => return self.bad(kind, webhook, started, &bad),
         };

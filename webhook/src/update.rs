@@ -84,10 +84,10 @@ fn members(res: &Resource) -> Vec<Member<'_>> {
 }
 
 /// The intents an UPDATE records: those of `new`'s annotation, unless `old` carried the very
-/// same annotation (an intent is spent by the update that states it).
+/// same annotation (an intent is spent by the update that states it). Both are `metadata`.
 pub fn intents(new: &serde_json::Value, old: Option<&serde_json::Value>) -> BTreeSet<String> {
-    let annotation = |o: &serde_json::Value| {
-        o.pointer("/metadata/annotations")
+    let annotation = |meta: &serde_json::Value| {
+        meta.get("annotations")
             .and_then(|a| a.get(INTENT_ANNOTATION))
             .and_then(serde_json::Value::as_str)
             .map(str::to_string)
@@ -261,8 +261,8 @@ mod tests {
 
     #[test]
     fn an_intent_counts_only_in_the_update_that_states_it() {
-        let with = |v: &str| json!({"metadata": {"annotations": {INTENT_ANNOTATION: v}}});
-        let none = json!({"metadata": {}});
+        let with = |v: &str| json!({"annotations": {INTENT_ANNOTATION: v}});
+        let none = json!({});
         let stated = intents(
             &with("subscriptionName, processingGuarantee later"),
             Some(&none),
