@@ -15,6 +15,7 @@ pub mod references;
 pub mod registration;
 pub mod review;
 pub mod server;
+pub mod shape;
 pub mod update;
 
 pub use admit::{Admission, Kind, Settings};

@@ -14,35 +14,45 @@ use std::fmt::Write;
 use fmesh_crds::Resource;
 use serde_json::{Map, Value};
 
+use crate::shape::Shape;
+
 /// The `add` operations that default `res` (the typed object as sent), as JSON.
-pub fn defaults_patch(res: &Resource) -> Result<Option<Value>, serde_json::Error> {
-    let Some(sent) = spec_value(res)? else {
-        return Ok(None);
+pub fn defaults_patch(res: &Resource) -> Result<Option<Value>, PatchError> {
+    // Only the keys of what was sent are read: its shape, not a `Value`.
+    let sent = match res {
+        Resource::Function(o) => Shape::of(&o.spec)?,
+        Resource::Source(o) => Shape::of(&o.spec)?,
+        Resource::Sink(o) => Shape::of(&o.spec)?,
+        Resource::FunctionMesh(o) => Shape::of(&o.spec)?,
+        Resource::BackendConfig(_) => return Ok(None),
     };
     let mut defaulted = res.clone();
     defaulted.apply_defaults();
-    let Some(after) = spec_value(&defaulted)? else {
-        return Ok(None);
+    let after = match &defaulted {
+        Resource::Function(o) => serde_json::to_value(&o.spec)?,
+        Resource::Source(o) => serde_json::to_value(&o.spec)?,
+        Resource::Sink(o) => serde_json::to_value(&o.spec)?,
+        Resource::FunctionMesh(o) => serde_json::to_value(&o.spec)?,
+        Resource::BackendConfig(_) => return Ok(None),
     };
     let mut ops = Vec::new();
     additions(&sent, after, &mut String::from("/spec"), &mut ops);
     Ok((!ops.is_empty()).then(|| Value::Array(ops)))
 }
 
-fn spec_value(res: &Resource) -> Result<Option<Value>, serde_json::Error> {
-    Ok(Some(match res {
-        Resource::Function(o) => serde_json::to_value(&o.spec)?,
-        Resource::Source(o) => serde_json::to_value(&o.spec)?,
-        Resource::Sink(o) => serde_json::to_value(&o.spec)?,
-        Resource::FunctionMesh(o) => serde_json::to_value(&o.spec)?,
-        Resource::BackendConfig(_) => return Ok(None),
-    }))
+/// Why the defaults could not be written out (a type that does not serialize to JSON).
+#[derive(Debug, thiserror::Error)]
+pub enum PatchError {
+    #[error("the object as sent does not serialize: {0}")]
+    Sent(#[from] crate::shape::Error),
+    #[error("the defaulted object does not serialize: {0}")]
+    Defaulted(#[from] serde_json::Error),
 }
 
 /// Appends an `add` for every key of `after` missing from the matching object in `sent`.
-fn additions(sent: &Value, after: Value, pointer: &mut String, ops: &mut Vec<Value>) {
+fn additions(sent: &Shape, after: Value, pointer: &mut String, ops: &mut Vec<Value>) {
     match (sent, after) {
-        (Value::Object(sent), Value::Object(after)) => {
+        (Shape::Map(_), Value::Object(after)) => {
             for (key, value) in after {
                 let len = pointer.len();
                 pointer.push('/');
@@ -55,7 +65,7 @@ fn additions(sent: &Value, after: Value, pointer: &mut String, ops: &mut Vec<Val
                 pointer.truncate(len);
             }
         }
-        (Value::Array(sent), Value::Array(after)) => {
+        (Shape::Seq(sent), Value::Array(after)) => {
             for (i, (inner, value)) in sent.iter().zip(after).enumerate() {
                 let len = pointer.len();
                 pointer.push('/');
@@ -169,7 +179,7 @@ mod tests {
     fn pointer_segments_are_escaped() {
         let mut ops = Vec::new();
         additions(
-            &json!({"a/b": {}}),
+            &Shape::of(&json!({"a/b": {}})).unwrap(),
             json!({"a/b": {"c~d": 1}}),
             &mut String::new(),
             &mut ops,
