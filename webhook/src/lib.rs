@@ -6,6 +6,7 @@
 //! Handlers ([`admit`]) are pure over the [`references::References`] trait; the cluster-backed
 //! implementation is in [`cache`]; [`server`] is the HTTP edge.
 
+pub mod additions;
 pub mod admit;
 pub mod cache;
 pub mod metrics;

@@ -1,7 +1,7 @@
 //! Defaulting as an RFC 6902 patch that only adds absent fields.
 //!
-//! The typed object as sent is serialized, defaulted by `fmesh_crds`, serialized again, and the
-//! two are walked side by side. Only keys absent from an object in the first become `add`
+//! The typed object as sent is defaulted by `fmesh_crds`, and the defaulted one is walked
+//! against the keys of the one sent (`crate::additions`). Only keys absent from an object in the first become `add`
 //! operations: a value the user wrote, a field the typed API does not know (the apiserver
 //! keeps it: the patch does not touch it) or an array element is never rewritten, so defaults
 //! never overwrite what the user wrote and never shift an array. Applying the patch and
@@ -9,11 +9,10 @@
 //! (A direct walk, not a general JSON diff: the diff of a 20-member mesh cost more than
 //! everything else in the request together.)
 
-use std::fmt::Write;
-
 use fmesh_crds::Resource;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use crate::additions::additions;
 use crate::shape::Shape;
 
 /// The `add` operations that default `res` (the typed object as sent), as JSON.
@@ -28,75 +27,22 @@ pub fn defaults_patch(res: &Resource) -> Result<Option<Value>, PatchError> {
     };
     let mut defaulted = res.clone();
     defaulted.apply_defaults();
-    let after = match &defaulted {
-        Resource::Function(o) => serde_json::to_value(&o.spec)?,
-        Resource::Source(o) => serde_json::to_value(&o.spec)?,
-        Resource::Sink(o) => serde_json::to_value(&o.spec)?,
-        Resource::FunctionMesh(o) => serde_json::to_value(&o.spec)?,
-        Resource::BackendConfig(_) => return Ok(None),
-    };
     let mut ops = Vec::new();
-    additions(&sent, after, &mut String::from("/spec"), &mut ops);
+    let mut pointer = String::from("/spec");
+    match &defaulted {
+        Resource::Function(o) => additions(&sent, &o.spec, &mut pointer, &mut ops)?,
+        Resource::Source(o) => additions(&sent, &o.spec, &mut pointer, &mut ops)?,
+        Resource::Sink(o) => additions(&sent, &o.spec, &mut pointer, &mut ops)?,
+        Resource::FunctionMesh(o) => additions(&sent, &o.spec, &mut pointer, &mut ops)?,
+        Resource::BackendConfig(_) => return Ok(None),
+    }
     Ok((!ops.is_empty()).then(|| Value::Array(ops)))
 }
 
 /// Why the defaults could not be written out (a type that does not serialize to JSON).
 #[derive(Debug, thiserror::Error)]
-pub enum PatchError {
-    #[error("the object as sent does not serialize: {0}")]
-    Sent(#[from] crate::shape::Error),
-    #[error("the defaulted object does not serialize: {0}")]
-    Defaulted(#[from] serde_json::Error),
-}
-
-/// Appends an `add` for every key of `after` missing from the matching object in `sent`.
-fn additions(sent: &Shape, after: Value, pointer: &mut String, ops: &mut Vec<Value>) {
-    match (sent, after) {
-        (Shape::Map(_), Value::Object(after)) => {
-            for (key, value) in after {
-                let len = pointer.len();
-                pointer.push('/');
-                push_escaped(pointer, &key);
-                match sent.get(&key) {
-                    None if !value.is_null() => ops.push(add_op(pointer.clone(), value)),
-                    None => {}
-                    Some(inner) => additions(inner, value, pointer, ops),
-                }
-                pointer.truncate(len);
-            }
-        }
-        (Shape::Seq(sent), Value::Array(after)) => {
-            for (i, (inner, value)) in sent.iter().zip(after).enumerate() {
-                let len = pointer.len();
-                pointer.push('/');
-                // Writing to a String cannot fail.
-                let _ = write!(pointer, "{i}");
-                additions(inner, value, pointer, ops);
-                pointer.truncate(len);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Appends `key` as an RFC 6901 reference token (`~` → `~0`, `/` → `~1`).
-fn push_escaped(pointer: &mut String, key: &str) {
-    for c in key.chars() {
-        match c {
-            '~' => pointer.push_str("~0"),
-            '/' => pointer.push_str("~1"),
-            c => pointer.push(c),
-        }
-    }
-}
-
-fn add_op(path: String, value: Value) -> Value {
-    let mut op = Map::new();
-    op.insert("op".into(), Value::from("add"));
-    op.insert("path".into(), Value::from(path));
-    op.insert("value".into(), value);
-    Value::Object(op)
-}
+#[error("the object does not serialize: {0}")]
+pub struct PatchError(#[from] crate::shape::Error);
 
 #[cfg(test)]
 mod tests {
@@ -176,17 +122,55 @@ mod tests {
     }
 
     #[test]
-    fn pointer_segments_are_escaped() {
-        let mut ops = Vec::new();
-        additions(
-            &Shape::of(&json!({"a/b": {}})).unwrap(),
-            json!({"a/b": {"c~d": 1}}),
-            &mut String::new(),
-            &mut ops,
-        );
-        assert_eq!(
-            ops,
-            vec![json!({"op": "add", "path": "/a~1b/c~0d", "value": 1})]
-        );
+    fn the_walk_adds_what_a_walk_of_the_serialized_spec_adds() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut seen = 0;
+        for dir in ["examples", "crds/tests/fixtures/function-mesh"] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_none_or(|e| e != "yaml") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
+                for doc in docs {
+                    let Parsed::Resource(res, _) = Resource::parse(&doc) else {
+                        continue;
+                    };
+                    let mut defaulted = (*res).clone();
+                    defaulted.apply_defaults();
+                    let (sent, after) = match (&*res, &defaulted) {
+                        (Resource::Function(a), Resource::Function(b)) => {
+                            (Shape::of(&a.spec), serde_json::to_value(&b.spec))
+                        }
+                        (Resource::Source(a), Resource::Source(b)) => {
+                            (Shape::of(&a.spec), serde_json::to_value(&b.spec))
+                        }
+                        (Resource::Sink(a), Resource::Sink(b)) => {
+                            (Shape::of(&a.spec), serde_json::to_value(&b.spec))
+                        }
+                        (Resource::FunctionMesh(a), Resource::FunctionMesh(b)) => {
+                            (Shape::of(&a.spec), serde_json::to_value(&b.spec))
+                        }
+                        _ => continue,
+                    };
+                    let mut expected = Vec::new();
+                    crate::additions::additions_of_value(
+                        &sent.unwrap(),
+                        after.unwrap(),
+                        &mut "/spec".to_string(),
+                        &mut expected,
+                    );
+                    let patch = defaults_patch(&res).unwrap();
+                    assert_eq!(
+                        patch,
+                        (!expected.is_empty()).then_some(Value::Array(expected))
+                    );
+                    assert!(patch.is_some(), "{}: nothing to default?", path.display());
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen >= 10, "{seen}");
     }
 }

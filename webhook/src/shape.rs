@@ -48,6 +48,16 @@ impl ser::Error for Error {
     }
 }
 
+/// A map key as serde_json writes it: a string (numbers and bools as their text).
+pub fn map_key<T: Serialize + ?Sized>(key: &T) -> Result<String, Error> {
+    Ok(
+        match serde_json::to_value(key).map_err(ser::Error::custom)? {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        },
+    )
+}
+
 struct Shaper;
 
 macro_rules! leaves {
@@ -211,12 +221,7 @@ impl ser::SerializeMap for MapShaper {
     type Ok = Shape;
     type Error = Error;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
-        // serde_json writes map keys as strings (numbers and bools as their text).
-        let key = match serde_json::to_value(key).map_err(ser::Error::custom)? {
-            serde_json::Value::String(s) => s,
-            other => other.to_string(),
-        };
-        self.key = Some(key);
+        self.key = Some(map_key(key)?);
         Ok(())
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
