@@ -13,7 +13,7 @@ use std::fmt::Write;
 use serde::ser::{self, Serialize, SerializeStructVariant, SerializeTupleVariant};
 use serde_json::{Map, Value};
 
-use crate::shape::{Error, Shape, map_key};
+use crate::shape::{Error, Shape, map_key, scalars, sequences};
 
 /// Appends to `ops` the `add` operations for what `after` has and `sent` lacks, at `pointer`.
 pub fn additions<T: Serialize + ?Sized>(
@@ -120,6 +120,10 @@ struct Elements<'a> {
 }
 
 impl Elements<'_> {
+    fn finish(self) -> Result<(), Error> {
+        Ok(())
+    }
+
     fn push<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
         let i = self.next;
         self.next += 1;
@@ -150,62 +154,10 @@ impl<'a> ser::Serializer for Walker<'a> {
         Collected<'a, <serde_json::value::Serializer as ser::Serializer>::SerializeStructVariant>;
 
     // Scalars: nothing under them to add.
-    fn serialize_bool(self, _: bool) -> Result<(), Error> {
-        Ok(())
-    }
-    fn serialize_i8(self, _: i8) -> Result<(), Error> {
-        Ok(())
-    }
-    fn serialize_i16(self, _: i16) -> Result<(), Error> {
-        Ok(())
-    }
-    fn serialize_i32(self, _: i32) -> Result<(), Error> {
-        Ok(())
-    }
-    fn serialize_i64(self, _: i64) -> Result<(), Error> {
-        Ok(())
-    }
-    fn serialize_u8(self, _: u8) -> Result<(), Error> {
-        Ok(())
-    }
-    fn serialize_u16(self, _: u16) -> Result<(), Error> {
-        Ok(())
-    }
-    fn serialize_u32(self, _: u32) -> Result<(), Error> {
-        Ok(())
-    }
-    fn serialize_u64(self, _: u64) -> Result<(), Error> {
-        Ok(())
-    }
-    fn serialize_f32(self, _: f32) -> Result<(), Error> {
-        Ok(())
-    }
-    fn serialize_f64(self, _: f64) -> Result<(), Error> {
-        Ok(())
-    }
-    fn serialize_char(self, _: char) -> Result<(), Error> {
-        Ok(())
-    }
-    fn serialize_str(self, _: &str) -> Result<(), Error> {
-        Ok(())
-    }
-    fn serialize_bytes(self, _: &[u8]) -> Result<(), Error> {
-        Ok(())
-    }
-    fn serialize_none(self) -> Result<(), Error> {
-        Ok(())
-    }
+    scalars!(());
+
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
         value.serialize(self)
-    }
-    fn serialize_unit(self) -> Result<(), Error> {
-        Ok(())
-    }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<(), Error> {
-        Ok(())
-    }
-    fn serialize_unit_variant(self, _: &'static str, _: u32, _: &'static str) -> Result<(), Error> {
-        Ok(())
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
@@ -284,38 +236,7 @@ impl<'a> ser::Serializer for Walker<'a> {
     }
 }
 
-impl ser::SerializeSeq for Elements<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.push(value)
-    }
-    fn end(self) -> Result<(), Error> {
-        Ok(())
-    }
-}
-
-impl ser::SerializeTuple for Elements<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.push(value)
-    }
-    fn end(self) -> Result<(), Error> {
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleStruct for Elements<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.push(value)
-    }
-    fn end(self) -> Result<(), Error> {
-        Ok(())
-    }
-}
+sequences!(Elements<'_>, ());
 
 impl ser::SerializeMap for Entries<'_> {
     type Ok = ();

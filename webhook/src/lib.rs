@@ -17,6 +17,8 @@ pub mod registration;
 pub mod review;
 pub mod server;
 pub mod shape;
+#[cfg(test)]
+mod test_documents;
 pub mod update;
 
 pub use admit::{Admission, Kind, Settings};

@@ -123,53 +123,42 @@ mod tests {
 
     #[test]
     fn the_walk_adds_what_a_walk_of_the_serialized_spec_adds() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let mut seen = 0;
-        for dir in ["examples", "crds/tests/fixtures/function-mesh"] {
-            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
-                let path = entry.unwrap().path();
-                if path.extension().is_none_or(|e| e != "yaml") {
-                    continue;
+        for (path, doc) in crate::test_documents::documents() {
+            let Parsed::Resource(res, _) = Resource::parse(&doc) else {
+                continue;
+            };
+            let mut defaulted = (*res).clone();
+            defaulted.apply_defaults();
+            let (sent, after) = match (&*res, &defaulted) {
+                (Resource::Function(a), Resource::Function(b)) => {
+                    (Shape::of(&a.spec), serde_json::to_value(&b.spec))
                 }
-                let text = std::fs::read_to_string(&path).unwrap();
-                let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
-                for doc in docs {
-                    let Parsed::Resource(res, _) = Resource::parse(&doc) else {
-                        continue;
-                    };
-                    let mut defaulted = (*res).clone();
-                    defaulted.apply_defaults();
-                    let (sent, after) = match (&*res, &defaulted) {
-                        (Resource::Function(a), Resource::Function(b)) => {
-                            (Shape::of(&a.spec), serde_json::to_value(&b.spec))
-                        }
-                        (Resource::Source(a), Resource::Source(b)) => {
-                            (Shape::of(&a.spec), serde_json::to_value(&b.spec))
-                        }
-                        (Resource::Sink(a), Resource::Sink(b)) => {
-                            (Shape::of(&a.spec), serde_json::to_value(&b.spec))
-                        }
-                        (Resource::FunctionMesh(a), Resource::FunctionMesh(b)) => {
-                            (Shape::of(&a.spec), serde_json::to_value(&b.spec))
-                        }
-                        _ => continue,
-                    };
-                    let mut expected = Vec::new();
-                    crate::additions::additions_of_value(
-                        &sent.unwrap(),
-                        after.unwrap(),
-                        &mut "/spec".to_string(),
-                        &mut expected,
-                    );
-                    let patch = defaults_patch(&res).unwrap();
-                    assert_eq!(
-                        patch,
-                        (!expected.is_empty()).then_some(Value::Array(expected))
-                    );
-                    assert!(patch.is_some(), "{}: nothing to default?", path.display());
-                    seen += 1;
+                (Resource::Source(a), Resource::Source(b)) => {
+                    (Shape::of(&a.spec), serde_json::to_value(&b.spec))
                 }
-            }
+                (Resource::Sink(a), Resource::Sink(b)) => {
+                    (Shape::of(&a.spec), serde_json::to_value(&b.spec))
+                }
+                (Resource::FunctionMesh(a), Resource::FunctionMesh(b)) => {
+                    (Shape::of(&a.spec), serde_json::to_value(&b.spec))
+                }
+                _ => continue,
+            };
+            let mut expected = Vec::new();
+            crate::additions::additions_of_value(
+                &sent.unwrap(),
+                after.unwrap(),
+                &mut "/spec".to_string(),
+                &mut expected,
+            );
+            let patch = defaults_patch(&res).unwrap();
+            assert_eq!(
+                patch,
+                (!expected.is_empty()).then_some(Value::Array(expected))
+            );
+            assert!(patch.is_some(), "{}: nothing to default?", path.display());
+            seen += 1;
         }
         assert!(seen >= 10, "{seen}");
     }

@@ -447,25 +447,16 @@ mod tests {
         assert!(mutate(deep.as_bytes()).unwrap().old_object.is_none());
     }
 
-    /// Every fmesh document of the repository: the examples and Function Mesh's samples.
+    /// Every document of the repository of a kind with admission endpoints.
     fn documents() -> Vec<Value> {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let mut docs = Vec::new();
-        for dir in ["examples", "crds/tests/fixtures/function-mesh"] {
-            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
-                let path = entry.unwrap().path();
-                if path.extension().is_some_and(|e| e == "yaml") {
-                    let text = std::fs::read_to_string(&path).unwrap();
-                    let values: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
-                    docs.extend(values.into_iter().filter(|v| {
-                        v["apiVersion"] == "compute.functionmesh.io/v1alpha1"
-                            && Kind::ALL.iter().any(|k| v["kind"] == k.as_str())
-                    }));
-                }
-            }
-        }
-        assert!(docs.len() >= 10, "{}", docs.len());
-        docs
+        crate::test_documents::documents()
+            .into_iter()
+            .map(|(_, v)| v)
+            .filter(|v| {
+                v["apiVersion"] == "compute.functionmesh.io/v1alpha1"
+                    && Kind::ALL.iter().any(|k| v["kind"] == k.as_str())
+            })
+            .collect()
     }
 
     /// Every object node of `doc`, as a JSON pointer.

@@ -60,13 +60,84 @@ pub fn map_key<T: Serialize + ?Sized>(key: &T) -> Result<String, Error> {
 
 struct Shaper;
 
-macro_rules! leaves {
-    ($($method:ident($ty:ty)),* $(,)?) => {
-        $(fn $method(self, _: $ty) -> Result<Shape, Error> {
-            Ok(Shape::Leaf)
+/// The scalar methods of a `Serializer` whose every scalar (null and unit variants included)
+/// serializes to `$leaf`.
+macro_rules! scalars {
+    ($leaf:expr) => {
+        scalars!(@ $leaf; serialize_bool(bool), serialize_i8(i8), serialize_i16(i16),
+            serialize_i32(i32), serialize_i64(i64), serialize_i128(i128), serialize_u8(u8),
+            serialize_u16(u16), serialize_u32(u32), serialize_u64(u64), serialize_u128(u128),
+            serialize_f32(f32), serialize_f64(f64), serialize_char(char), serialize_str(&str),
+            serialize_bytes(&[u8]), serialize_unit_struct(&'static str));
+        fn serialize_none(self) -> Result<Self::Ok, Self::Error> {
+            Ok($leaf)
+        }
+        fn serialize_unit(self) -> Result<Self::Ok, Self::Error> {
+            Ok($leaf)
+        }
+        fn serialize_unit_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+        ) -> Result<Self::Ok, Self::Error> {
+            Ok($leaf)
+        }
+    };
+    (@ $leaf:expr; $($method:ident($ty:ty)),*) => {
+        $(fn $method(self, _: $ty) -> Result<Self::Ok, Self::Error> {
+            Ok($leaf)
         })*
     };
 }
+pub(crate) use scalars;
+
+/// `SerializeSeq`, `SerializeTuple` and `SerializeTupleStruct` for a type whose `push` takes
+/// each element and `finish` ends the sequence.
+macro_rules! sequences {
+    ($ty:ty, $ok:ty) => {
+        impl serde::ser::SerializeSeq for $ty {
+            type Ok = $ok;
+            type Error = $crate::shape::Error;
+            fn serialize_element<T: serde::Serialize + ?Sized>(
+                &mut self,
+                value: &T,
+            ) -> Result<(), Self::Error> {
+                self.push(value)
+            }
+            fn end(self) -> Result<$ok, Self::Error> {
+                self.finish()
+            }
+        }
+        impl serde::ser::SerializeTuple for $ty {
+            type Ok = $ok;
+            type Error = $crate::shape::Error;
+            fn serialize_element<T: serde::Serialize + ?Sized>(
+                &mut self,
+                value: &T,
+            ) -> Result<(), Self::Error> {
+                self.push(value)
+            }
+            fn end(self) -> Result<$ok, Self::Error> {
+                self.finish()
+            }
+        }
+        impl serde::ser::SerializeTupleStruct for $ty {
+            type Ok = $ok;
+            type Error = $crate::shape::Error;
+            fn serialize_field<T: serde::Serialize + ?Sized>(
+                &mut self,
+                value: &T,
+            ) -> Result<(), Self::Error> {
+                self.push(value)
+            }
+            fn end(self) -> Result<$ok, Self::Error> {
+                self.finish()
+            }
+        }
+    };
+}
+pub(crate) use sequences;
 
 impl ser::Serializer for Shaper {
     type Ok = Shape;
@@ -79,42 +150,10 @@ impl ser::Serializer for Shaper {
     type SerializeStruct = MapShaper;
     type SerializeStructVariant = Variant<MapShaper>;
 
-    leaves!(
-        serialize_bool(bool),
-        serialize_i8(i8),
-        serialize_i16(i16),
-        serialize_i32(i32),
-        serialize_i64(i64),
-        serialize_i128(i128),
-        serialize_u8(u8),
-        serialize_u16(u16),
-        serialize_u32(u32),
-        serialize_u64(u64),
-        serialize_u128(u128),
-        serialize_f32(f32),
-        serialize_f64(f64),
-        serialize_char(char),
-        serialize_str(&str),
-        serialize_bytes(&[u8]),
-        serialize_unit_struct(&'static str),
-    );
+    scalars!(Shape::Leaf);
 
-    fn serialize_none(self) -> Result<Shape, Error> {
-        Ok(Shape::Leaf)
-    }
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Shape, Error> {
         value.serialize(self)
-    }
-    fn serialize_unit(self) -> Result<Shape, Error> {
-        Ok(Shape::Leaf)
-    }
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-    ) -> Result<Shape, Error> {
-        Ok(Shape::Leaf)
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
@@ -177,40 +216,12 @@ impl SeqShaper {
         self.0.push(value.serialize(Shaper)?);
         Ok(())
     }
-}
-
-impl ser::SerializeSeq for SeqShaper {
-    type Ok = Shape;
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Shape, Error> {
+    fn finish(self) -> Result<Shape, Error> {
         Ok(Shape::Seq(self.0))
     }
 }
 
-impl ser::SerializeTuple for SeqShaper {
-    type Ok = Shape;
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Shape, Error> {
-        Ok(Shape::Seq(self.0))
-    }
-}
-
-impl ser::SerializeTupleStruct for SeqShaper {
-    type Ok = Shape;
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Shape, Error> {
-        Ok(Shape::Seq(self.0))
-    }
-}
+sequences!(SeqShaper, Shape);
 
 struct MapShaper {
     entries: Vec<(Cow<'static, str>, Shape)>,
@@ -306,41 +317,32 @@ mod tests {
 
     #[test]
     fn lays_out_keys_as_serde_json_does() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
         let mut seen = 0;
-        for entry in std::fs::read_dir(root).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_none_or(|e| e != "yaml") {
-                continue;
-            }
-            let text = std::fs::read_to_string(&path).unwrap();
-            let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
-            for doc in docs {
-                if let fmesh_crds::Parsed::Resource(res, _) = fmesh_crds::Resource::parse(&doc) {
-                    let mut res = *res;
-                    res.apply_defaults();
-                    let (typed, value) = match &res {
-                        fmesh_crds::Resource::FunctionMesh(o) => (
-                            Shape::of(&o.spec).unwrap(),
-                            serde_json::to_value(&o.spec).unwrap(),
-                        ),
-                        fmesh_crds::Resource::Function(o) => (
-                            Shape::of(&o.spec).unwrap(),
-                            serde_json::to_value(&o.spec).unwrap(),
-                        ),
-                        fmesh_crds::Resource::Source(o) => (
-                            Shape::of(&o.spec).unwrap(),
-                            serde_json::to_value(&o.spec).unwrap(),
-                        ),
-                        fmesh_crds::Resource::Sink(o) => (
-                            Shape::of(&o.spec).unwrap(),
-                            serde_json::to_value(&o.spec).unwrap(),
-                        ),
-                        fmesh_crds::Resource::BackendConfig(_) => continue,
-                    };
-                    assert_eq!(typed, of_value(&value), "{}", path.display());
-                    seen += 1;
-                }
+        for (path, doc) in crate::test_documents::documents() {
+            if let fmesh_crds::Parsed::Resource(res, _) = fmesh_crds::Resource::parse(&doc) {
+                let mut res = *res;
+                res.apply_defaults();
+                let (typed, value) = match &res {
+                    fmesh_crds::Resource::FunctionMesh(o) => (
+                        Shape::of(&o.spec).unwrap(),
+                        serde_json::to_value(&o.spec).unwrap(),
+                    ),
+                    fmesh_crds::Resource::Function(o) => (
+                        Shape::of(&o.spec).unwrap(),
+                        serde_json::to_value(&o.spec).unwrap(),
+                    ),
+                    fmesh_crds::Resource::Source(o) => (
+                        Shape::of(&o.spec).unwrap(),
+                        serde_json::to_value(&o.spec).unwrap(),
+                    ),
+                    fmesh_crds::Resource::Sink(o) => (
+                        Shape::of(&o.spec).unwrap(),
+                        serde_json::to_value(&o.spec).unwrap(),
+                    ),
+                    fmesh_crds::Resource::BackendConfig(_) => continue,
+                };
+                assert_eq!(typed, of_value(&value), "{}", path.display());
+                seen += 1;
             }
         }
         assert!(seen >= 5, "{seen}");
