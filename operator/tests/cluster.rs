@@ -355,9 +355,12 @@ async fn function_becomes_running_then_steady_and_restart_makes_no_writes() {
         "poddisruptionbudgets",
     );
     let pdbs: Api<DynamicObject> = Api::namespaced_with(env.client.clone(), env.ns(), &pdb);
-    pdbs.get("hello-function")
-        .await
-        .expect("PDB (policy/v1beta1 on 1.20)");
+    // Applied after the StatefulSet: waited for, not expected at once.
+    wait::until("PDB (policy/v1beta1 on 1.20)", TIMEOUT, || async {
+        Ok(pdbs.get_opt("hello-function").await?)
+    })
+    .await
+    .expect("PDB (policy/v1beta1 on 1.20)");
 
     let pods: Api<Pod> = env.api();
     for p in ["hello-function-0", "hello-function-1"] {
