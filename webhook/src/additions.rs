@@ -96,6 +96,11 @@ impl<'a> Walker<'a> {
         result
     }
 
+    /// A part of `after` already serialized.
+    fn walk_value(self, value: Value) {
+        additions_of_value(self.sent, value, self.pointer, self.ops);
+    }
+
     fn object(self) -> Entries<'a> {
         let walker = matches!(self.sent, Shape::Map(_)).then_some(self);
         Entries { walker, key: None }
@@ -292,8 +297,7 @@ impl<S: SerializeTupleVariant<Ok = Value, Error = serde_json::Error>> SerializeT
     }
     fn end(self) -> Result<(), Error> {
         let value = self.value.end().map_err(ser::Error::custom)?;
-        let w = self.walker;
-        additions_of_value(w.sent, value, w.pointer, w.ops);
+        self.walker.walk_value(value);
         Ok(())
     }
 }
@@ -314,8 +318,7 @@ impl<S: SerializeStructVariant<Ok = Value, Error = serde_json::Error>> Serialize
     }
     fn end(self) -> Result<(), Error> {
         let value = self.value.end().map_err(ser::Error::custom)?;
-        let w = self.walker;
-        additions_of_value(w.sent, value, w.pointer, w.ops);
+        self.walker.walk_value(value);
         Ok(())
     }
 }

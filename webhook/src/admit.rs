@@ -123,7 +123,10 @@ impl<R: References> Admission<R> {
             if same_spec(res, old) {
                 return Verdict::allow().with_warnings(render(report.warnings()));
             }
-            let intents = update::intents(&object.metadata, Some(&old_object.metadata));
+            let intents = update::intents(
+                object.annotation(update::INTENT_ANNOTATION),
+                old_object.annotation(update::INTENT_ANNOTATION),
+            );
             if self.settings.reference_checks {
                 // As sent, like the new object's: taken before `old` is defaulted.
                 old_refs = Some(references::collect(old));

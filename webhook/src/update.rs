@@ -83,22 +83,14 @@ fn members(res: &Resource) -> Vec<Member<'_>> {
     }
 }
 
-/// The intents an UPDATE records: those of `new`'s annotation, unless `old` carried the very
-/// same annotation (an intent is spent by the update that states it). Both are `metadata`.
-pub fn intents(new: &serde_json::Value, old: Option<&serde_json::Value>) -> BTreeSet<String> {
-    let annotation = |meta: &serde_json::Value| {
-        meta.get("annotations")
-            .and_then(|a| a.get(INTENT_ANNOTATION))
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_string)
-    };
-    let stated = annotation(new);
-    if stated.is_none() || stated == old.and_then(annotation) {
+/// The intents an UPDATE records: those of `new`'s [`INTENT_ANNOTATION`] value, unless `old`
+/// carried the very same value (an intent is spent by the update that states it).
+pub fn intents(new: Option<&str>, old: Option<&str>) -> BTreeSet<String> {
+    let Some(stated) = new.filter(|v| Some(*v) != old) else {
         return BTreeSet::new();
-    }
+    };
     stated
-        .iter()
-        .flat_map(|v| v.split(','))
+        .split(',')
         .filter_map(|item| item.split_whitespace().next())
         .map(str::to_string)
         .collect()
@@ -261,24 +253,21 @@ mod tests {
 
     #[test]
     fn an_intent_counts_only_in_the_update_that_states_it() {
-        let with = |v: &str| json!({"annotations": {INTENT_ANNOTATION: v}});
-        let none = json!({});
-        let stated = intents(
-            &with("subscriptionName, processingGuarantee later"),
-            Some(&none),
-        );
+        let with = Some;
+        let none = None;
+        let stated = intents(with("subscriptionName, processingGuarantee later"), none);
         assert_eq!(
             stated,
             ["processingGuarantee".to_string(), "subscriptionName".into()].into()
         );
         // Left on the object, the same annotation allows nothing more.
-        assert!(intents(&with("subscriptionName"), Some(&with("subscriptionName"))).is_empty());
+        assert!(intents(with("subscriptionName"), with("subscriptionName")).is_empty());
         // A changed value states a new intent.
         let again = intents(
-            &with("subscriptionName 2026-11-27"),
-            Some(&with("subscriptionName")),
+            with("subscriptionName 2026-11-27"),
+            with("subscriptionName"),
         );
         assert!(again.contains("subscriptionName"), "{again:?}");
-        assert!(intents(&none, Some(&with("subscriptionName"))).is_empty());
+        assert!(intents(none, with("subscriptionName")).is_empty());
     }
 }
