@@ -425,3 +425,72 @@ async fn answers_do_not_depend_on_managed_fields_or_the_last_applied_copy() {
     .await;
     assert!(deny(&r), "{r}");
 }
+
+/// References that never answer, or panic: the server must still answer the apiserver.
+struct Stuck {
+    panic: bool,
+}
+
+impl fmesh_webhook::References for Stuck {
+    async fn secret(&self, _: &str, _: &str) -> fmesh_webhook::Lookup {
+        self.stuck().await
+    }
+    async fn config_map(&self, _: &str, _: &str) -> fmesh_webhook::Lookup {
+        self.stuck().await
+    }
+    async fn namespace_annotation(&self, _: &str, _: &str) -> Option<String> {
+        None
+    }
+}
+
+impl Stuck {
+    async fn stuck(&self) -> fmesh_webhook::Lookup {
+        if self.panic {
+            panic!("lookup exploded");
+        }
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn a_decision_past_the_deadline_or_a_panic_is_answered_with_a_denial() {
+    for (panic, code, words) in [
+        (false, 504, "could not decide within"),
+        (true, 500, "failed to decide"),
+    ] {
+        let app = App {
+            admission: Arc::new(Admission::new(
+                Stuck { panic },
+                // Lookups would wait longer than the server's deadline.
+                Settings {
+                    reference_checks: true,
+                    lookup_budget: Duration::from_secs(60),
+                },
+            )),
+            metrics: Arc::new(Metrics::new()),
+            ready: Box::new(|| true),
+            deadline: Duration::from_millis(300),
+        };
+        let r = review("Function", "CREATE", good("Function"), None);
+        let req = http::Request::post("/validate/function")
+            .body(Full::new(Bytes::from(r.to_string())))
+            .unwrap();
+        let resp = tokio::time::timeout(Duration::from_secs(20), app.handle(req, Listener::Tls))
+            .await
+            .expect("the server answers by its deadline");
+        assert_eq!(resp.status().as_u16(), 200);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        let response = &v["response"];
+        assert_eq!(response["uid"], "uid-1");
+        assert_eq!(response["allowed"], false, "{response}");
+        assert_eq!(response["status"]["code"], code, "{response}");
+        assert!(
+            response["status"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(words),
+            "{response}"
+        );
+    }
+}
