@@ -85,7 +85,7 @@ fn main() -> Result<()> {
     }
 }
 
-/// The floor: TLS + HTTP/1.1 + reading the body + a fixed small JSON answer.
+/// The floor: a plain hyper + rustls echo server (TLS, HTTP/1.1, the body read and sent back).
 async fn echo(args: &[String]) -> Result<()> {
     let listen = args.first().context("echo <addr> <cert-dir>")?;
     let dir = PathBuf::from(args.get(1).context("echo <addr> <cert-dir>")?);
@@ -103,10 +103,13 @@ async fn echo(args: &[String]) -> Result<()> {
             };
             let service = hyper::service::service_fn(
                 |req: hyper::Request<hyper::body::Incoming>| async move {
-                    let _ = req.into_body().collect().await;
-                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from_static(
-                    br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"x","allowed":true}}"#,
-                ))))
+                    let body = req.into_body().collect().await?.to_bytes();
+                    let mut answer = hyper::Response::new(Full::new(body));
+                    answer.headers_mut().insert(
+                        http::header::CONTENT_TYPE,
+                        http::HeaderValue::from_static("application/json"),
+                    );
+                    Ok::<_, hyper::Error>(answer)
                 },
             );
             let _ = hyper::server::conn::http1::Builder::new()
@@ -119,11 +122,16 @@ async fn echo(args: &[String]) -> Result<()> {
 /// A 20-member mesh as a user writes it: a source, 18 chained functions, a sink; realistic
 /// fields on each.
 fn mesh_object() -> Value {
+    mesh_of(18)
+}
+
+/// A mesh of a source, `count` chained functions and a sink.
+fn mesh_of(count: usize) -> Value {
     let pulsar = json!({"pulsarConfig": "pulsar", "authSecret": "pulsar-auth"});
     let resources = json!({"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}});
     let topic = |i: usize| format!("persistent://acme/orders/stage-{i}");
     let mut functions = Vec::new();
-    for i in 1..=18 {
+    for i in 1..=count {
         functions.push(json!({
             "name": format!("step-{i}"), "wasm": {"module": format!("/fmesh/step-{i}.wasm")},
             "input": {"topics": [topic(i - 1)]}, "output": {"topic": topic(i)},
@@ -139,7 +147,7 @@ fn mesh_object() -> Value {
             "sources": [{"name": "cdc", "builtin": {"name": "datagen"}, "output": {"topic": topic(0)},
                 "tenant": "acme", "namespace": "orders", "resources": resources, "pulsar": pulsar}],
             "functions": functions,
-            "sinks": [{"name": "index", "builtin": {"name": "log"}, "input": {"topics": [topic(18)]},
+            "sinks": [{"name": "index", "builtin": {"name": "log"}, "input": {"topics": [topic(count)]},
                 "tenant": "acme", "namespace": "orders", "resources": resources, "pulsar": pulsar,
                 "secretsMap": {"PASSWORD": {"path": "es-credentials", "key": "password"}}}],
         }
@@ -504,31 +512,42 @@ async fn bench(o: Options) -> Result<()> {
     println!("load average before: {}", load_average());
     println!();
     println!(
-        "{:<26} {:>8} {:>8} {:>8} {:>8} {:>7} {:>10} {:>10}",
-        "target", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "achieved/s", "max req/s"
+        "{:<26} {:>8} {:>8} {:>8} {:>8} {:>7} {:>10} {:>10} {:>12}",
+        "target",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "errors",
+        "achieved/s",
+        "max req/s",
+        "p50/p99 ×floor"
     );
-    let floor_body = bodies[1].2.clone();
-    let mut targets = vec![("echo floor (hyper+rustls)", eport, "/", floor_body)];
-    for (label, path, body) in bodies {
-        targets.push((label, wport, path, body));
-    }
     let mut peak = 0;
-    for (label, port, path, body) in targets {
-        let run = open_loop(port, path, &body, &tls, &o).await?;
-        peak = peak.max(rss_kib(webhook.0.id(), "VmRSS:"));
-        let rps = closed_loop(port, path, &body, &tls, &o).await?;
-        peak = peak.max(rss_kib(webhook.0.id(), "VmRSS:"));
-        let lat = &run.latencies;
-        println!(
-            "{label:<26} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>7} {:>10.0} {:>10.0}",
-            pct(lat, 0.5),
-            pct(lat, 0.9),
-            pct(lat, 0.99),
-            pct(lat, 1.0),
-            run.errors,
-            run.achieved,
-            rps
-        );
+    // Each request beside the floor echoing that same body, one after the other.
+    for (label, path, body) in bodies {
+        let mut floor = None;
+        for (target, port, path) in [("  echo, same body", eport, "/"), (label, wport, path)] {
+            let run = open_loop(port, path, &body, &tls, &o).await?;
+            peak = peak.max(rss_kib(webhook.0.id(), "VmRSS:"));
+            let rps = closed_loop(port, path, &body, &tls, &o).await?;
+            peak = peak.max(rss_kib(webhook.0.id(), "VmRSS:"));
+            let lat = &run.latencies;
+            let (p50, p99) = (pct(lat, 0.5), pct(lat, 0.99));
+            let ratio = match floor {
+                Some((f50, f99)) => format!("{:.1} / {:.1}", p50 / f50, p99 / f99),
+                None => String::new(),
+            };
+            println!(
+                "{target:<26} {p50:>8.3} {:>8.3} {p99:>8.3} {:>8.3} {:>7} {:>10.0} {:>10.0} {ratio:>14}",
+                pct(lat, 0.9),
+                pct(lat, 1.0),
+                run.errors,
+                run.achieved,
+                rps,
+            );
+            floor.get_or_insert((p50, p99));
+        }
     }
     println!();
     println!(
@@ -590,8 +609,51 @@ async fn cpu(o: &Options) -> Result<()> {
             pct(&times, 0.99)
         );
     }
+    // The most CPU one review can take: the server decides on the connection's task, so this
+    // bounds how long a decision can run past the deadline.
+    let (members, body) = at_body_limit()?;
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let req = hyper::Request::post("/validate/functionmesh").body(Full::new(body.clone()))?;
+        let t = Instant::now();
+        let resp = app.handle(req, Listener::Tls).await;
+        let answer = resp.into_body().collect().await?.to_bytes();
+        times.push(t.elapsed().as_nanos() as u64);
+        let v: Value = serde_json::from_slice(&answer)?;
+        if v["response"]["allowed"] != true {
+            bail!("the mesh at the body limit was not admitted: {v}");
+        }
+    }
+    times.sort_unstable();
+    println!(
+        "create /validate of a {members}-member mesh ({:.1} MiB, the body limit is {:.1} MiB): \
+         p50 {:.0} ms, max {:.0} ms",
+        body.len() as f64 / 1048576.0,
+        fmesh_webhook::review::MAX_BODY_BYTES as f64 / 1048576.0,
+        pct(&times, 0.5) / 1000.0,
+        pct(&times, 1.0) / 1000.0
+    );
     println!("load average after: {}", load_average());
     Ok(())
+}
+
+/// The create /validate review of the largest bench mesh whose body the server accepts.
+fn at_body_limit() -> Result<(usize, Bytes)> {
+    let body = |functions: usize| -> Result<Bytes> {
+        let doc = as_stored(&defaulted(&mesh_of(functions))?, 1, "");
+        Ok(Bytes::from(review("CREATE", &doc, None).to_string()))
+    };
+    let (small, large) = (body(18)?.len(), body(36)?.len());
+    let per_function = (large - small) / 18;
+    let limit = fmesh_webhook::review::MAX_BODY_BYTES;
+    let mut functions = 18 + (limit - small) / per_function;
+    loop {
+        let b = body(functions)?;
+        if b.len() <= limit {
+            return Ok((functions + 2, b));
+        }
+        functions -= functions / 100 + 1;
+    }
 }
 
 /// Where a request's CPU goes: each stage of the handlers timed on its own (p50 µs).
