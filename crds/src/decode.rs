@@ -4,8 +4,8 @@
 //! `Messaging` and `Runtime`) and `ConsumerSpec`, as Function Mesh's Go types embed them. The
 //! derived `Deserialize` of a flattened struct buffers every key and value of the map into
 //! serde's private `Content` tree and decodes each part from that copy, once per level: for a
-//! 20-member mesh that was a tenth of an admission request's CPU. It also hides fields nobody
-//! reads from `serde_ignored` and the failing field from `serde_path_to_error`. Here each key
+//! 20-member mesh that was a tenth of an admission request's CPU. It also hides unknown fields
+//! (the flattened parts claim every key) and the failing field's path. Here each key
 //! goes straight to the struct that owns it. `Serialize` and `JsonSchema` stay derived (with
 //! `flatten`), and a test checks that the names read here are the ones the schema publishes.
 

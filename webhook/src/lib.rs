@@ -19,6 +19,7 @@ pub mod server;
 pub mod shape;
 #[cfg(test)]
 mod test_documents;
+pub mod unknown;
 pub mod update;
 
 pub use admit::{Admission, Kind, Settings};

@@ -174,8 +174,10 @@ impl<'de, T: DeserializeOwned, const WARN: bool> DeserializeSeed<'de> for Spec<'
         if !WARN {
             return T::deserialize(d);
         }
-        let unknown = self.unknown;
-        serde_ignored::deserialize(d, |_| *unknown = true)
+        let unknown = std::cell::Cell::new(false);
+        let spec = crate::unknown::deserialize(d, &unknown)?;
+        *self.unknown |= unknown.get();
+        Ok(spec)
     }
 }
 
