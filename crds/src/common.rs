@@ -125,20 +125,21 @@ pub struct PulsarStateStoreJavaProvider {
 
 /// The one runtime a workload runs on. Function Mesh's four plus fmesh's own (`wasm`, `exec`,
 /// `builtin`), whose names cannot collide with Function Mesh's.
+// Each boxed: one of seven is set, and inline they were 690 bytes of every spec.
 #[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Runtime {
-    pub java: Option<JavaRuntime>,
-    pub python: Option<PythonRuntime>,
-    pub golang: Option<GoRuntime>,
-    pub generic_runtime: Option<GenericRuntime>,
+    pub java: Option<Box<JavaRuntime>>,
+    pub python: Option<Box<PythonRuntime>>,
+    pub golang: Option<Box<GoRuntime>>,
+    pub generic_runtime: Option<Box<GenericRuntime>>,
     /// fmesh: a WebAssembly module run by `fmesh-runner`.
-    pub wasm: Option<WasmRuntime>,
+    pub wasm: Option<Box<WasmRuntime>>,
     /// fmesh: any program speaking the runner's length-prefixed stdio protocol.
-    pub exec: Option<ExecRuntime>,
+    pub exec: Option<Box<ExecRuntime>>,
     /// fmesh: a function or connector compiled into `fmesh-runner` (identity, datagen, …).
-    pub builtin: Option<BuiltinRuntime>,
+    pub builtin: Option<Box<BuiltinRuntime>>,
 }
 
 /// Which runtime a spec selected; `Runtime::kinds` lists every one set.

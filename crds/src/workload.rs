@@ -39,10 +39,12 @@ pub struct WorkloadSpec {
     pub volume_mounts: Option<Vec<VolumeMount>>,
     pub processing_guarantee: Option<ProcessingGuarantee>,
     pub runtime_flags: Option<String>,
-    pub pod: Option<PodPolicy>,
+    // Boxed, like the other large parts most specs leave unset: an inline `PodPolicy` was
+    // 1.5 KB of every member of a mesh, moved and copied at each step of decoding it.
+    pub pod: Option<Box<PodPolicy>>,
     #[serde(flatten)]
     pub messaging: Messaging,
-    pub pulsar_package_service: Option<PulsarMessaging>,
+    pub pulsar_package_service: Option<Box<PulsarMessaging>>,
     #[serde(flatten)]
     pub runtime: Runtime,
     pub image: Option<String>,

@@ -647,9 +647,9 @@ mod tests {
             topics: Some(vec!["in".into()]),
             ..Default::default()
         });
-        spec.workload.runtime.builtin = Some(fmesh_crds::common::BuiltinRuntime {
+        spec.workload.runtime.builtin = Some(Box::new(fmesh_crds::common::BuiltinRuntime {
             name: Some("identity".into()),
-        });
+        }));
         let plan = plan_for(Kind::Function, "member", &spec, &no_env).unwrap();
         assert_eq!(plan.fqfn(), "public/default/member");
         assert_eq!(plan.runtime, RuntimePlan::Builtin("identity".into()));

@@ -288,10 +288,10 @@ fn builtin_jars_resolve_to_the_archive_in_the_image() {
     assert_eq!(java::in_image_jar("connectors/x.nar"), "connectors/x.nar");
     assert_eq!(java::in_image_jar("builtin://nope"), "builtin://nope");
     let mut w = crate::WorkloadSpec::default();
-    w.runtime.java = Some(crate::common::JavaRuntime {
+    w.runtime.java = Some(Box::new(crate::common::JavaRuntime {
         jar: Some("builtin://elastic_search".into()),
         ..Default::default()
-    });
+    }));
     java::fill(ConnectorKind::Sink, &mut w, None);
     assert_eq!(
         w.class_name.as_deref(),
