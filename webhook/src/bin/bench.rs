@@ -10,10 +10,13 @@
 //! counted against either server. Connections are kept alive, as the apiserver
 //! keeps them. The requests are the four AdmissionReviews a `kubectl apply` of a 20-member
 //! FunctionMesh and a later edit of it make the apiserver send (mutate and validate, CREATE and
-//! UPDATE, with the metadata the apiserver adds); the floor answers the CREATE validate body.
+//! UPDATE, with the metadata the apiserver adds); each is run right after the floor echoing that
+//! same body, and the table gives the webhook's p50 and p99 as multiples of the floor's.
 //!
 //! `fmesh-webhook-bench cpu [--rate N]` measures the CPU cost of each of those requests in this
-//! process, without TLS or sockets (`4 × N` iterations each): what load the machine can take.
+//! process, without TLS or sockets (`4 × N` iterations each): what load the machine can take;
+//! and the cost of the largest review the server accepts (a mesh at the body limit).
+//! `fmesh-webhook-bench phases` times each stage of a request on its own.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
