@@ -10,13 +10,13 @@
 //! everything else in the request together.)
 
 use fmesh_crds::Resource;
-use serde_json::Value;
 
-use crate::additions::additions;
+use crate::additions::{AddOps, additions};
 use crate::shape::Shape;
 
-/// The `add` operations that default `res` (the typed object as sent), as JSON.
-pub fn defaults_patch(res: &Resource) -> Result<Option<Value>, PatchError> {
+/// The `add` operations that default `res` (the typed object as sent): the JSON text of the
+/// patch, or `None` if nothing is defaulted.
+pub fn defaults_patch(res: &Resource) -> Result<Option<String>, PatchError> {
     let mut defaulted = res.clone();
     defaulted.apply_defaults();
     // Nothing defaulted (an UPDATE of a stored object, a reinvocation): equal specs serialize
@@ -39,7 +39,7 @@ pub fn defaults_patch(res: &Resource) -> Result<Option<Value>, PatchError> {
         Resource::FunctionMesh(o) => Shape::of(&o.spec)?,
         Resource::BackendConfig(_) => return Ok(None),
     };
-    let mut ops = Vec::new();
+    let mut ops = AddOps::default();
     let mut pointer = String::from("/spec");
     match &defaulted {
         Resource::Function(o) => additions(&sent, &o.spec, &mut pointer, &mut ops)?,
@@ -48,7 +48,7 @@ pub fn defaults_patch(res: &Resource) -> Result<Option<Value>, PatchError> {
         Resource::FunctionMesh(o) => additions(&sent, &o.spec, &mut pointer, &mut ops)?,
         Resource::BackendConfig(_) => return Ok(None),
     }
-    Ok((!ops.is_empty()).then(|| Value::Array(ops)))
+    Ok(ops.finish())
 }
 
 /// Why the defaults could not be written out (a type that does not serialize to JSON).
@@ -60,13 +60,20 @@ pub struct PatchError(#[from] crate::shape::Error);
 mod tests {
     use super::*;
     use fmesh_crds::Parsed;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn parse(doc: &Value) -> Resource {
         match Resource::parse(doc) {
             Parsed::Resource(r, _) => *r,
             other => panic!("{other:?}"),
         }
+    }
+
+    /// The patch `res` gets, as a value.
+    fn patch_of(res: &Resource) -> Option<Value> {
+        defaults_patch(res)
+            .unwrap()
+            .map(|json| serde_json::from_str(&json).unwrap())
     }
 
     fn apply(doc: &Value, patch: &Value) -> Value {
@@ -82,7 +89,7 @@ mod tests {
             "metadata": {"name": "f"},
             "spec": {"input": {"topics": ["in"]}, "autoAck": false, "replicas": 2,
                      "java": {"jar": "f.jar"}, "className": "C"}});
-        let patch = defaults_patch(&parse(&doc)).unwrap().unwrap();
+        let patch = patch_of(&parse(&doc)).unwrap();
         assert!(
             patch.as_array().unwrap().iter().all(|op| op["op"] == "add"),
             "{patch}"
@@ -106,7 +113,7 @@ mod tests {
             "spec": {"extra": {"kept": true}, "functions": [
                 {"name": "a", "tenant": "acme", "replicas": 3, "future": [1, 2]},
                 {"name": "b", "input": {"topics": ["x", "y"]}}]}});
-        let patch = defaults_patch(&parse(&doc)).unwrap().unwrap();
+        let patch = patch_of(&parse(&doc)).unwrap();
         for op in patch.as_array().unwrap() {
             assert_eq!(op["op"], "add");
             let path = op["path"].as_str().unwrap();
@@ -152,14 +159,17 @@ mod tests {
             }
             _ => return None,
         };
-        let mut expected = Vec::new();
+        let mut expected = AddOps::default();
         crate::additions::additions_of_value(
             &sent.unwrap(),
-            after.unwrap(),
+            &after.unwrap(),
             &mut "/spec".to_string(),
             &mut expected,
-        );
-        (!expected.is_empty()).then_some(Value::Array(expected))
+        )
+        .unwrap();
+        expected
+            .finish()
+            .map(|json| serde_json::from_str(&json).unwrap())
     }
 
     #[test]
@@ -172,7 +182,7 @@ mod tests {
             if matches!(*res, Resource::BackendConfig(_)) {
                 continue;
             }
-            let patch = defaults_patch(&res).unwrap();
+            let patch = patch_of(&res);
             assert_eq!(patch, reference_patch(&res), "{}", path.display());
             let Some(patch) = patch else {
                 panic!("{}: nothing to default?", path.display());

@@ -6,7 +6,7 @@
 use base64::Engine;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use fmesh_crds::{Function, FunctionMesh, Sink, Source};
 
@@ -219,8 +219,8 @@ pub struct Verdict {
     /// For denials: HTTP-like code, machine reason (`Invalid`, `BadRequest`, …) and message.
     pub status: Option<Status>,
     pub warnings: Vec<String>,
-    /// An RFC 6902 JSON patch (mutating only).
-    pub patch: Option<Value>,
+    /// The JSON text of an RFC 6902 patch (mutating only).
+    pub patch: Option<String>,
 }
 
 /// A denial's status.
@@ -270,38 +270,59 @@ impl Verdict {
 
     /// The AdmissionReview answering request `uid`.
     pub fn encode(&self, uid: &str) -> Vec<u8> {
-        let mut response = json!({ "uid": uid, "allowed": self.allowed });
+        // Written out directly: the patch's base64 (13 KB for a new 20-member mesh) needs no
+        // escaping, and a `Value` tree would copy it and scan it for escapes again.
+        let mut out = String::with_capacity(
+            160 + self.patch.as_ref().map_or(0, |p| p.len() * 4 / 3 + 4),
+        );
+        out.push_str(r#"{"apiVersion":""#);
+        out.push_str(API_VERSION);
+        out.push_str(r#"","kind":"AdmissionReview","response":{"uid":"#);
+        push_json(&mut out, &uid);
+        out.push_str(if self.allowed {
+            r#","allowed":true"#
+        } else {
+            r#","allowed":false"#
+        });
         if let Some(s) = &self.status {
-            response["status"] = json!({
+            let mut status = json!({
                 "code": s.code,
                 "message": s.message,
                 "status": if self.allowed { "Success" } else { "Failure" },
             });
             if !s.reason.is_empty() {
-                response["status"]["reason"] = json!(s.reason);
+                status["reason"] = json!(s.reason);
             }
+            out.push_str(r#","status":"#);
+            push_json(&mut out, &status);
         }
         if !self.warnings.is_empty() {
             let warnings: Vec<&String> = self.warnings.iter().take(MAX_WARNINGS).collect();
-            response["warnings"] = json!(warnings);
+            out.push_str(r#","warnings":"#);
+            push_json(&mut out, &warnings);
         }
         if let Some(patch) = &self.patch {
-            response["patchType"] = json!("JSONPatch");
-            response["patch"] =
-                json!(base64::engine::general_purpose::STANDARD.encode(patch.to_string()));
+            out.push_str(r#","patchType":"JSONPatch","patch":""#);
+            base64::engine::general_purpose::STANDARD.encode_string(patch, &mut out);
+            out.push('"');
         }
-        let review = json!({
-            "apiVersion": API_VERSION,
-            "kind": "AdmissionReview",
-            "response": response,
-        });
-        review.to_string().into_bytes()
+        out.push_str("}}");
+        out.into_bytes()
+    }
+}
+
+/// Appends `value` as JSON.
+fn push_json<T: serde::Serialize + ?Sized>(out: &mut String, value: &T) {
+    // Strings, numbers and lists of strings: serializing them cannot fail.
+    if let Ok(json) = serde_json::to_string(value) {
+        out.push_str(&json);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn review(api_version: &str, kind: &str) -> Vec<u8> {
         json!({"apiVersion": api_version, "kind": kind, "request": {
@@ -550,7 +571,8 @@ mod tests {
     #[test]
     fn patch_is_base64_json() {
         let mut v = Verdict::allow();
-        v.patch = Some(json!([{"op": "add", "path": "/spec/x", "value": 1}]));
+        v.patch = Some(r#"[{"op":"add","path":"/spec/x","value":"a\"b"}]"#.into());
+        v.warnings = vec!["w \"1\"".into()];
         let out: Value = serde_json::from_slice(&v.encode("u")).unwrap();
         let b64 = out["response"]["patch"].as_str().unwrap();
         let raw = base64::engine::general_purpose::STANDARD
@@ -558,7 +580,34 @@ mod tests {
             .unwrap();
         let patch: Value = serde_json::from_slice(&raw).unwrap();
         assert_eq!(patch[0]["op"], "add");
+        assert_eq!(patch[0]["value"], "a\"b");
         assert_eq!(out["response"]["patchType"], "JSONPatch");
         assert_eq!(out["response"]["uid"], "u");
+        assert_eq!(out["response"]["allowed"], true);
+        assert_eq!(out["response"]["warnings"], json!(["w \"1\""]));
+        assert_eq!(out["apiVersion"], API_VERSION);
+        assert_eq!(out["kind"], "AdmissionReview");
+    }
+
+    #[test]
+    fn denial_carries_status_and_escaped_text() {
+        let v = Verdict::deny(422, "", "Function \"f\" is invalid:\n- spec.x: bad")
+            .with_warnings(vec!["w".into()]);
+        let out: Value = serde_json::from_slice(&v.encode("u\"1")).unwrap();
+        let response = &out["response"];
+        assert_eq!(response["uid"], "u\"1");
+        assert_eq!(response["allowed"], false);
+        assert_eq!(response["status"]["code"], 422);
+        assert_eq!(response["status"]["status"], "Failure");
+        assert_eq!(
+            response["status"]["message"],
+            "Function \"f\" is invalid:\n- spec.x: bad"
+        );
+        assert!(response["status"].get("reason").is_none());
+        assert!(response.get("patch").is_none());
+        let with_reason: Value =
+            serde_json::from_slice(&Verdict::deny(400, "BadRequest", "m").encode("u")).unwrap();
+        assert_eq!(with_reason["response"]["status"]["reason"], "BadRequest");
+        assert!(with_reason["response"].get("warnings").is_none());
     }
 }

@@ -187,7 +187,7 @@ fn defaulted(doc: &Value) -> Result<Value> {
     };
     let mut out = doc.clone();
     if let Some(patch) = fmesh_webhook::mutate::defaults_patch(&res)? {
-        let patch: json_patch::Patch = serde_json::from_value(patch)?;
+        let patch: json_patch::Patch = serde_json::from_str(&patch)?;
         json_patch::patch(&mut out, &patch)?;
     }
     Ok(out)
