@@ -129,29 +129,41 @@ impl BadReview {
 /// `crate::object`); a review the fast decoder refuses (an invalid object, unknown fields, a
 /// malformed body) is decoded again as a whole, so answers and errors stay exact.
 pub fn parse(body: &[u8], kind: Kind, webhook: Webhook) -> Result<Request, BadReview> {
-    if body.len() > MAX_BODY_BYTES {
-        return Err(BadReview::TooLarge(body.len()));
-    }
+    let text = text(body)?;
     let fast = match kind {
-        Kind::Function => fast::<Function>(body, webhook),
-        Kind::Source => fast::<Source>(body, webhook),
-        Kind::Sink => fast::<Sink>(body, webhook),
-        Kind::FunctionMesh => fast::<FunctionMesh>(body, webhook),
+        Kind::Function => fast::<Function>(text, webhook),
+        Kind::Source => fast::<Source>(text, webhook),
+        Kind::Sink => fast::<Sink>(text, webhook),
+        Kind::FunctionMesh => fast::<FunctionMesh>(text, webhook),
     };
     match fast {
         Some(request) => Ok(request),
-        None => exact(body, webhook),
+        None => exact_text(text, webhook),
     }
 }
 
-fn fast<T: Root>(body: &[u8], webhook: Webhook) -> Option<Request> {
+/// The body as text. JSON is UTF-8 (RFC 8259); checked here once for the whole body, serde_json
+/// reading a `&str` does not check each string again (that was 6 % of a request's CPU).
+fn text(body: &[u8]) -> Result<&str, BadReview> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(BadReview::TooLarge(body.len()));
+    }
+    std::str::from_utf8(body).map_err(|e| {
+        BadReview::Malformed(format!(
+            "not UTF-8: invalid byte at offset {}",
+            e.valid_up_to()
+        ))
+    })
+}
+
+fn fast<T: Root>(text: &str, webhook: Webhook) -> Option<Request> {
     let typed = |t: Typed<T, true>| Some(t.0);
     let quiet = |t: Typed<T, false>| Some(t.0);
     match webhook {
-        Webhook::Validate => check::<Typed<T, true>, Typed<T, false>>(body)
+        Webhook::Validate => check::<Typed<T, true>, Typed<T, false>>(text)
             .ok()
             .map(|r| r.into_request(typed, quiet)),
-        Webhook::Mutate => check::<Typed<T, false>, IgnoredAny>(body)
+        Webhook::Mutate => check::<Typed<T, false>, IgnoredAny>(text)
             .ok()
             .map(|r| r.into_request(quiet, |_| None)),
     }
@@ -159,27 +171,28 @@ fn fast<T: Root>(body: &[u8], webhook: Webhook) -> Option<Request> {
 
 /// The whole-object decoding: every review the fast decoder refuses comes here.
 pub fn exact(body: &[u8], webhook: Webhook) -> Result<Request, BadReview> {
-    if body.len() > MAX_BODY_BYTES {
-        return Err(BadReview::TooLarge(body.len()));
-    }
+    exact_text(text(body)?, webhook)
+}
+
+fn exact_text(text: &str, webhook: Webhook) -> Result<Request, BadReview> {
     let whole = |warnings: bool| move |o: Object| Reviewed::from_value(o.0, warnings);
     match webhook {
         Webhook::Validate => {
-            check::<Object, Object>(body).map(|r| r.into_request(whole(true), whole(false)))
+            check::<Object, Object>(text).map(|r| r.into_request(whole(true), whole(false)))
         }
         Webhook::Mutate => {
-            check::<Object, IgnoredAny>(body).map(|r| r.into_request(whole(false), |_| None))
+            check::<Object, IgnoredAny>(text).map(|r| r.into_request(whole(false), |_| None))
         }
     }
 }
 
-fn check<Obj, Old>(body: &[u8]) -> Result<WireRequest<Obj, Old>, BadReview>
+fn check<Obj, Old>(text: &str) -> Result<WireRequest<Obj, Old>, BadReview>
 where
     Obj: serde::de::DeserializeOwned,
     Old: serde::de::DeserializeOwned,
 {
     let review: Review<Obj, Old> =
-        serde_json::from_slice(body).map_err(|e| BadReview::Malformed(e.to_string()))?;
+        serde_json::from_str(text).map_err(|e| BadReview::Malformed(e.to_string()))?;
     if review.api_version != API_VERSION {
         return Err(BadReview::Version(review.api_version));
     }
@@ -367,6 +380,12 @@ mod tests {
             parse_any(deep.as_bytes()),
             Err(BadReview::Malformed(_))
         ));
+        // Not UTF-8 (a Latin-1 "é" in a string): named as such, with where.
+        let latin1 = b"{\"apiVersion\": \"caf\xe9\"}";
+        assert_eq!(
+            parse_any(latin1).unwrap_err(),
+            BadReview::Malformed("not UTF-8: invalid byte at offset 19".into())
+        );
         let big = vec![b' '; MAX_BODY_BYTES + 1];
         assert_eq!(parse_any(&big).unwrap_err().status(), 413);
         let no_request = json!({"apiVersion": API_VERSION, "kind": "AdmissionReview"});
@@ -548,11 +567,12 @@ mod tests {
                         let answer = parse(&body, kind, webhook).map(|r| format!("{r:?}"));
                         let exact = exact(&body, webhook).map(|r| format!("{r:?}"));
                         assert_eq!(answer, exact, "{object}");
+                        let text = std::str::from_utf8(&body).unwrap();
                         let fast = match kind {
-                            Kind::Function => fast::<Function>(&body, webhook).is_some(),
-                            Kind::Source => fast::<Source>(&body, webhook).is_some(),
-                            Kind::Sink => fast::<Sink>(&body, webhook).is_some(),
-                            Kind::FunctionMesh => fast::<FunctionMesh>(&body, webhook).is_some(),
+                            Kind::Function => fast::<Function>(text, webhook).is_some(),
+                            Kind::Source => fast::<Source>(text, webhook).is_some(),
+                            Kind::Sink => fast::<Sink>(text, webhook).is_some(),
+                            Kind::FunctionMesh => fast::<FunctionMesh>(text, webhook).is_some(),
                         };
                         if clean {
                             assert!(fast, "a clean document took the slow path: {object}");

@@ -687,8 +687,10 @@ fn phases(o: &Options) -> Result<()> {
         } else {
             Webhook::Mutate
         };
+        // As the webhook reads a body: UTF-8 checked once, then the JSON.
         let scan = p50(&mut || {
-            let _: serde::de::IgnoredAny = serde_json::from_slice(&body).unwrap();
+            let text = std::str::from_utf8(&body).unwrap();
+            let _: serde::de::IgnoredAny = serde_json::from_str(text).unwrap();
         });
         let fast = p50(&mut || {
             review::parse(&body, Kind::FunctionMesh, webhook).unwrap();
