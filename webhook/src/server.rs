@@ -165,6 +165,7 @@ impl<R: References + 'static> App<R> {
             }
             Ok(Ok(collected)) => collected.to_bytes(),
         };
+        let received = Instant::now();
         let reader = match webhook {
             "validate" => Webhook::Validate,
             _ => Webhook::Mutate,
@@ -230,6 +231,7 @@ impl<R: References + 'static> App<R> {
                 result = verdict.result(),
                 warnings = verdict.warnings.len(),
                 micros = (seconds * 1e6) as u64,
+                decided_micros = received.elapsed().as_micros() as u64,
                 message = verdict
                     .status
                     .as_ref()

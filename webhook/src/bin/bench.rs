@@ -13,9 +13,14 @@
 //! UPDATE, with the metadata the apiserver adds); each is run right after the floor echoing that
 //! same body, and the table gives the webhook's p50 and p99 as multiples of the floor's.
 //!
+//! The last column is the webhook's own p50 time to decide (from its log): the body received
+//! to the answer decided; the rest is transport.
+//!
 //! `fmesh-webhook-bench cpu [--rate N]` measures the CPU cost of each of those requests in this
 //! process, without TLS or sockets (`4 × N` iterations each): what load the machine can take;
-//! and the cost of the largest review the server accepts (a mesh at the body limit).
+//! then `N` more with the caches evicted before each (cold), which is what a request costs in
+//! the server, where the load generator and TLS run between two requests; and the cost of the
+//! largest review the server accepts (a mesh at the body limit).
 //! `fmesh-webhook-bench phases` times each stage of a request on its own.
 
 use std::path::{Path, PathBuf};
@@ -515,7 +520,7 @@ async fn bench(o: Options) -> Result<()> {
     println!("load average before: {}", load_average());
     println!();
     println!(
-        "{:<26} {:>8} {:>8} {:>8} {:>8} {:>7} {:>10} {:>10} {:>12}",
+        "{:<26} {:>8} {:>8} {:>8} {:>8} {:>7} {:>10} {:>10} {:>12} {:>10}",
         "target",
         "p50 ms",
         "p90 ms",
@@ -524,14 +529,17 @@ async fn bench(o: Options) -> Result<()> {
         "errors",
         "achieved/s",
         "max req/s",
-        "p50/p99 ×floor"
+        "p50/p99 ×floor",
+        "decided ms"
     );
     let mut peak = 0;
     // Each request beside the floor echoing that same body, one after the other.
     for (label, path, body) in bodies {
         let mut floor = None;
         for (target, port, path) in [("  echo, same body", eport, "/"), (label, wport, path)] {
+            let log_from = log_len(&certs);
             let run = open_loop(port, path, &body, &tls, &o).await?;
+            let in_server = server_micros(&certs, log_from);
             peak = peak.max(rss_kib(webhook.0.id(), "VmRSS:"));
             let rps = closed_loop(port, path, &body, &tls, &o).await?;
             peak = peak.max(rss_kib(webhook.0.id(), "VmRSS:"));
@@ -541,8 +549,13 @@ async fn bench(o: Options) -> Result<()> {
                 Some((f50, f99)) => format!("{:.1} / {:.1}", p50 / f50, p99 / f99),
                 None => String::new(),
             };
+            let in_server = if in_server.is_empty() {
+                String::new()
+            } else {
+                format!("{:.3}", pct(&in_server, 0.5))
+            };
             println!(
-                "{target:<26} {p50:>8.3} {:>8.3} {p99:>8.3} {:>8.3} {:>7} {:>10.0} {:>10.0} {ratio:>14}",
+                "{target:<26} {p50:>8.3} {:>8.3} {p99:>8.3} {:>8.3} {:>7} {:>10.0} {:>10.0} {ratio:>14} {in_server:>10}",
                 pct(lat, 0.9),
                 pct(lat, 1.0),
                 run.errors,
@@ -586,12 +599,23 @@ async fn cpu(o: &Options) -> Result<()> {
     let iterations = o.rate.max(50) * 4;
     println!("load average before: {}", load_average());
     println!(
-        "{:<18} {:>10} {:>10} {:>10}",
-        "request", "mean µs", "p50 µs", "p99 µs"
+        "{:<18} {:>10} {:>10} {:>10} {:>12}",
+        "request", "mean µs", "p50 µs", "p99 µs", "cold p50 µs"
     );
+    // Written over before each request of the cold run, so the request finds its memory
+    // (and the allocator's) out of the caches, as it does in the server between requests.
+    let mut evictor = vec![0u8; COLD_EVICT_BYTES];
     for (label, path, body) in bodies()? {
-        let mut times = Vec::with_capacity(iterations as usize);
-        for i in 0..iterations + 50 {
+        let mut hot = Vec::with_capacity(iterations as usize);
+        let mut cold = Vec::with_capacity(iterations as usize / 4);
+        for i in 0..iterations + iterations / 4 + 50 {
+            let is_cold = i >= iterations + 50;
+            if is_cold {
+                for (j, b) in evictor.iter_mut().enumerate().step_by(64) {
+                    *b = b.wrapping_add(j as u8);
+                }
+                std::hint::black_box(&evictor);
+            }
             let req = hyper::Request::post(path).body(Full::new(body.clone()))?;
             let t = Instant::now();
             let resp = app.handle(req, Listener::Tls).await;
@@ -600,16 +624,20 @@ async fn cpu(o: &Options) -> Result<()> {
             if answer.is_empty() {
                 bail!("{label}: empty answer");
             }
-            if i >= 50 {
-                times.push(micros);
+            if is_cold {
+                cold.push(micros);
+            } else if i >= 50 {
+                hot.push(micros);
             }
         }
-        let mean = times.iter().sum::<u64>() as f64 / times.len() as f64 / 1000.0;
-        times.sort_unstable();
+        let mean = hot.iter().sum::<u64>() as f64 / hot.len() as f64 / 1000.0;
+        hot.sort_unstable();
+        cold.sort_unstable();
         println!(
-            "{label:<18} {mean:>10.1} {:>10.1} {:>10.1}",
-            pct(&times, 0.5),
-            pct(&times, 0.99)
+            "{label:<18} {mean:>10.1} {:>10.1} {:>10.1} {:>12.1}",
+            pct(&hot, 0.5),
+            pct(&hot, 0.99),
+            pct(&cold, 0.5)
         );
     }
     // The most CPU one review can take: the server decides on the connection's task, so this
@@ -720,6 +748,32 @@ fn phases(o: &Options) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// What the cold run of `cpu` writes over before each request: past this VM's L2 (1 MiB per
+/// core) and most of the L3 it shares (35.8 MiB), as the load generator's and TLS's work
+/// between two requests does in the server.
+const COLD_EVICT_BYTES: usize = 16 << 20;
+
+/// How many bytes the webhook's log has.
+fn log_len(dir: &Path) -> u64 {
+    std::fs::metadata(dir.join("webhook.log")).map_or(0, |m| m.len())
+}
+
+/// The webhook's own time to decide each request (µs, sorted, from the `decided_micros` of
+/// its `answered` log lines written after byte `from`): from the body received to the answer
+/// decided, so the rest of the latency is transport (TLS, HTTP, scheduling).
+fn server_micros(dir: &Path, from: u64) -> Vec<u64> {
+    let log = std::fs::read(dir.join("webhook.log")).unwrap_or_default();
+    let mut micros: Vec<u64> = log
+        .get(from as usize..)
+        .unwrap_or_default()
+        .split(|b| *b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<Value>(line).ok())
+        .filter_map(|v| v["fields"]["decided_micros"].as_u64())
+        .collect();
+    micros.sort_unstable();
+    micros
 }
 
 fn spawn_webhook(bin: &Path, port: u16, certs: &Path) -> Result<Child> {
