@@ -285,9 +285,8 @@ impl Verdict {
     pub fn encode(&self, uid: &str) -> Vec<u8> {
         // Written out directly: the patch's base64 (13 KB for a new 20-member mesh) needs no
         // escaping, and a `Value` tree would copy it and scan it for escapes again.
-        let mut out = String::with_capacity(
-            160 + self.patch.as_ref().map_or(0, |p| p.len() * 4 / 3 + 4),
-        );
+        let mut out =
+            String::with_capacity(160 + self.patch.as_ref().map_or(0, |p| p.len() * 4 / 3 + 4));
         out.push_str(r#"{"apiVersion":""#);
         out.push_str(API_VERSION);
         out.push_str(r#"","kind":"AdmissionReview","response":{"uid":"#);
