@@ -53,13 +53,15 @@ impl AddOps {
     }
 
     /// The patch: a JSON array of the operations, or `None` if there are none.
-    pub fn finish(mut self) -> Option<String> {
+    pub fn finish(mut self) -> Result<Option<String>, Error> {
         if self.json.is_empty() {
-            return None;
+            return Ok(None);
         }
         self.json.push(b']');
-        // Only serde_json's output and ASCII were written.
-        String::from_utf8(self.json).ok()
+        // Only serde_json's output and ASCII were written, so this does not fail.
+        String::from_utf8(self.json)
+            .map(Some)
+            .map_err(ser::Error::custom)
     }
 }
 
@@ -388,6 +390,7 @@ mod tests {
     /// The operations written, as values (none: an empty list).
     fn ops(ops: AddOps) -> Vec<Value> {
         ops.finish()
+            .unwrap()
             .map(|json| serde_json::from_str(&json).unwrap())
             .unwrap_or_default()
     }

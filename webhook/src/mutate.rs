@@ -48,7 +48,7 @@ pub fn defaults_patch(res: &Resource) -> Result<Option<String>, PatchError> {
         Resource::FunctionMesh(o) => additions(&sent, &o.spec, &mut pointer, &mut ops)?,
         Resource::BackendConfig(_) => return Ok(None),
     }
-    Ok(ops.finish())
+    Ok(ops.finish()?)
 }
 
 /// Why the defaults could not be written out (a type that does not serialize to JSON).
@@ -169,6 +169,7 @@ mod tests {
         .unwrap();
         expected
             .finish()
+            .unwrap()
             .map(|json| serde_json::from_str(&json).unwrap())
     }
 
