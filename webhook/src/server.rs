@@ -170,7 +170,7 @@ impl<R: References + 'static> App<R> {
             "validate" => Webhook::Validate,
             _ => Webhook::Mutate,
         };
-        let request = match review::parse(&bytes, kind, reader) {
+        let mut request = match review::parse(&bytes, kind, reader) {
             Ok(r) => r,
             Err(bad) => return self.bad(kind, webhook, started, &bad),
         };
@@ -192,7 +192,7 @@ impl<R: References + 'static> App<R> {
         let decision = AssertUnwindSafe(
             async {
                 match webhook {
-                    "validate" => self.admission.validate(kind, &request).await,
+                    "validate" => self.admission.validate(kind, &mut request).await,
                     _ => self.admission.mutate(kind, &request).await,
                 }
             }

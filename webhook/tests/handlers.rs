@@ -229,10 +229,32 @@ async fn updates_guard_identity_but_not_metadata_edits() {
     let v = answer(
         &app,
         "/validate/function",
-        &review("Function", "UPDATE", relabelled, Some(broken)),
+        &review("Function", "UPDATE", relabelled, Some(broken.clone())),
     )
     .await;
     assert_eq!(v["allowed"], true, "{v}");
+    // A spec edit is checked only for the references it introduces: the Secret missing
+    // before does not block it, a newly named missing one does.
+    let mut edited = broken.clone();
+    edited["spec"]["replicas"] = json!(3);
+    let v = answer(
+        &app,
+        "/validate/function",
+        &review("Function", "UPDATE", edited.clone(), Some(broken.clone())),
+    )
+    .await;
+    assert_eq!(v["allowed"], true, "{v}");
+    edited["spec"]["secretsMap"]["Y"] = json!({"path": "also-gone", "key": "k"});
+    let v = answer(
+        &app,
+        "/validate/function",
+        &review("Function", "UPDATE", edited, Some(broken)),
+    )
+    .await;
+    assert_eq!(v["allowed"], false, "{v}");
+    let message = v["status"]["message"].as_str().unwrap();
+    assert!(message.contains("also-gone"), "{message}");
+    assert!(!message.contains("`gone`"), "{message}");
     // Deletion in progress: finalizer removal is never blocked.
     let mut deleting = good("Function");
     deleting["spec"]["replicas"] = json!(-1);
