@@ -330,8 +330,8 @@ fn old_resource(req: &Request) -> Option<(&Reviewed, &Resource)> {
     }
 }
 
-/// Whether two objects of a kind have the same spec (as sent, not defaulted).
-fn same_spec(a: &Resource, b: &Resource) -> bool {
+/// Whether two objects are of one kind and have the same spec.
+pub(crate) fn same_spec(a: &Resource, b: &Resource) -> bool {
     match (a, b) {
         (Resource::Function(a), Resource::Function(b)) => a.spec == b.spec,
         (Resource::Source(a), Resource::Source(b)) => a.spec == b.spec,

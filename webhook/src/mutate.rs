@@ -12,6 +12,7 @@
 use fmesh_crds::Resource;
 
 use crate::additions::{AddOps, additions};
+use crate::admit::same_spec;
 use crate::shape::Shape;
 
 /// The `add` operations that default `res` (the typed object as sent): the JSON text of the
@@ -21,14 +22,7 @@ pub fn defaults_patch(res: &Resource) -> Result<Option<String>, PatchError> {
     defaulted.apply_defaults();
     // Nothing defaulted (an UPDATE of a stored object, a reinvocation): equal specs serialize
     // to the same keys, so the walk below would find nothing to add.
-    let unchanged = match (res, &defaulted) {
-        (Resource::Function(a), Resource::Function(b)) => a.spec == b.spec,
-        (Resource::Source(a), Resource::Source(b)) => a.spec == b.spec,
-        (Resource::Sink(a), Resource::Sink(b)) => a.spec == b.spec,
-        (Resource::FunctionMesh(a), Resource::FunctionMesh(b)) => a.spec == b.spec,
-        _ => true,
-    };
-    if unchanged {
+    if same_spec(res, &defaulted) {
         return Ok(None);
     }
     // Only the keys of what was sent are read: its shape, not a `Value`.

@@ -135,7 +135,7 @@ impl<'de, T: Root, const WARN: bool> Visitor<'de> for TypedVisitor<T, WARN> {
                 "kind" => kind = Some(map.next_value::<String>()?),
                 "metadata" => metadata = Some(map.next_value_seed(Level::Metadata)?),
                 "spec" => {
-                    spec = Some(map.next_value_seed(Spec::<T::Spec, WARN> {
+                    spec = Some(map.next_value_seed(Spec::<T::Spec> {
                         unknown: &mut unknown,
                         spec: PhantomData,
                     })?)
@@ -162,13 +162,14 @@ impl<'de, T: Root, const WARN: bool> Visitor<'de> for TypedVisitor<T, WARN> {
     }
 }
 
-/// A spec, noting in `unknown` whether it held a field the typed API skips (`WARN` only).
-struct Spec<'a, T, const WARN: bool> {
+/// A spec, noting in `unknown` whether it held a field the typed API skips (read only where
+/// warnings are shown).
+struct Spec<'a, T> {
     unknown: &'a mut bool,
     spec: PhantomData<T>,
 }
 
-impl<'de, T: DeserializeOwned, const WARN: bool> DeserializeSeed<'de> for Spec<'_, T, WARN> {
+impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for Spec<'_, T> {
     type Value = T;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
         // Through the flagging wrapper even where the flag is not read: one copy of the spec's
@@ -176,9 +177,7 @@ impl<'de, T: DeserializeOwned, const WARN: bool> DeserializeSeed<'de> for Spec<'
         // webhook, so what one decoding brought into the instruction caches serves the next.
         let unknown = std::cell::Cell::new(false);
         let spec = crate::unknown::deserialize(d, &unknown)?;
-        if WARN {
-            *self.unknown |= unknown.get();
-        }
+        *self.unknown |= unknown.get();
         Ok(spec)
     }
 }
