@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::common::{InputConf, OutputConf};
 use crate::diagnostic::{FieldPath, Report};
-use crate::topic::{TopicName, TopicPattern};
+use crate::topic::{TopicName, TopicParts, TopicPattern};
 use crate::validate::{WorkloadKind, object_name};
 use crate::workload::ConsumerSpec;
 use crate::{FunctionMeshSpec, defaults};
@@ -154,7 +154,9 @@ fn member(
     let output_schema = output.and_then(|o| {
         let custom = o.custom_schema_sinks.as_ref().and_then(|m| {
             m.iter()
-                .find(|(t, _)| t.parse::<TopicName>().ok() == output_topic)
+                .find(|(t, _)| {
+                    TopicParts::parse(t).ok() == output_topic.as_ref().map(TopicName::parts)
+                })
                 .map(|(_, s)| s.clone())
         });
         custom.or_else(|| o.sink_schema_type.clone())

@@ -65,6 +65,30 @@ impl FromStr for TopicName {
     type Err = TopicError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        TopicParts::parse(s).map(|p| TopicName {
+            domain: p.domain,
+            tenant: p.tenant.to_string(),
+            namespace: p.namespace.to_string(),
+            local: p.local.to_string(),
+        })
+    }
+}
+
+/// A valid topic name's parts, borrowed from its text: what validation and the mesh graph need
+/// to check and compare names without allocating (they read each mesh's topics several times).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TopicParts<'a> {
+    pub domain: Domain,
+    pub tenant: &'a str,
+    /// `tenant/ns`, or `tenant/cluster/ns` in the legacy form: always a slice of the text,
+    /// or `public/default` for a bare local name.
+    pub namespace: &'a str,
+    pub local: &'a str,
+}
+
+impl<'a> TopicParts<'a> {
+    /// Parses and checks `s` by the rules of [`TopicName`].
+    pub fn parse(s: &'a str) -> Result<Self, TopicError> {
         if s.trim() != s || s.is_empty() {
             return Err(topic_error(
                 "topic name is empty or has surrounding spaces",
@@ -82,34 +106,39 @@ impl FromStr for TopicName {
             }
             None => {
                 // Short forms: `name` or `tenant/ns/name`; nothing else.
-                let parts: Vec<&str> = s.split('/').collect();
-                match parts.as_slice() {
-                    [_] => {
-                        return Self::from_parts(Domain::Persistent, "public", "public/default", s);
+                let mut slashes = s.match_indices('/').map(|(i, _)| i);
+                return match (slashes.next(), slashes.next(), slashes.next()) {
+                    (None, _, _) => {
+                        Self::checked(Domain::Persistent, "public", "public/default", s)
                     }
-                    [t, ns, name] => {
-                        return Self::from_parts(Domain::Persistent, t, &format!("{t}/{ns}"), name);
-                    }
-                    _ => {
-                        return Err(topic_error(
-                            format!("`{s}` is not a valid short topic name"),
-                            FORM_HINT,
-                        ));
-                    }
-                }
+                    (Some(first), Some(second), None) => Self::checked(
+                        Domain::Persistent,
+                        &s[..first],
+                        &s[..second],
+                        &s[second + 1..],
+                    ),
+                    _ => Err(topic_error(
+                        format!("`{s}` is not a valid short topic name"),
+                        FORM_HINT,
+                    )),
+                };
             }
         };
-        let parts: Vec<&str> = rest.splitn(4, '/').collect();
-        match parts.as_slice() {
-            [t, ns, name] => Self::from_parts(domain, t, &format!("{t}/{ns}"), name),
-            [t, cluster, ns, name] => {
+        // `tenant/ns/name`, or the legacy `tenant/cluster/ns/name` (whose name may hold '/').
+        let mut slashes = rest.match_indices('/').map(|(i, _)| i);
+        match (slashes.next(), slashes.next(), slashes.next()) {
+            (Some(first), Some(second), None) => {
+                Self::checked(domain, &rest[..first], &rest[..second], &rest[second + 1..])
+            }
+            (Some(first), Some(second), Some(third)) => {
+                let cluster = &rest[first + 1..second];
                 if !is_named_entity(cluster) {
                     return Err(topic_error(
                         format!("invalid cluster name `{cluster}`"),
                         FORM_HINT,
                     ));
                 }
-                Self::from_parts(domain, t, &format!("{t}/{cluster}/{ns}"), name)
+                Self::checked(domain, &rest[..first], &rest[..third], &rest[third + 1..])
             }
             _ => Err(topic_error(
                 format!("`{s}` has no tenant/namespace/name after the domain"),
@@ -117,14 +146,12 @@ impl FromStr for TopicName {
             )),
         }
     }
-}
 
-impl TopicName {
-    fn from_parts(
+    fn checked(
         domain: Domain,
-        tenant: &str,
-        namespace: &str,
-        local: &str,
+        tenant: &'a str,
+        namespace: &'a str,
+        local: &'a str,
     ) -> Result<Self, TopicError> {
         if !is_named_entity(tenant) {
             return Err(topic_error(
@@ -142,12 +169,24 @@ impl TopicName {
         if local.is_empty() {
             return Err(topic_error("the topic's local name is empty", FORM_HINT));
         }
-        Ok(TopicName {
+        Ok(TopicParts {
             domain,
-            tenant: tenant.to_string(),
-            namespace: namespace.to_string(),
-            local: local.to_string(),
+            tenant,
+            namespace,
+            local,
         })
+    }
+}
+
+impl TopicName {
+    /// The name's parts, borrowed.
+    pub fn parts(&self) -> TopicParts<'_> {
+        TopicParts {
+            domain: self.domain,
+            tenant: &self.tenant,
+            namespace: &self.namespace,
+            local: &self.local,
+        }
     }
 
     /// The partition index when this names one partition (`t-partition-3` → 3).
@@ -169,6 +208,13 @@ impl TopicName {
 }
 
 impl fmt::Display for TopicName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.parts().fmt(f)
+    }
+}
+
+impl fmt::Display for TopicParts<'_> {
+    /// The fully qualified name: `persistent://tenant/ns/name`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -259,6 +305,37 @@ mod tests {
                 "{bad:?} should be rejected"
             );
         }
+    }
+
+    #[test]
+    fn parts_are_slices_of_the_name() {
+        let parts = |s| {
+            let p = TopicParts::parse(s).unwrap();
+            (p.domain, p.tenant, p.namespace, p.local)
+        };
+        let persistent = Domain::Persistent;
+        assert_eq!(parts("t"), (persistent, "public", "public/default", "t"));
+        assert_eq!(parts("acme/ns/t"), (persistent, "acme", "acme/ns", "t"));
+        assert_eq!(
+            parts("non-persistent://a/b/c"),
+            (Domain::NonPersistent, "a", "a/b", "c")
+        );
+        // The legacy form: a cluster between tenant and namespace; the rest is the local name.
+        assert_eq!(
+            parts("persistent://a/cl/ns/t/x"),
+            (persistent, "a", "a/cl/ns", "t/x")
+        );
+        let err = TopicParts::parse("persistent://a/c l/ns/t").unwrap_err();
+        assert_eq!(err.reason, "invalid cluster name `c l`");
+        let err = TopicParts::parse("acme/n s/t").unwrap_err();
+        assert_eq!(err.reason, "invalid namespace `n s`");
+        // Borrowed and owned names compare and print alike.
+        let owned: TopicName = "acme/ns/t".parse().unwrap();
+        assert_eq!(
+            owned.parts(),
+            TopicParts::parse("persistent://acme/ns/t").unwrap()
+        );
+        assert_eq!(owned.parts().to_string(), owned.to_string());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::common::{
 };
 use crate::connectors::{self, ConnectorKind, java::JavaRef};
 use crate::diagnostic::{FieldPath, Report};
-use crate::topic::{TopicName, TopicPattern};
+use crate::topic::{TopicParts, TopicPattern};
 use crate::workload::{ConsumerSpec, WorkloadSpec};
 use crate::{FunctionMeshSpec, FunctionSpec, SinkSpec, SourceSpec, defaults, graph, quantity};
 
@@ -852,7 +852,7 @@ fn input_conf(
             "set input.topics or input.topicPattern",
         );
     }
-    let output = output_topic.and_then(|t| t.parse::<TopicName>().ok());
+    let output = output_topic.and_then(|t| TopicParts::parse(t).ok());
     for (field, name) in &all {
         let path = FieldPath::root(&format!("{at}.{field}"));
         if field == "topicPattern"
@@ -871,13 +871,13 @@ fn input_conf(
             }
             continue;
         }
-        match name.parse::<TopicName>() {
+        match TopicParts::parse(name) {
             Err(e) => r.error(
                 &path,
                 format!("input topic `{name}` is invalid: {e}"),
                 e.hint,
             ),
-            Ok(t) if output.as_ref() == Some(&t) => r.error(
+            Ok(t) if output == Some(t) => r.error(
                 &path,
                 format!("topic {t} is both an input and the output"),
                 "a function cannot consume its own output; use another topic",
@@ -948,7 +948,7 @@ fn crypto(r: &mut Report, at: &FieldPath, c: &CryptoConfig, producing: bool) {
 }
 
 fn topic(r: &mut Report, path: &FieldPath, name: &str) {
-    if let Err(e) = name.parse::<TopicName>() {
+    if let Err(e) = TopicParts::parse(name) {
         r.error(path, format!("topic `{name}` is invalid: {e}"), e.hint);
     }
 }
