@@ -178,12 +178,25 @@ impl<R: References> Admission<R> {
     }
 
     /// The mutating answer: the defaults as a patch of `add` operations, or nothing.
-    pub async fn mutate(&self, kind: Kind, req: &Request) -> Verdict {
-        let res = match self.prepare(kind, req) {
-            Prepared::Answer(v) => return v,
-            Prepared::Object(_, r, _) => r,
+    ///
+    /// A CREATE's object is defaulted in place (new objects nearly always get defaults); an
+    /// UPDATE's on a copy first, which skips the patch walk when nothing changes (a stored
+    /// object was defaulted when it was created).
+    pub async fn mutate(&self, kind: Kind, req: &mut Request) -> Verdict {
+        if let Prepared::Answer(v) = self.prepare(kind, req) {
+            return v;
+        }
+        let creating = req.operation == "CREATE";
+        let (Some(res), _) = resources_mut(req) else {
+            // `prepare` found a typed object.
+            return Verdict::deny(500, "InternalError", "the object vanished; retry");
         };
-        match mutate::defaults_patch(res) {
+        let patch = if creating {
+            mutate::defaults_patch_in_place(res)
+        } else {
+            mutate::defaults_patch(res)
+        };
+        match patch {
             Ok(Some(patch)) => Verdict {
                 patch: Some(patch),
                 ..Verdict::allow()

@@ -193,7 +193,7 @@ impl<R: References + 'static> App<R> {
             async {
                 match webhook {
                     "validate" => self.admission.validate(kind, &mut request).await,
-                    _ => self.admission.mutate(kind, &request).await,
+                    _ => self.admission.mutate(kind, &mut request).await,
                 }
             }
             .instrument(span.clone()),
