@@ -115,10 +115,12 @@ def key_shared(url, t):
     a = c.subscribe(t, "s", consumer_type=pulsar.ConsumerType.KeyShared)
     b = c.subscribe(t, "s", consumer_type=pulsar.ConsumerType.KeyShared)
     p = c.create_producer(t, batching_enabled=False)
-    for i in range(60):
-        p.send(f"k{i % 6}:{i}".encode(), partition_key=f"k{i % 6}")
+    # 30 keys: the hash ring's points come from the consumers' random names, and with 6 keys
+    # all of them once landed on one consumer (seen in CI); with 30 that is vanishingly rare.
+    for i in range(120):
+        p.send(f"k{i % 30}:{i}".encode(), partition_key=f"k{i % 30}")
     owner, last, got = {}, {}, 0
-    while got < 60:
+    while got < 120:
         for name, cons in (("a", a), ("b", b)):
             try:
                 m = cons.receive(timeout_millis=50)
