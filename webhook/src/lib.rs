@@ -9,6 +9,7 @@
 pub mod additions;
 pub mod admit;
 pub mod cache;
+pub mod elide;
 pub mod metrics;
 pub mod mutate;
 pub mod object;

@@ -133,7 +133,9 @@ impl<'de, T: Root, const WARN: bool> Visitor<'de> for TypedVisitor<T, WARN> {
             match key.as_str() {
                 "apiVersion" => api_version = Some(map.next_value::<String>()?),
                 "kind" => kind = Some(map.next_value::<String>()?),
-                "metadata" => metadata = Some(map.next_value_seed(Level::Metadata)?),
+                "metadata" => {
+                    metadata = Some(map.next_value_seed(Level::Metadata { marked: true })?)
+                }
                 "spec" => {
                     spec = Some(map.next_value_seed(Spec::<T::Spec> {
                         unknown: &mut unknown,
@@ -195,23 +197,36 @@ impl<'de> serde::Deserialize<'de> for Object {
     }
 }
 
-/// Where in the object a value sits: only these levels have keys to skip.
+/// Where in the object a value sits: only these levels have keys to skip. `marked`: the text
+/// may be a copy with the last-applied values cut out (`crate::elide`), whose markers are
+/// noted where the value is dropped; the exact decoder reads the body as sent.
 #[derive(Clone, Copy)]
 enum Level {
     Object,
-    Metadata,
-    Annotations,
+    Metadata { marked: bool },
+    Annotations { marked: bool },
+}
+
+/// What becomes of a value at some key of a [`Level`].
+enum Child {
+    Skip,
+    /// Skipped, but a marker is noted.
+    Note,
+    Decode(Level),
+    Keep,
 }
 
 impl Level {
-    /// What to do with `key`'s value at this level: skip it, or decode it at which level.
-    fn child(self, key: &str) -> Option<Option<Level>> {
+    fn child(self, key: &str) -> Child {
         match (self, key) {
-            (Level::Object, "metadata") => Some(Some(Level::Metadata)),
-            (Level::Metadata, "managedFields") => None,
-            (Level::Metadata, "annotations") => Some(Some(Level::Annotations)),
-            (Level::Annotations, LAST_APPLIED) => None,
-            _ => Some(None),
+            (Level::Object, "metadata") => Child::Decode(Level::Metadata { marked: false }),
+            (Level::Metadata { .. }, "managedFields") => Child::Skip,
+            (Level::Metadata { marked }, "annotations") => {
+                Child::Decode(Level::Annotations { marked })
+            }
+            (Level::Annotations { marked: false }, LAST_APPLIED) => Child::Skip,
+            (Level::Annotations { marked: true }, LAST_APPLIED) => Child::Note,
+            _ => Child::Keep,
         }
     }
 }
@@ -234,13 +249,14 @@ impl<'de> Visitor<'de> for Level {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             match self.child(&key) {
-                None => {
+                Child::Skip => {
                     map.next_value::<IgnoredAny>()?;
                 }
-                Some(Some(level)) => {
+                Child::Note => map.next_value_seed(Dropped)?,
+                Child::Decode(level) => {
                     out.insert(key, map.next_value_seed(level)?);
                 }
-                Some(None) => {
+                Child::Keep => {
                     out.insert(key, map.next_value::<Value>()?);
                 }
             }
@@ -279,6 +295,122 @@ impl<'de> Visitor<'de> for Level {
     }
     fn visit_none<E>(self) -> Result<Value, E> {
         Ok(Value::Null)
+    }
+}
+
+/// A dropped last-applied value: skipped like `IgnoredAny`, noting it if it is a marker.
+struct Dropped;
+
+impl<'de> DeserializeSeed<'de> for Dropped {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Dropped {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    // A marker has no escapes, so it comes borrowed from the text.
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<(), E> {
+        crate::elide::note(v);
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        IgnoredAny.visit_map(map).map(drop)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        IgnoredAny.visit_seq(seq).map(drop)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// `oldObject` for the mutating webhook: skipped as `IgnoredAny` skips it, except that the
+/// markers of a copy with the last-applied values cut out are noted (see `crate::elide`).
+pub struct Skimmed;
+
+impl<'de> Deserialize<'de> for Skimmed {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(Skim::Object).map(|()| Skimmed)
+    }
+}
+
+/// The levels [`Skimmed`] walks into: `metadata`, then its `annotations`.
+#[derive(Clone, Copy)]
+enum Skim {
+    Object,
+    Metadata,
+    Annotations,
+}
+
+impl<'de> DeserializeSeed<'de> for Skim {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skim {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            match (self, key.as_str()) {
+                (Skim::Object, "metadata") => map.next_value_seed(Skim::Metadata)?,
+                (Skim::Metadata, "annotations") => map.next_value_seed(Skim::Annotations)?,
+                (Skim::Annotations, LAST_APPLIED) => map.next_value_seed(Dropped)?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        IgnoredAny.visit_seq(seq).map(drop)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
     }
 }
 
