@@ -213,9 +213,9 @@ impl<R: References + 'static> App<R> {
             verdict.result(),
             seconds,
         );
-        // One event with the request's fields, not a span around the decision: no handler
-        // logs, and the JSON formatter re-parsed a span's fields for every event (a span cost
-        // more than the line it annotated).
+        // One event with the request's fields, not a span around the decision: the handlers
+        // log nothing of their own, and a span cost a registry entry, its fields formatted as
+        // JSON text, then parsed again to write the event.
         tracing::info!(
             uid = %request.uid,
             webhook,
