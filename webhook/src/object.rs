@@ -298,6 +298,34 @@ impl<'de> Visitor<'de> for Level {
     }
 }
 
+/// The `visit_*` methods of a skipping visitor (`Value = ()`) other than `visit_map` and
+/// `visit_borrowed_str`: anything is accepted, as `IgnoredAny` accepts it.
+macro_rules! ignore_the_rest {
+    () => {
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+            IgnoredAny.visit_seq(seq).map(drop)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+    };
+}
+
 /// A dropped last-applied value: skipped like `IgnoredAny`, noting it if it is a marker.
 struct Dropped;
 
@@ -320,30 +348,10 @@ impl<'de> Visitor<'de> for Dropped {
         crate::elide::note(v);
         Ok(())
     }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
         IgnoredAny.visit_map(map).map(drop)
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
-        IgnoredAny.visit_seq(seq).map(drop)
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
+    ignore_the_rest!();
 }
 
 /// `oldObject` for the mutating webhook: skipped as `IgnoredAny` skips it, except that the
@@ -391,27 +399,7 @@ impl<'de> Visitor<'de> for Skim {
         }
         Ok(())
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
-        IgnoredAny.visit_seq(seq).map(drop)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
+    ignore_the_rest!();
 }
 
 #[cfg(test)]
@@ -482,6 +470,35 @@ mod tests {
             }
             assert_eq!(decode(&v).unwrap(), expected, "{v}");
         }
+    }
+
+    #[test]
+    fn skimmed_accepts_any_value_and_notes_only_the_annotations_marker() {
+        let marker = crate::elide::marker();
+        let at_the_annotation = json!({"metadata": {"annotations": {LAST_APPLIED: marker},
+            "labels": {LAST_APPLIED: marker}}, "spec": {LAST_APPLIED: marker}});
+        for (value, markers) in [
+            (at_the_annotation, 1),
+            (json!({"metadata": {LAST_APPLIED: marker}}), 0),
+            (
+                json!({"metadata": {"annotations": {LAST_APPLIED: {"a": [marker]}}}}),
+                0,
+            ),
+            (json!({"metadata": {"annotations": [marker]}}), 0),
+            (json!({"metadata": "m"}), 0),
+            (json!(null), 0),
+            (json!([1, "two", {"metadata": {}}]), 0),
+            (json!(-4.5), 0),
+            (json!(true), 0),
+        ] {
+            let text = value.to_string();
+            let (decoded, met) = crate::elide::counting(|| serde_json::from_str::<Skimmed>(&text));
+            assert!(decoded.is_ok(), "{text}");
+            assert_eq!(met, markers, "{text}");
+        }
+        assert!(
+            serde_json::from_str::<Skimmed>(r#"{"metadata":{"annotations":{"a":[1,,]}}}"#).is_err()
+        );
     }
 
     #[test]
