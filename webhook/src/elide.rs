@@ -5,13 +5,14 @@
 //! a review's bytes (twice on UPDATE). The decoders drop it unread (`crate::object`), but
 //! serde_json still steps through it escape by escape. Here the body is searched for the
 //! annotation as the apiserver writes it (compact JSON), the end of each value is found by a
-//! word-at-a-time scan that also checks the value is a well-formed JSON string, and the value
-//! is replaced by a per-process marker, [`marker`].
+//! scan of 64 bytes at a time that also checks the value is a well-formed JSON string, and the
+//! value is replaced by a per-process marker, [`marker`].
 //!
 //! The copy is only trusted when the decoder of it met exactly as many markers as were put in,
 //! each where it drops the annotation ([`note`], [`counting`]): then every value cut was one it
-//! drops, and the copy decodes to what the body does. The marker holds a random nonce, so a
-//! body cannot carry one of its own. Anything else decodes the body as sent.
+//! drops, and the copy decodes to what the body does. The marker holds a random 64-bit nonce,
+//! so a body can only carry one of its own by guessing it. Anything else decodes the body as
+//! sent.
 
 use std::cell::Cell;
 use std::sync::{LazyLock, OnceLock};

@@ -153,7 +153,7 @@ fn text(body: &[u8]) -> Result<&str, BadReview> {
     if body.len() > MAX_BODY_BYTES {
         return Err(BadReview::TooLarge(body.len()));
     }
-    // simdutf8 picks SSE4.2 or AVX2 at run time: 4-8x std's check on these bodies.
+    // simdutf8 picks SSE4.2 or AVX2 at run time; std's check was 2 % of the server's CPU.
     simdutf8::compat::from_utf8(body).map_err(|e| {
         BadReview::Malformed(format!(
             "not UTF-8: invalid byte at offset {}",
