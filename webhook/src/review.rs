@@ -130,20 +130,54 @@ impl BadReview {
 /// `crate::object`); a review the fast decoder refuses (an invalid object, unknown fields, a
 /// malformed body) is decoded again as a whole, so answers and errors stay exact.
 pub fn parse(body: &[u8], kind: Kind, webhook: Webhook) -> Result<Request, BadReview> {
-    let text = text(body)?;
+    parse_noting(body, kind, webhook).0
+}
+
+/// Which decoding answered a review (a metric: a rise of `body` means the apiserver's JSON no
+/// longer looks as the cut expects, one of `exact` more invalid objects or unknown fields).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decoding {
+    /// The fast decoder, on the copy without the last-applied values.
+    Cut,
+    /// The fast decoder, on the body as sent.
+    Body,
+    /// The whole-object decoder (also: a body refused before decoding).
+    Exact,
+}
+
+impl Decoding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decoding::Cut => "cut",
+            Decoding::Body => "body",
+            Decoding::Exact => "exact",
+        }
+    }
+}
+
+/// [`parse`], and which decoding answered.
+pub fn parse_noting(
+    body: &[u8],
+    kind: Kind,
+    webhook: Webhook,
+) -> (Result<Request, BadReview>, Decoding) {
+    let text = match text(body) {
+        Ok(text) => text,
+        Err(bad) => return (Err(bad), Decoding::Exact),
+    };
     let fast = match elide::last_applied(text) {
         // The fast decoder reads a copy without the last-applied values, trusted only if it
         // met every marker where it drops the annotation (see `crate::elide`).
         Some(elided) => match elide::counting(|| fast_of(kind, &elided.text, webhook)) {
-            (Some(request), met) if met == elided.cut => Some(request),
-            (Some(_), _) => fast_of(kind, text, webhook),
+            (Some(request), met) if met == elided.cut => Some((request, Decoding::Cut)),
+            (Some(_), _) => fast_of(kind, text, webhook).map(|r| (r, Decoding::Body)),
             (None, _) => None,
         },
-        None => fast_of(kind, text, webhook),
+        None => fast_of(kind, text, webhook).map(|r| (r, Decoding::Body)),
     };
     match fast {
-        Some(request) => Ok(request),
-        None => exact_text(text, webhook),
+        Some((request, decoding)) => (Ok(request), decoding),
+        None => (exact_text(text, webhook), Decoding::Exact),
     }
 }
 
@@ -636,6 +670,24 @@ mod tests {
                 .unwrap();
             let applied = last_applied(&doc);
             let body = body(&applied, Some(&applied));
+            for webhook in [Webhook::Validate, Webhook::Mutate] {
+                assert_eq!(parse_noting(&body, kind, webhook).1, Decoding::Cut);
+            }
+            // The key also as a label: the copy is not trusted, the body is read as sent.
+            let mut labelled = applied.clone();
+            labelled["metadata"]["labels"][LAST_APPLIED] = json!("l".repeat(600));
+            let labelled = self::body(&labelled, None);
+            assert_eq!(
+                parse_noting(&labelled, kind, Webhook::Mutate).1,
+                Decoding::Body
+            );
+            let mut wrong = applied.clone();
+            wrong["spec"] = json!(7);
+            let wrong = self::body(&wrong, None);
+            assert_eq!(
+                parse_noting(&wrong, kind, Webhook::Mutate).1,
+                Decoding::Exact
+            );
             let text = std::str::from_utf8(&body).unwrap();
             let elided = elide::last_applied(text).unwrap();
             assert_eq!(elided.cut, 2);

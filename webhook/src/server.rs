@@ -169,7 +169,9 @@ impl<R: References + 'static> App<R> {
             "validate" => Webhook::Validate,
             _ => Webhook::Mutate,
         };
-        let mut request = match review::parse(&bytes, kind, reader) {
+        let (parsed, decoding) = review::parse_noting(&bytes, kind, reader);
+        self.metrics.decoded(decoding.as_str());
+        let mut request = match parsed {
             Ok(r) => r,
             Err(bad) => return self.bad(kind, webhook, started, &bad),
         };
