@@ -25,8 +25,10 @@ pub fn defaults_patch(res: &Resource) -> Result<Option<String>, PatchError> {
     if same_spec(res, &defaulted) {
         return Ok(None);
     }
-    let sent = shape_of(res)?;
-    walk(sent, &defaulted)
+    let Some(sent) = shape_of(res)? else {
+        return Ok(None);
+    };
+    walk(&sent, &defaulted)
 }
 
 /// [`defaults_patch`] for an object that usually gets defaults (a CREATE): `res` is defaulted
@@ -34,9 +36,11 @@ pub fn defaults_patch(res: &Resource) -> Result<Option<String>, PatchError> {
 /// patch's cost for a new 20-member mesh). A `res` already defaulted still gets `None`, from
 /// a walk that finds nothing to add.
 pub fn defaults_patch_in_place(res: &mut Resource) -> Result<Option<String>, PatchError> {
-    let sent = shape_of(res)?;
+    let Some(sent) = shape_of(res)? else {
+        return Ok(None);
+    };
     res.apply_defaults();
-    walk(sent, res)
+    walk(&sent, res)
 }
 
 /// The keys of the spec as sent: its shape, not a `Value`. `None` for a kind never defaulted.
@@ -51,17 +55,14 @@ fn shape_of(res: &Resource) -> Result<Option<Shape>, PatchError> {
 }
 
 /// The `add` operations for what `defaulted` has and the `sent` shape lacks.
-fn walk(sent: Option<Shape>, defaulted: &Resource) -> Result<Option<String>, PatchError> {
-    let Some(sent) = sent else {
-        return Ok(None);
-    };
+fn walk(sent: &Shape, defaulted: &Resource) -> Result<Option<String>, PatchError> {
     let mut ops = AddOps::default();
     let mut pointer = String::from("/spec");
     match defaulted {
-        Resource::Function(o) => additions(&sent, &o.spec, &mut pointer, &mut ops)?,
-        Resource::Source(o) => additions(&sent, &o.spec, &mut pointer, &mut ops)?,
-        Resource::Sink(o) => additions(&sent, &o.spec, &mut pointer, &mut ops)?,
-        Resource::FunctionMesh(o) => additions(&sent, &o.spec, &mut pointer, &mut ops)?,
+        Resource::Function(o) => additions(sent, &o.spec, &mut pointer, &mut ops)?,
+        Resource::Source(o) => additions(sent, &o.spec, &mut pointer, &mut ops)?,
+        Resource::Sink(o) => additions(sent, &o.spec, &mut pointer, &mut ops)?,
+        Resource::FunctionMesh(o) => additions(sent, &o.spec, &mut pointer, &mut ops)?,
         Resource::BackendConfig(_) => return Ok(None),
     }
     Ok(ops.finish()?)
