@@ -73,8 +73,9 @@ for i in "${!pods[@]}"; do args+=("${members[$i]}=$(pod_ip "${pods[$i]}")"); don
 python3 e2e/scripts/mesh-flow.py rates "${args[@]}" --seconds 5
 echo "== a sample of persistent://public/default/orders-enriched (official Pulsar client)"
 venv_python=$(bash broker/tests/py/setup-venv.sh)
-"$venv_python" e2e/scripts/mesh-flow.py sample --broker pulsar://10.244.0.1:6650 \
-  --topic persistent://public/default/orders-enriched -n 3
+# From the host: the broker's node port, with lookups answering the `external` listener.
+"$venv_python" e2e/scripts/mesh-flow.py sample --broker pulsar://10.244.0.1:30650 \
+  --listener external --topic persistent://public/default/orders-enriched -n 3
 step "flow shown"
 
 echo "== what kubectl apply of examples/invalid/broken-mesh.yaml answers"

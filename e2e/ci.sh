@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The e2e part of CI, called by .ci/run after the unit tests. On a fresh Debian machine it installs
-# what is missing, builds Kubernetes once (cached in ~/.cache/fmesh/k8s), brings the local cluster
+# what is missing, builds Kubernetes and CoreDNS once from their Go modules (cached in
+# ~/.cache/fmesh/{kubernetes,coredns}), brings the local cluster
 # up, runs the e2e suites against it, and finally proves `down` leaves nothing behind.
 # Needs root (the node mounts, makes network namespaces and runs a kubelet).
 set -euo pipefail
@@ -11,17 +12,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 
-# One apt transaction for everything the node and the Kubernetes build need.
-packages="golang-go rsync golang-github-modern-go-reflect2-dev etcd-server containerd runc
-  containernetworking-plugins busybox-static iproute2 gcc libc6-dev protobuf-compiler"
-missing=$(for p in $packages; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"; done)
-if [ -n "$missing" ]; then
-  apt-get update -qq
-  # shellcheck disable=SC2086
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
-  # Debian starts a system containerd; the cluster runs its own under its state directory.
-  systemctl disable --now containerd >/dev/null 2>&1 || true
-fi
+bash scripts/install-deps.sh
 
 cargo build -q -p fmesh-e2e --bin fmesh-e2e --tests
 t0=$(date +%s)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages fmesh's builds and tests need, once; a no-op when all are there.
 set -euo pipefail
-packages="protobuf-compiler gcc libc6-dev golang-go rsync etcd-server containerd runc
-  containernetworking-plugins busybox-static iproute2 iptables jq python3 python3-venv
+packages="protobuf-compiler gcc libc6-dev containerd runc
+  containernetworking-plugins busybox-static iproute2 iptables conntrack jq python3 python3-venv
   postgresql lua5.1 lua5.4"
 missing=$(for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"

@@ -60,6 +60,9 @@ pub struct BrokerConfig {
     pub admin_listen: Option<SocketAddr>,
     /// URL clients are redirected to by lookups (defaults to `pulsar://<listen>`).
     pub advertised_url: Option<String>,
+    /// Named listeners, as Pulsar's `advertisedListeners`: a lookup that names one (the
+    /// client's `listenerName`) is answered with its URL instead of `advertised_url`.
+    pub advertised_listeners: Vec<(String, String)>,
     /// When entries and acknowledgements become durable.
     pub fsync: FsyncPolicy,
     /// Create topics on first use.
@@ -106,6 +109,7 @@ impl Default for BrokerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 6650)),
             admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
             advertised_url: None,
+            advertised_listeners: Vec::new(),
             fsync: FsyncPolicy::Grouped,
             auto_create_topics: true,
             deduplication: true,

@@ -388,28 +388,53 @@ impl Connection {
         self.send(r);
     }
 
-    /// URLs lookups hand out: with TLS both point at the TLS listener (it is the only one).
-    fn advertised(&self) -> (String, Option<String>) {
+    /// URLs lookups hand out: those of the named listener if the client asked for one, else
+    /// the advertised URL; with TLS both point at the TLS listener (it is the only one).
+    /// `Err` names the listeners there are when the client asked for another.
+    fn advertised(&self, listener: Option<&str>) -> Result<(String, Option<String>), String> {
         let cfg = &self.broker.config;
-        let url = cfg
-            .advertised_url
-            .clone()
-            .unwrap_or_else(|| format!("pulsar://{}", cfg.listen));
-        match &cfg.tls {
+        let url = match listener.filter(|l| !l.is_empty()) {
+            Some(name) => match cfg.advertised_listeners.iter().find(|(n, _)| n == name) {
+                Some((_, url)) => url.clone(),
+                None => {
+                    let known: Vec<&str> = cfg
+                        .advertised_listeners
+                        .iter()
+                        .map(|(n, _)| n.as_str())
+                        .collect();
+                    return Err(format!(
+                        "the broker has no listener named `{name}` (listeners: {known:?}; \
+                         set FMESH_BROKER_ADVERTISED_LISTENERS)"
+                    ));
+                }
+            },
+            None => cfg
+                .advertised_url
+                .clone()
+                .unwrap_or_else(|| format!("pulsar://{}", cfg.listen)),
+        };
+        Ok(match &cfg.tls {
             Some(_) => {
                 let tls = url.replacen("pulsar://", "pulsar+ssl://", 1);
                 (tls.clone(), Some(tls))
             }
             None => (url, None),
-        }
+        })
     }
 
     fn lookup(&self, l: proto::CommandLookupTopic) {
         use command_lookup_topic_response::LookupType;
-        let (url, tls) = self.advertised();
         let mut r = base(Type::LookupResponse);
-        r.lookup_topic_response = Some(match topic_name(&l.topic) {
-            Ok(_) => CommandLookupTopicResponse {
+        let listener = l.advertised_listener_name.as_deref();
+        r.lookup_topic_response = Some(match (topic_name(&l.topic), self.advertised(listener)) {
+            (Ok(_), Err(message)) => CommandLookupTopicResponse {
+                response: Some(LookupType::Failed as i32),
+                request_id: l.request_id,
+                error: Some(proto::ServerError::ServiceNotReady as i32),
+                message: Some(message),
+                ..Default::default()
+            },
+            (Ok(_), Ok((url, tls))) => CommandLookupTopicResponse {
                 broker_service_url: Some(url),
                 broker_service_url_tls: tls,
                 response: Some(LookupType::Connect as i32),
@@ -418,7 +443,7 @@ impl Connection {
                 proxy_through_service_url: Some(false),
                 ..Default::default()
             },
-            Err(e) => CommandLookupTopicResponse {
+            (Err(e), _) => CommandLookupTopicResponse {
                 response: Some(LookupType::Failed as i32),
                 request_id: l.request_id,
                 error: Some(e.server_error() as i32),

@@ -33,6 +33,15 @@ struct Args {
     /// URL handed out by lookups (default: pulsar://<listen>).
     #[arg(long, env = "FMESH_BROKER_ADVERTISED_URL")]
     advertised_url: Option<String>,
+    /// Named listeners `name:url` (comma separated), as Pulsar's `advertisedListeners`: a
+    /// client setting `listenerName` gets that URL in lookups.
+    #[arg(
+        long,
+        env = "FMESH_BROKER_ADVERTISED_LISTENERS",
+        value_delimiter = ',',
+        value_parser = parse_listener
+    )]
+    advertised_listeners: Vec<(String, String)>,
     /// fsync policy: `every` entry or `grouped` (group commit).
     #[arg(long, env = "FMESH_BROKER_FSYNC", default_value = "grouped")]
     fsync: FsyncPolicy,
@@ -66,6 +75,17 @@ struct Args {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "FMESH_BROKER_LOG_JSON")]
     log_json: bool,
+}
+
+fn parse_listener(text: &str) -> Result<(String, String), String> {
+    match text.split_once(':') {
+        Some((name, url)) if !name.is_empty() && url.starts_with("pulsar") => {
+            Ok((name.to_owned(), url.to_owned()))
+        }
+        _ => Err(format!(
+            "`{text}`: expected NAME:URL, e.g. external:pulsar://10.0.0.1:30650"
+        )),
+    }
 }
 
 fn auth(args: &Args) -> anyhow::Result<AuthConfig> {
@@ -107,6 +127,7 @@ async fn main() -> anyhow::Result<()> {
         listen: args.listen,
         admin_listen: Some(args.admin_listen),
         advertised_url: args.advertised_url.clone(),
+        advertised_listeners: args.advertised_listeners.clone(),
         fsync: args.fsync,
         auto_create_topics: args.auto_create_topics,
         deduplication: args.deduplication,

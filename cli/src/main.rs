@@ -92,10 +92,6 @@ struct RenderArgs {
     /// A manifest file, or `-` for stdin.
     #[arg(value_name = "FILE|-")]
     file: PathBuf,
-    /// Render for a Kubernetes 1.20 API server (HPA autoscaling/v2beta2, PDB policy/v1beta1)
-    /// instead of the current API versions.
-    #[arg(long)]
-    kubernetes_1_20: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -247,11 +243,7 @@ fn run_graph(args: &GraphArgs) -> anyhow::Result<u8> {
 
 fn run_render(args: &RenderArgs) -> anyhow::Result<u8> {
     let (name, objects) = load_objects(&args.file, "rendered")?;
-    let caps = if args.kubernetes_1_20 {
-        fmesh_operator::Capabilities::kubernetes_1_20()
-    } else {
-        fmesh_operator::Capabilities::latest()
-    };
+    let caps = fmesh_operator::Capabilities::latest();
     let cfg = fmesh_operator::OperatorConfig::default();
     let mut out = String::new();
     let mut invalid = objects.len() != objects.iter().filter(|o| o.resource().is_some()).count();

@@ -17,7 +17,7 @@ fn render(args: &[&str]) -> (i32, String, String) {
 }
 
 #[test]
-fn renders_a_functions_workload_for_the_api_server_version() {
+fn renders_a_functions_workload() {
     let (code, out, err) = render(&["examples/function.yaml"]);
     assert_eq!(code, 0, "{err}");
     assert!(
@@ -28,9 +28,6 @@ fn renders_a_functions_workload_for_the_api_server_version() {
         out.contains("apiVersion: autoscaling/v2\n"),
         "maxReplicas asks for an HPA: {out}"
     );
-    let (code, out, err) = render(&["--kubernetes-1-20", "examples/function.yaml"]);
-    assert_eq!(code, 0, "{err}");
-    assert!(out.contains("apiVersion: autoscaling/v2beta2"), "{out}");
 }
 
 #[test]

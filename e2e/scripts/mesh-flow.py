@@ -4,8 +4,10 @@
   mesh-flow.py first  --sink IP [--since EPOCH]        seconds from EPOCH (default: now) until
                                                         the sink has processed a message
   mesh-flow.py rates  MEMBER=IP ... [--seconds S]       msg/s per member from runner metrics
-  mesh-flow.py sample --broker URL --topic T [-n N]     N new messages of T, read with the
-                                                        official Pulsar client (pulsar-client)
+  mesh-flow.py sample --broker URL --topic T [-n N] [--listener NAME]
+                                                        N new messages of T, read with the
+                                                        official Pulsar client (pulsar-client);
+                                                        NAME: the broker's advertised listener
 
 Runner metrics are read from http://<pod IP>:9094/metrics (the host reaches the pod bridge).
 """
@@ -68,7 +70,11 @@ def rates(args):
 def sample(args):
     import pulsar  # the official client, from the venv run.sh sets up
 
-    client = pulsar.Client(args.broker, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Error))
+    client = pulsar.Client(
+        args.broker,
+        listener_name=args.listener,
+        logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Error),
+    )
     try:
         reader = client.create_reader(args.topic, pulsar.MessageId.latest)
         for _ in range(args.n):
@@ -93,6 +99,7 @@ def main():
     s.add_argument("--broker", required=True)
     s.add_argument("--topic", required=True)
     s.add_argument("-n", type=int, default=3)
+    s.add_argument("--listener")
     args = p.parse_args()
     return {"first": first, "rates": rates, "sample": sample}[args.cmd](args)
 

@@ -12,6 +12,7 @@ use crate::cgroups;
 use crate::cni;
 use crate::components::{self, Component};
 use crate::containerd;
+use crate::dns;
 use crate::error::{Error, IoContext, Result};
 use crate::images;
 use crate::k8sbin::KubeBinaries;
@@ -72,6 +73,7 @@ impl LocalCluster {
         let pki = Pki::ensure(&self.layout)?;
         self.write_configs(&pki)?;
         cni::ensure_bridge()?;
+        cni::enable_forwarding()?;
         // Fail before starting anything if a port we need belongs to someone else.
         for c in Component::ALL {
             if process::running(&self.layout, c.name()).is_none() {
@@ -81,6 +83,10 @@ impl LocalCluster {
             }
         }
         for component in Component::ALL {
+            if component == Component::CoreDns {
+                let client = kubeconfig::client(&self.layout.admin_kubeconfig()).await?;
+                dns::ensure_rbac(&client).await?;
+            }
             self.ensure_component(component, &pki).await?;
             if component == Component::Containerd {
                 // Sandboxes need the pause image before the kubelet starts any pod.
@@ -89,7 +95,7 @@ impl LocalCluster {
         }
         let client = kubeconfig::client(&self.layout.admin_kubeconfig()).await?;
         self.wait_node_ready(&client).await?;
-        self.wait_default_token(&client).await?;
+        self.wait_default_service_account(&client).await?;
         Ok(self.layout.admin_kubeconfig())
     }
 
@@ -104,6 +110,8 @@ impl LocalCluster {
             Identity::ControllerManager,
             Identity::Scheduler,
             Identity::Kubelet,
+            Identity::KubeProxy,
+            Identity::CoreDns,
         ] {
             let path = self.layout.component_kubeconfig(who.name());
             kubeconfig::write(&path, &pki.ca_cert(), who.name(), &pki.token(who)?)?;
@@ -111,6 +119,8 @@ impl LocalCluster {
         containerd::write_config(&self.layout)?;
         cni::write_config(&self.layout)?;
         components::write_kubelet_config(&self.layout)?;
+        components::write_kube_proxy_config(&self.layout)?;
+        components::write_corefile(&self.layout)?;
         for dir in [self.layout.etcd_data(), self.layout.kubelet_root()] {
             fs::create_dir_all(&dir).ctx(|| format!("create {}", dir.display()))?;
         }
@@ -202,16 +212,14 @@ impl LocalCluster {
         .await
     }
 
-    async fn wait_default_token(&self, client: &kube::Client) -> Result<()> {
+    /// Pods of a new namespace need its `default` ServiceAccount (their token is projected).
+    async fn wait_default_service_account(&self, client: &kube::Client) -> Result<()> {
         let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
         self.poll(
-            "the default ServiceAccount's token",
+            "the default ServiceAccount",
             Duration::from_secs(60),
             Component::ControllerManager,
-            || async {
-                let sa = accounts.get_opt("default").await?;
-                Ok(sa.and_then(|sa| sa.secrets).is_some_and(|s| !s.is_empty()))
-            },
+            || async { Ok(accounts.get_opt("default").await?.is_some()) },
         )
         .await
     }
@@ -260,6 +268,15 @@ impl LocalCluster {
         }
         let lock = self.lock()?;
         let grace = Duration::from_secs(10);
+        process::stop(&self.layout, Component::CoreDns.name(), grace)?;
+        process::stop(&self.layout, Component::KubeProxy.name(), grace)?;
+        // kube-proxy's iptables chains outlive it; its own cleanup mode removes them.
+        let kube_proxy = self.bins.program("kube-proxy");
+        if kube_proxy.is_file()
+            && let Err(e) = process::run(&kube_proxy.display().to_string(), &["--cleanup"])
+        {
+            tracing::warn!(error = %e, "kube-proxy --cleanup failed");
+        }
         process::stop(&self.layout, Component::Kubelet.name(), grace)?;
         if process::running(&self.layout, Component::Containerd.name()).is_some()
             && let Err(e) = containerd::remove_all_containers(&self.layout)

@@ -37,9 +37,8 @@ pub fn bridge_exists() -> bool {
     Path::new("/sys/class/net").join(BRIDGE).exists()
 }
 
-/// The bridge's own address: the pods' gateway, and the one host address every pod reaches
-/// (the local install's broker listens there).
-pub const GATEWAY: &str = "10.244.0.1";
+/// The bridge's own address: the pods' gateway and the node's IP.
+pub const GATEWAY: &str = crate::layout::NODE_IP;
 
 /// Creates the pod bridge with the gateway address, up, unless it exists: host programs can
 /// then listen on the gateway before the first pod starts (the CNI bridge plugin adopts it).
@@ -53,6 +52,24 @@ pub fn ensure_bridge() -> Result<()> {
         process::run("ip", &["addr", "add", &cidr, "dev", BRIDGE])?;
     }
     process::run("ip", &["link", "set", BRIDGE, "up"])?;
+    Ok(())
+}
+
+/// Routes between pods, Services and the host: kube-proxy's DNAT needs forwarding, and
+/// bridged pod-to-pod traffic must pass iptables so Service replies are translated back.
+pub fn enable_forwarding() -> Result<()> {
+    for (key, path) in [
+        ("net.ipv4.ip_forward", "/proc/sys/net/ipv4/ip_forward"),
+        (
+            "net.bridge.bridge-nf-call-iptables",
+            "/proc/sys/net/bridge/bridge-nf-call-iptables",
+        ),
+    ] {
+        if fs::read_to_string(path).is_ok_and(|v| v.trim() == "1") {
+            continue;
+        }
+        fs::write(path, "1").ctx(|| format!("set {key}=1 (write {path})"))?;
+    }
     Ok(())
 }
 

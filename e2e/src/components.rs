@@ -1,16 +1,21 @@
-//! The six node processes: how each is started, which ports it needs and how its health is read.
+//! The node's processes: how each is started, which ports it needs and how its health is read.
 
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::containerd::{self, PAUSE_IMAGE};
+use crate::containerd;
 use crate::error::Result;
 use crate::k8sbin::KubeBinaries;
 use crate::kubeconfig;
-use crate::layout::{Layout, NODE_NAME};
+use crate::layout::{CLUSTER_DOMAIN, Layout, NODE_IP, NODE_NAME, POD_SUBNET, SERVICE_SUBNET};
 use crate::pki::Pki;
 use crate::process::Spec;
+
+/// Where CoreDNS answers readiness (`ready` plugin) and liveness (`health` plugin); off the
+/// ports fmesh's own programs default to (8080).
+const COREDNS_READY_PORT: u16 = 8181;
+const COREDNS_HEALTH_PORT: u16 = 8180;
 
 /// One process of the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,17 +26,21 @@ pub enum Component {
     ControllerManager,
     Scheduler,
     Kubelet,
+    KubeProxy,
+    CoreDns,
 }
 
 impl Component {
     /// Start order; `down` stops in reverse.
-    pub const ALL: [Component; 6] = [
+    pub const ALL: [Component; 8] = [
         Component::Etcd,
         Component::Containerd,
         Component::Apiserver,
         Component::ControllerManager,
         Component::Scheduler,
         Component::Kubelet,
+        Component::KubeProxy,
+        Component::CoreDns,
     ];
 
     /// The name used for logs, pid files and the CLI.
@@ -43,6 +52,8 @@ impl Component {
             Component::ControllerManager => "kube-controller-manager",
             Component::Scheduler => "kube-scheduler",
             Component::Kubelet => "kubelet",
+            Component::KubeProxy => "kube-proxy",
+            Component::CoreDns => "coredns",
         }
     }
 
@@ -53,15 +64,17 @@ impl Component {
             .find(|c| c.name() == name || c.name().strip_prefix("kube-") == Some(name))
     }
 
-    /// TCP ports on 127.0.0.1 it listens on.
+    /// TCP ports it listens on (on 127.0.0.1 or all addresses).
     pub fn ports(self) -> &'static [u16] {
         match self {
             Component::Etcd => &[2379, 2380],
             Component::Containerd => &[],
             Component::Apiserver => &[6443],
-            Component::ControllerManager => &[10252, 10257],
-            Component::Scheduler => &[10251, 10259],
+            Component::ControllerManager => &[10257],
+            Component::Scheduler => &[10259],
             Component::Kubelet => &[10248, 10250],
+            Component::KubeProxy => &[10249, 10256],
+            Component::CoreDns => &[COREDNS_HEALTH_PORT, COREDNS_READY_PORT],
         }
     }
 
@@ -76,9 +89,11 @@ impl Component {
     /// The command line that runs it.
     pub fn spec(self, layout: &Layout, bins: &KubeBinaries, pki: &Pki) -> Spec {
         let s = |p: std::path::PathBuf| p.display().to_string();
+        let kubeconfig =
+            |c: Component| format!("--kubeconfig={}", s(layout.component_kubeconfig(c.name())));
         let (program, args): (std::path::PathBuf, Vec<String>) = match self {
             Component::Etcd => (
-                "/usr/bin/etcd".into(),
+                bins.program("etcd"),
                 vec![
                     "--name=fmesh-e2e".into(),
                     format!("--data-dir={}", s(layout.etcd_data())),
@@ -98,16 +113,20 @@ impl Component {
                 vec![
                     "--etcd-servers=http://127.0.0.1:2379".into(),
                     "--secure-port=6443".into(),
-                    "--bind-address=127.0.0.1".into(),
-                    "--advertise-address=127.0.0.1".into(),
+                    // Loopback for kubeconfigs, the node IP for pods (the `kubernetes` Service).
+                    "--bind-address=0.0.0.0".into(),
+                    format!("--advertise-address={NODE_IP}"),
                     format!("--tls-cert-file={}", s(pki.apiserver_cert())),
                     format!("--tls-private-key-file={}", s(pki.apiserver_key())),
+                    format!("--client-ca-file={}", s(pki.ca_cert())),
                     format!("--token-auth-file={}", s(pki.tokens())),
                     "--service-account-issuer=https://kubernetes.default.svc".into(),
                     format!("--service-account-key-file={}", s(pki.sa_pub())),
                     format!("--service-account-signing-key-file={}", s(pki.sa_key())),
                     "--authorization-mode=Node,RBAC".into(),
-                    "--service-cluster-ip-range=10.96.0.0/16".into(),
+                    format!("--service-cluster-ip-range={SERVICE_SUBNET}"),
+                    // `kubectl logs`/`exec` reach the kubelet by the node's IP: its name resolves nowhere.
+                    "--kubelet-preferred-address-types=InternalIP".into(),
                     "--allow-privileged=true".into(),
                     "--profiling=false".into(),
                 ],
@@ -115,16 +134,12 @@ impl Component {
             Component::ControllerManager => (
                 bins.program("kube-controller-manager"),
                 vec![
-                    format!(
-                        "--kubeconfig={}",
-                        s(layout.component_kubeconfig(self.name()))
-                    ),
+                    kubeconfig(self),
                     format!("--service-account-private-key-file={}", s(pki.sa_key())),
-                    // Without it no service-account token secrets are made and pods mounting one are refused.
+                    // The CA put in every pod's service-account volume (kube-root-ca.crt).
                     format!("--root-ca-file={}", s(pki.ca_cert())),
                     "--use-service-account-credentials=true".into(),
                     "--leader-elect=false".into(),
-                    "--address=127.0.0.1".into(),
                     "--bind-address=127.0.0.1".into(),
                     "--profiling=false".into(),
                 ],
@@ -132,12 +147,8 @@ impl Component {
             Component::Scheduler => (
                 bins.program("kube-scheduler"),
                 vec![
-                    format!(
-                        "--kubeconfig={}",
-                        s(layout.component_kubeconfig(self.name()))
-                    ),
+                    kubeconfig(self),
                     "--leader-elect=false".into(),
-                    "--address=127.0.0.1".into(),
                     "--bind-address=127.0.0.1".into(),
                     "--profiling=false".into(),
                 ],
@@ -145,21 +156,20 @@ impl Component {
             Component::Kubelet => (
                 bins.program("kubelet"),
                 vec![
-                    format!(
-                        "--kubeconfig={}",
-                        s(layout.component_kubeconfig(self.name()))
-                    ),
+                    kubeconfig(self),
                     format!("--config={}", s(layout.kubelet_config())),
-                    "--container-runtime=remote".into(),
-                    format!(
-                        "--container-runtime-endpoint=unix://{}",
-                        s(layout.containerd_socket())
-                    ),
                     format!("--root-dir={}", s(layout.kubelet_root())),
                     format!("--hostname-override={NODE_NAME}"),
-                    "--node-ip=127.0.0.1".into(),
-                    format!("--pod-infra-container-image={PAUSE_IMAGE}"),
+                    format!("--node-ip={NODE_IP}"),
                 ],
+            ),
+            Component::KubeProxy => (
+                bins.program("kube-proxy"),
+                vec![format!("--config={}", s(layout.kube_proxy_config()))],
+            ),
+            Component::CoreDns => (
+                bins.program("coredns"),
+                vec!["-conf".into(), s(layout.corefile())],
             ),
         };
         Spec {
@@ -177,23 +187,88 @@ impl Component {
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
             Component::Apiserver => apiserver_ready(layout).await,
-            Component::ControllerManager => http_ok(10252, "/healthz", "ok").await,
-            Component::Scheduler => http_ok(10251, "/healthz", "ok").await,
+            Component::ControllerManager => https_ok(10257, "/healthz").await,
+            Component::Scheduler => https_ok(10259, "/healthz").await,
             Component::Kubelet => http_ok(10248, "/healthz", "ok").await,
+            // 200 once its rules are synced with the apiserver's Services.
+            Component::KubeProxy => http_ok(10256, "/healthz", "").await,
+            // 200 once the kubernetes plugin has synced.
+            Component::CoreDns => http_ok(COREDNS_READY_PORT, "/ready", "OK").await,
         }
     }
 }
 
+/// Writes kube-proxy's configuration if it changed: iptables mode (the kernel's xt matches
+/// and NAT are what this VM has), sysctls left alone (conntrack sizes are the VM's to set).
+pub fn write_kube_proxy_config(layout: &Layout) -> Result<()> {
+    let text = format!(
+        "apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection:
+  kubeconfig: {kubeconfig}
+mode: iptables
+clusterCIDR: {POD_SUBNET}
+hostnameOverride: {NODE_NAME}
+bindAddress: 127.0.0.1
+healthzBindAddress: 127.0.0.1:10256
+metricsBindAddress: 127.0.0.1:10249
+conntrack:
+  maxPerCore: 0
+  min: 0
+  tcpEstablishedTimeout: 0s
+  tcpCloseWaitTimeout: 0s
+",
+        kubeconfig = layout
+            .component_kubeconfig(Component::KubeProxy.name())
+            .display()
+    );
+    containerd::write_if_changed(&layout.kube_proxy_config(), &text)
+}
+
+/// Writes CoreDNS's Corefile if it changed: the cluster domain from the apiserver, the rest
+/// forwarded to the host's resolvers. It serves on the node IP, the `clusterDNS` of every pod.
+pub fn write_corefile(layout: &Layout) -> Result<()> {
+    let text = format!(
+        ".:53 {{
+    bind {NODE_IP}
+    errors
+    health 127.0.0.1:{COREDNS_HEALTH_PORT}
+    ready 127.0.0.1:{COREDNS_READY_PORT}
+    kubernetes {CLUSTER_DOMAIN} in-addr.arpa ip6.arpa {{
+        kubeconfig {kubeconfig}
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+    }}
+    forward . /etc/resolv.conf
+    cache 30
+    loop
+    loadbalance
+}}
+",
+        kubeconfig = layout
+            .component_kubeconfig(Component::CoreDns.name())
+            .display()
+    );
+    containerd::write_if_changed(&layout.corefile(), &text)
+}
+
 /// Writes the KubeletConfiguration if it changed.
 pub fn write_kubelet_config(layout: &Layout) -> Result<()> {
-    let text = "apiVersion: kubelet.config.k8s.io/v1beta1
+    let text = format!(
+        "apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
-address: 127.0.0.1
+containerRuntimeEndpoint: unix://{socket}
+# Reached by the apiserver at the node IP (`kubectl logs`, `exec`).
+address: 0.0.0.0
 readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
 healthzPort: 10248
 cgroupDriver: cgroupfs
+# This VM mounts cgroup v1 controllers only; the kubelet still supports them when asked to.
+failCgroupV1: false
 failSwapOn: false
+clusterDNS: [{NODE_IP}]
+clusterDomain: {CLUSTER_DOMAIN}
 authentication:
   anonymous:
     enabled: true
@@ -211,8 +286,10 @@ evictionHard:
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 serializeImagePulls: false
-";
-    containerd::write_if_changed(&layout.kubelet_config(), text)
+",
+        socket = layout.containerd_socket().display()
+    );
+    containerd::write_if_changed(&layout.kubelet_config(), &text)
 }
 
 async fn apiserver_ready(layout: &Layout) -> std::result::Result<(), String> {
@@ -230,6 +307,31 @@ async fn apiserver_ready(layout: &Layout) -> std::result::Result<(), String> {
         Ok(())
     } else {
         Err(body)
+    }
+}
+
+/// An HTTPS GET on 127.0.0.1 that must answer 200 `ok`: the controller-manager's and the
+/// scheduler's self-signed serving certificates are not checked, only their answer.
+async fn https_ok(port: u16, path: &str) -> std::result::Result<(), String> {
+    let url: http::Uri = format!("https://127.0.0.1:{port}")
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    let mut config = kube::Config::new(url);
+    config.accept_invalid_certs = true;
+    config.connect_timeout = Some(Duration::from_secs(5));
+    config.read_timeout = Some(Duration::from_secs(5));
+    let client = kube::Client::try_from(config).map_err(|e| e.to_string())?;
+    let request = http::Request::get(path)
+        .body(Vec::new())
+        .map_err(|e| e.to_string())?;
+    let body = client
+        .request_text(request)
+        .await
+        .map_err(|e| format!(":{port}{path}: {e}"))?;
+    if body.trim() == "ok" {
+        Ok(())
+    } else {
+        Err(format!(":{port}{path} answered {body}"))
     }
 }
 

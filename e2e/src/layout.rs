@@ -8,6 +8,14 @@ pub const NODE_NAME: &str = "fmesh-e2e";
 pub const BRIDGE: &str = "fmesh0";
 /// Pod subnet on that bridge (host-local IPAM).
 pub const POD_SUBNET: &str = "10.244.0.0/24";
+/// The node's address: the bridge's own, the pods' gateway. The apiserver advertises it (the
+/// `kubernetes` Service's endpoint), the kubelet reports it, CoreDNS serves on it: every pod
+/// reaches it, and it exists before the first pod does (`cni::ensure_bridge`).
+pub const NODE_IP: &str = "10.244.0.1";
+/// The Service network; its first address is the `kubernetes` Service.
+pub const SERVICE_SUBNET: &str = "10.96.0.0/16";
+/// The cluster's DNS domain.
+pub const CLUSTER_DOMAIN: &str = "cluster.local";
 
 /// The root of the cache: `$FMESH_E2E_CACHE_DIR`, else `$FMESH_CACHE` (the project-wide cache
 /// `.ci/run` and `run.sh` use), else `$XDG_CACHE_HOME/fmesh`, else `~/.cache/fmesh`.
@@ -96,6 +104,14 @@ impl Layout {
     /// The KubeletConfiguration file.
     pub fn kubelet_config(&self) -> PathBuf {
         self.root.join("kubelet.yaml")
+    }
+    /// The KubeProxyConfiguration file.
+    pub fn kube_proxy_config(&self) -> PathBuf {
+        self.root.join("kube-proxy.yaml")
+    }
+    /// CoreDNS's Corefile.
+    pub fn corefile(&self) -> PathBuf {
+        self.root.join("Corefile")
     }
     /// A component's log file.
     pub fn log(&self, component: &str) -> PathBuf {

@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod cni;
 pub mod components;
 pub mod containerd;
+pub mod dns;
 pub mod error;
 pub mod images;
 pub mod install;

@@ -79,7 +79,9 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("info,kube_client::client::builder=off")
+                tracing_subscriber::EnvFilter::new(
+                    "info,kube_client::client::builder=off,kube_client::client::tls=off",
+                )
             }),
         )
         // kube's client logs every refused connection while we poll a starting apiserver.

@@ -73,18 +73,13 @@ impl Cluster {
             kubeconfig: self.kubeconfig().to_path_buf(),
             kubectl: self.local().binaries().program("kubectl"),
         };
-        // Pods are refused until the controller-manager has given `default` its token.
+        // Pods are refused until the controller-manager has made the `default` ServiceAccount
+        // (their token is projected from it).
         let accounts: Api<ServiceAccount> = Api::namespaced(self.client(), &created.name);
         wait::until(
-            "the namespace's default ServiceAccount token",
+            "the namespace's default ServiceAccount",
             Duration::from_secs(60),
-            || async {
-                let sa = accounts.get_opt("default").await?;
-                Ok(sa
-                    .and_then(|sa| sa.secrets)
-                    .filter(|s| !s.is_empty())
-                    .map(|_| ()))
-            },
+            || async { Ok(accounts.get_opt("default").await?.map(|_| ())) },
         )
         .await?;
         Ok(created)

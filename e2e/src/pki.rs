@@ -11,7 +11,7 @@ use rcgen::{
 };
 
 use crate::error::{IoContext, Result};
-use crate::layout::{Layout, NODE_NAME};
+use crate::layout::{Layout, NODE_IP, NODE_NAME};
 
 /// Who talks to the apiserver, each with its own token (and so its own RBAC identity).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,15 +24,21 @@ pub enum Identity {
     Scheduler,
     /// The kubelet, authorised by the Node authorizer.
     Kubelet,
+    /// kube-proxy (`system:kube-proxy`, bound to `system:node-proxier` by the apiserver).
+    KubeProxy,
+    /// CoreDNS (`system:coredns`, bound to its read-only role by `up`).
+    CoreDns,
 }
 
 impl Identity {
     /// All identities, in token-file order.
-    pub const ALL: [Identity; 4] = [
+    pub const ALL: [Identity; 6] = [
         Identity::Admin,
         Identity::ControllerManager,
         Identity::Scheduler,
         Identity::Kubelet,
+        Identity::KubeProxy,
+        Identity::CoreDns,
     ];
 
     /// File-name friendly name.
@@ -42,6 +48,8 @@ impl Identity {
             Identity::ControllerManager => "kube-controller-manager",
             Identity::Scheduler => "kube-scheduler",
             Identity::Kubelet => "kubelet",
+            Identity::KubeProxy => "kube-proxy",
+            Identity::CoreDns => "coredns",
         }
     }
 
@@ -51,9 +59,18 @@ impl Identity {
             Identity::ControllerManager => ("system:kube-controller-manager".into(), ""),
             Identity::Scheduler => ("system:kube-scheduler".into(), ""),
             Identity::Kubelet => (format!("system:node:{NODE_NAME}"), "system:nodes"),
+            Identity::KubeProxy => ("system:kube-proxy".into(), ""),
+            Identity::CoreDns => (COREDNS_USER.into(), ""),
         }
     }
 }
+
+/// The user CoreDNS authenticates as.
+pub const COREDNS_USER: &str = "system:coredns";
+
+/// Bumped whenever what [`Pki::ensure`] generates changes (identities, SANs): a state
+/// directory made by an older `up` is then generated anew.
+const GENERATION: &str = "2";
 
 /// Paths of the generated material.
 #[derive(Debug, Clone)]
@@ -97,7 +114,10 @@ impl Pki {
     /// running components stay valid across `up`s.
     pub fn ensure(layout: &Layout) -> Result<Pki> {
         let pki = Pki { dir: layout.pki() };
-        if pki.tokens().exists() && pki.sa_pub().exists() && pki.apiserver_key().exists() {
+        let generation = pki.dir.join("generation");
+        let current = fs::read_to_string(&generation).is_ok_and(|g| g.trim() == GENERATION);
+        if current && pki.tokens().exists() && pki.sa_pub().exists() && pki.apiserver_key().exists()
+        {
             return Ok(pki);
         }
         fs::create_dir_all(&pki.dir).ctx(|| format!("create {}", pki.dir.display()))?;
@@ -111,6 +131,7 @@ impl Pki {
             "kube-apiserver",
             &[
                 "127.0.0.1",
+                NODE_IP,
                 "10.96.0.1",
                 "localhost",
                 "kubernetes",
@@ -136,8 +157,9 @@ impl Pki {
             csv.push_str(&format!("{token},{user},{user},\"{groups}\"\n"));
             write_secret(&pki.dir.join(format!("{}.token", who.name())), &token)?;
         }
-        // Written last: its presence marks the set as complete.
         write_secret(&pki.tokens(), &csv)?;
+        // Written last: its presence marks the set as complete.
+        write(&generation, GENERATION)?;
         Ok(pki)
     }
 }

@@ -11,12 +11,14 @@ use crate::process;
 
 /// Debian packages the node needs, each with a file that proves it is installed.
 pub const PACKAGES: &[(&str, &str)] = &[
-    ("etcd-server", "/usr/bin/etcd"),
     ("containerd", "/usr/bin/containerd"),
     ("runc", "/usr/sbin/runc"),
     ("containernetworking-plugins", "/usr/lib/cni/bridge"),
     ("busybox-static", "/bin/busybox"),
     ("iproute2", "/usr/sbin/ip"),
+    // kube-proxy programs Services with iptables and clears UDP flows with conntrack.
+    ("iptables", "/usr/sbin/iptables"),
+    ("conntrack", "/usr/sbin/conntrack"),
     ("gcc", "/usr/bin/gcc"),
     ("libc6-dev", "/usr/lib/x86_64-linux-gnu/libc.a"),
 ];

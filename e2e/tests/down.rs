@@ -62,6 +62,11 @@ fn assert_clean(local: &LocalCluster, before: &[u32]) {
         "bridge {} left",
         fmesh_e2e::layout::BRIDGE
     );
+    for table in ["nat", "filter"] {
+        let rules = process::run("iptables-save", &["-t", table]).expect("iptables-save");
+        let kube: Vec<&str> = rules.lines().filter(|l| l.contains("KUBE-")).collect();
+        assert!(kube.is_empty(), "kube-proxy's {table} rules left: {kube:?}");
+    }
 }
 
 fn entries(dir: &Path) -> usize {

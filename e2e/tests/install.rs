@@ -22,7 +22,8 @@ use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, Service};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, ListParams, PostParams};
@@ -31,8 +32,8 @@ use serde_json::Value;
 
 const READY: Duration = Duration::from_secs(180);
 const FLOW: Duration = Duration::from_secs(240);
-const OPERATOR_METRICS: &str = "127.0.0.1:9480";
-const BROKER_ADMIN: &str = "10.244.0.1:8080";
+/// The operator's health and metrics port (pod IP; the leader is the Lease's holder).
+const OPERATOR_HTTP_PORT: u16 = 8080;
 const HTTP: Duration = Duration::from_secs(5);
 const OTHERS: Duration = Duration::from_secs(900);
 /// The operator image of the in-place upgrade (the dev image under another tag).
@@ -145,6 +146,14 @@ async fn install_run_refuse_recover_uninstall() {
         t.elapsed(),
     ));
     eprintln!("certificate rotation: {admissions} dry-run creates admitted meanwhile, none failed");
+
+    let t = Instant::now();
+    let admissions = settings_rolled_under_admissions(&cluster, &ns).await;
+    times.push((
+        "settings changed and restored: operator and webhook rolled twice, no admission refused",
+        t.elapsed(),
+    ));
+    eprintln!("rollouts: {admissions} dry-run creates admitted meanwhile, none refused");
 
     let t = Instant::now();
     no_diff_after_sync(&cluster, &ns, "count");
@@ -430,27 +439,8 @@ async fn webhook_certificate_rotated_under_load(cluster: &Cluster, ns: &str) -> 
         .expect("the webhook's Secret");
     let (old_fp, old_ca) = (serving(&before), before.data.clone().unwrap_or_default());
 
-    let mut mesh: fmesh_crds::FunctionMesh =
-        serde_json::from_slice(&std::fs::read(mesh_file(ns, "count")).expect("the applied mesh"))
-            .expect("a FunctionMesh");
-    mesh.metadata.name = Some("rotation-probe".into());
-    let meshes: Api<fmesh_crds::FunctionMesh> = Api::namespaced(cluster.client(), ns);
-    let dry_run = PostParams {
-        dry_run: true,
-        ..PostParams::default()
-    };
     let stop = std::sync::atomic::AtomicBool::new(false);
-    let load = async {
-        let (mut admitted, mut failed) = (0, Vec::new());
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            match meshes.create(&dry_run, &mesh).await {
-                Ok(_) => admitted += 1,
-                Err(e) => failed.push(e.to_string()),
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        (admitted, failed)
-    };
+    let load = admissions_until(cluster, ns, &stop);
     let rotate = async {
         tokio::time::sleep(Duration::from_secs(2)).await;
         cluster
@@ -515,6 +505,103 @@ async fn webhook_certificate_rotated_under_load(cluster: &Cluster, ns: &str) -> 
         annotations.get(store::RENEWED_SERVING).map(String::as_str),
         Some(ns),
         "the request is marked done"
+    );
+    admitted
+}
+
+/// Dry-run creates of the applied mesh `count`, through both webhooks, every 100 ms until
+/// `stop`: how many were admitted, and the errors of those that were not.
+async fn admissions_until(
+    cluster: &Cluster,
+    ns: &str,
+    stop: &std::sync::atomic::AtomicBool,
+) -> (usize, Vec<String>) {
+    let mut mesh: fmesh_crds::FunctionMesh =
+        serde_json::from_slice(&std::fs::read(mesh_file(ns, "count")).expect("the applied mesh"))
+            .expect("a FunctionMesh");
+    mesh.metadata.name = Some("admission-probe".into());
+    let meshes: Api<fmesh_crds::FunctionMesh> = Api::namespaced(cluster.client(), ns);
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let (mut admitted, mut failed) = (0, Vec::new());
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        match meshes.create(&dry_run, &mesh).await {
+            Ok(_) => admitted += 1,
+            Err(e) => failed.push(e.to_string()),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (admitted, failed)
+}
+
+/// A setting of operator and webhook changed and re-applied (`kubectl apply -k` of an overlay
+/// on top of the local one), then the original re-applied: both Deployments roll twice while
+/// admissions stream through the webhook, and none is refused. Returns how many were admitted.
+async fn settings_rolled_under_admissions(cluster: &Cluster, ns: &str) -> usize {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let local = install::workspace().join(LOCAL_OVERLAY);
+    let kustomization = format!(
+        "apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - {local}
+configMapGenerator:
+  - name: fmesh-operator-settings
+    namespace: {SYSTEM_NAMESPACE}
+    behavior: merge
+    literals:
+      - FMESH_CLEANUP_TIMEOUT_SECS=301
+patches:
+  - target:
+      kind: Deployment
+      name: fmesh-webhook
+    patch: |
+      - op: add
+        path: /spec/template/spec/containers/0/env/-
+        value: {{name: FMESH_WEBHOOK_CERT_CHECK_SECONDS, value: \"59\"}}
+",
+        local = local.display()
+    );
+    std::fs::write(dir.path().join("kustomization.yaml"), kustomization).expect("write");
+    let changed = dir.path().to_string_lossy().into_owned();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let load = admissions_until(cluster, ns, &stop);
+    let roll = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        for overlay in [changed.as_str(), LOCAL_OVERLAY] {
+            let (c, o) = (cluster.clone(), overlay.to_owned());
+            tokio::task::spawn_blocking(move || {
+                c.kubectl_ok(&["apply", "-k", &o])?;
+                for d in ["fmesh-webhook", "fmesh-operator"] {
+                    c.kubectl_ok(&[
+                        "rollout",
+                        "status",
+                        "-n",
+                        SYSTEM_NAMESPACE,
+                        &format!("deployment/{d}"),
+                        "--timeout=180s",
+                    ])?;
+                }
+                Ok::<_, fmesh_e2e::Error>(())
+            })
+            .await
+            .expect("kubectl task")
+            .unwrap_or_else(|e| panic!("apply -k {overlay} and roll out: {e}"));
+        }
+        // Requests keep flowing for a while on the rolled replicas.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    };
+    let ((admitted, failed), ()) = tokio::join!(load, roll);
+    assert!(
+        failed.is_empty(),
+        "admissions refused while operator and webhook rolled: {failed:?}"
+    );
+    assert!(
+        admitted > 20,
+        "requests flowed during the rollouts ({admitted})"
     );
     admitted
 }
@@ -631,10 +718,11 @@ async fn check_counts(cluster: &Cluster, ns: &str, mesh: &str, n: u64) {
             assert_eq!(metric_sum(&text, m).unwrap_or(0.0), 0.0, "{pod} {m}");
         }
     }
+    let admin = broker_admin(cluster).await;
     for topic in ["", "-enriched"] {
         let path = format!("/admin/v2/persistent/public/default/{ns}-{mesh}{topic}/stats");
         let stats: Value =
-            serde_json::from_str(&http_get(BROKER_ADMIN, &path, HTTP).await.expect("stats"))
+            serde_json::from_str(&http_get(&admin, &path, HTTP).await.expect("stats"))
                 .expect("stats JSON");
         assert_eq!(stats["msgInCounter"], n, "{path}: {stats}");
     }
@@ -768,7 +856,19 @@ async fn operator_replaced_without_churn(cluster: &Cluster, ns: &str, how: Repla
         if !replaced {
             return Ok(None);
         }
-        let Ok(text) = http_get(OPERATOR_METRICS, "/metrics", HTTP).await else {
+        let Some(leader) = leader_address(cluster).await? else {
+            return Ok(None);
+        };
+        let leads = running.iter().any(|p| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.pod_ip.as_ref())
+                .is_some_and(|ip| leader == format!("{ip}:{OPERATOR_HTTP_PORT}"))
+        });
+        if !leads {
+            return Ok(None);
+        }
+        let Ok(text) = http_get(&leader, "/metrics", HTTP).await else {
             return Ok(None);
         };
         let reconciles = metric_sum(&text, "fmesh_operator_reconciles").unwrap_or(0.0);
@@ -788,20 +888,61 @@ async fn operator_replaced_without_churn(cluster: &Cluster, ns: &str, how: Repla
             .flat_map(|p| p.spec.iter().flat_map(|s| s.containers.iter()))
             .filter_map(|c| c.image.clone())
             .collect();
-        assert_eq!(images, [image], "the upgraded operator runs the new image");
+        assert!(
+            images.len() == 2 && images.iter().all(|i| i == image),
+            "both operator replicas run the new image: {images:?}"
+        );
     }
-    let writes = || async {
-        let text = http_get(OPERATOR_METRICS, "/metrics", HTTP).await?;
-        Ok::<_, fmesh_e2e::Error>(metric_sum(&text, "fmesh_operator_writes").unwrap_or(0.0))
-    };
     tokio::time::sleep(Duration::from_secs(10)).await;
-    assert_eq!(
-        writes().await.expect("operator metrics"),
-        0.0,
-        "the successor writes nothing: every child and status is already as desired"
-    );
+    // Every replica (the leader and the standby) has written nothing.
+    for p in &running {
+        let ip = p
+            .status
+            .as_ref()
+            .and_then(|s| s.pod_ip.clone())
+            .expect("pod IP");
+        let text = http_get(&format!("{ip}:{OPERATOR_HTTP_PORT}"), "/metrics", HTTP)
+            .await
+            .expect("operator metrics");
+        assert_eq!(
+            metric_sum(&text, "fmesh_operator_writes").unwrap_or(0.0),
+            0.0,
+            "{}: the successor writes nothing: every child and status is already as desired",
+            p.name_any()
+        );
+    }
     // Nothing rolled: the same StatefulSet generations and hashes, the same pods.
     assert_eq!(snapshot(cluster, ns).await, before);
+}
+
+/// `ip:port` of the operator replica holding the leader Lease, if one holds it and runs.
+async fn leader_address(cluster: &Cluster) -> kube::Result<Option<String>> {
+    let lease_name = fmesh_operator::OperatorConfig::default().lease_name;
+    let lease = Api::<Lease>::namespaced(cluster.client(), SYSTEM_NAMESPACE)
+        .get_opt(&lease_name)
+        .await?;
+    let Some(holder) = lease.and_then(|l| l.spec?.holder_identity) else {
+        return Ok(None);
+    };
+    let pod = Api::<Pod>::namespaced(cluster.client(), SYSTEM_NAMESPACE)
+        .get_opt(&holder)
+        .await?;
+    Ok(pod
+        .and_then(|p| p.status?.pod_ip)
+        .map(|ip| format!("{ip}:{OPERATOR_HTTP_PORT}")))
+}
+
+/// The embedded broker's admin API, through its Service's cluster IP (kube-proxy on the host).
+async fn broker_admin(cluster: &Cluster) -> String {
+    let service = Api::<Service>::namespaced(cluster.client(), SYSTEM_NAMESPACE)
+        .get("fmesh-broker")
+        .await
+        .expect("Service fmesh-broker");
+    let ip = service
+        .spec
+        .and_then(|s| s.cluster_ip)
+        .expect("a cluster IP");
+    format!("{ip}:8080")
 }
 
 /// `fmesh-e2e uninstall` (the custom resources, then `kubectl delete -k`): afterwards no

@@ -1,6 +1,6 @@
 //! The kustomize bundle under `manifests/`, rendered by the kustomize built into the cluster's
-//! kubectl 1.20 (kustomize v2.0.3, the oldest a user may have): every overlay builds, and what
-//! it builds is what the README promises. No cluster needed, only the cached kubectl.
+//! kubectl (kustomize v5, what users and Argo CD run): every overlay builds without a warning,
+//! and what it builds is what the README promises. No cluster needed, only the cached kubectl.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -23,10 +23,12 @@ fn render(dir: &str) -> Vec<Value> {
         .current_dir(install::workspace())
         .output()
         .expect("run kubectl kustomize");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "kubectl kustomize {dir}: {stderr}");
+    // Deprecated fields (`bases`, `patchesStrategicMerge`, `env`, ...) are warned about here.
     assert!(
-        out.status.success(),
-        "kubectl kustomize {dir}: {}",
-        String::from_utf8_lossy(&out.stderr)
+        stderr.trim().is_empty(),
+        "kubectl kustomize {dir} warned: {stderr}"
     );
     serde_saphyr::from_multiple::<Value>(&String::from_utf8_lossy(&out.stdout)).expect("YAML")
 }
@@ -138,6 +140,58 @@ fn check_common(docs: &[Value]) {
         }
     }
     assert_eq!(webhooks(docs).len(), 8);
+    check_resource_names(docs);
+}
+
+/// Every `resourceNames` entry names the object the binary really uses: kustomize rewrites a
+/// name that matches a generated ConfigMap's or Secret's to the generated (hashed) name, and
+/// an operator whose Lease rule names another object never becomes leader.
+fn check_resource_names(docs: &[Value]) {
+    let lease = fmesh_operator::OperatorConfig::default().lease_name;
+    let operator = container(get(docs, "Deployment", "fmesh-operator"));
+    let settings = get(
+        docs,
+        "ConfigMap",
+        operator["envFrom"][0]["configMapRef"]["name"]
+            .as_str()
+            .expect("envFrom"),
+    );
+    let lease = settings["data"]["FMESH_LEASE_NAME"]
+        .as_str()
+        .map_or(lease, str::to_owned);
+    let webhook = container(get(docs, "Deployment", "fmesh-webhook"));
+    let cert_secret = env(webhook, "FMESH_WEBHOOK_SECRET_NAME").map(str::to_owned);
+    let mut checked = 0;
+    for role in docs
+        .iter()
+        .filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "Role")
+    {
+        for rule in role["rules"].as_array().expect("rules") {
+            let Some(names) = rule["resourceNames"].as_array() else {
+                continue;
+            };
+            for resource in rule["resources"].as_array().expect("resources") {
+                let expected: Vec<String> = match resource.as_str().unwrap_or_default() {
+                    "leases" => vec![lease.clone()],
+                    "secrets" => cert_secret.clone().into_iter().collect(),
+                    "validatingwebhookconfigurations" => vec![install::VALIDATING.to_owned()],
+                    "mutatingwebhookconfigurations" => vec![install::MUTATING.to_owned()],
+                    other => panic!("{role}: resourceNames on {other}: add what it must name"),
+                };
+                let actual: Vec<String> = names
+                    .iter()
+                    .filter_map(|n| n.as_str().map(str::to_owned))
+                    .collect();
+                assert_eq!(
+                    actual, expected,
+                    "{}/{}: resourceNames on {resource}",
+                    role["kind"], role["metadata"]["name"]
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 0, "no resourceNames rule checked");
 }
 
 #[test]
@@ -182,7 +236,7 @@ fn self_signed_is_the_base_with_self_managed_certificates() {
     let cm_name = operator["envFrom"][0]["configMapRef"]["name"]
         .as_str()
         .expect("envFrom");
-    assert!(cm_name.starts_with("fmesh-operator-"), "{cm_name}");
+    assert!(cm_name.starts_with("fmesh-operator-settings-"), "{cm_name}");
     get(&docs, "ConfigMap", cm_name);
 }
 
@@ -200,8 +254,14 @@ fn cert_manager_overlay_writes_nothing_and_asks_for_injection() {
         volumes[0]["secret"]["secretName"],
         cert["spec"]["secretName"]
     );
-    let certs_role = get(&docs, "Role", "fmesh-webhook-certs");
-    assert_eq!(certs_role["rules"], serde_json::json!([]), "emptied");
+    assert!(
+        find(&docs, "Role", "fmesh-webhook-certs").is_none(),
+        "removed"
+    );
+    assert!(
+        find(&docs, "RoleBinding", "fmesh-webhook-certs").is_none(),
+        "removed"
+    );
     let rules = get(&docs, "ClusterRole", "fmesh-webhook")["rules"]
         .as_array()
         .expect("rules");
@@ -226,18 +286,72 @@ fn cert_manager_overlay_writes_nothing_and_asks_for_injection() {
 }
 
 #[test]
-fn local_overlay_fits_a_cluster_without_kube_proxy_or_dns() {
-    let docs = render(install::LOCAL_OVERLAY);
-    check_common(&docs);
+fn local_overlay_is_the_self_signed_install_with_local_images_and_broker() {
+    let local = render(install::LOCAL_OVERLAY);
+    check_common(&local);
+    let base = render("manifests/overlays/self-signed");
+    // What only the local overlay has: the broker, its Service, the examples' cluster config.
+    let extra = |d: &Value| {
+        matches!(
+            (d["kind"].as_str(), d["metadata"]["name"].as_str()),
+            (Some("Deployment" | "Service"), Some("fmesh-broker"))
+                | (Some("ConfigMap"), Some("pulsar"))
+        )
+    };
+    // The rest is the self-signed install with other image names and one more setting.
+    let settings = |docs: &[Value]| -> String {
+        let operator = container(get(docs, "Deployment", "fmesh-operator"));
+        operator["envFrom"][0]["configMapRef"]["name"]
+            .as_str()
+            .expect("envFrom")
+            .to_owned()
+    };
+    let (local_settings, base_settings) = (settings(&local), settings(&base));
+    let normalise = |d: &Value| -> Value {
+        let mut d = d.clone();
+        if d["kind"] == "ConfigMap" && d["metadata"]["name"] == local_settings.as_str() {
+            d["metadata"]["name"] = base_settings.as_str().into();
+            let data = d["data"].as_object_mut().expect("data");
+            assert_eq!(
+                data.remove("FMESH_RUNNER_IMAGE"),
+                Some(fmesh_reference("runner").into())
+            );
+            data.insert(
+                "FMESH_RUNNER_IMAGE".into(),
+                get(&base, "ConfigMap", &base_settings)["data"]["FMESH_RUNNER_IMAGE"].clone(),
+            );
+        }
+        if d["kind"] == "Deployment" {
+            let spec = &mut d["spec"]["template"]["spec"];
+            spec["containers"][0]["envFrom"][0]["configMapRef"]["name"] =
+                base_settings.as_str().into();
+            let image = &mut spec["containers"][0]["image"];
+            let program = image
+                .as_str()
+                .and_then(|i| i.strip_prefix("fmesh.local/"))
+                .and_then(|i| i.strip_suffix(":dev"))
+                .map(str::to_owned);
+            if let Some(program) = program {
+                *image = format!("fmesh/{program}:0.1.0").into();
+            }
+        }
+        d
+    };
+    let rest: Vec<Value> = local.iter().filter(|d| !extra(d)).map(normalise).collect();
+    assert_eq!(
+        rest, base,
+        "local = self-signed + images + broker + pulsar config"
+    );
     for (name, program) in [
         ("fmesh-operator", "operator"),
         ("fmesh-webhook", "webhook"),
         ("fmesh-broker", "broker"),
     ] {
-        let d = get(&docs, "Deployment", name);
-        assert_eq!(d["spec"]["replicas"], 1, "{name}: one per host port");
-        assert_eq!(d["spec"]["strategy"]["type"], "Recreate", "{name}");
-        assert_eq!(d["spec"]["template"]["spec"]["hostNetwork"], true, "{name}");
+        let d = get(&local, "Deployment", name);
+        assert!(
+            d["spec"]["template"]["spec"]["hostNetwork"].is_null(),
+            "{name}"
+        );
         assert_eq!(
             container(d)["image"],
             fmesh_reference(program).as_str(),
@@ -245,81 +359,59 @@ fn local_overlay_fits_a_cluster_without_kube_proxy_or_dns() {
         );
         assert_eq!(container(d)["imagePullPolicy"], "IfNotPresent", "{name}");
     }
-    for name in ["fmesh-operator", "fmesh-webhook"] {
-        let c = container(get(&docs, "Deployment", name));
-        assert_eq!(
-            env(c, "KUBERNETES_SERVICE_HOST"),
-            Some("127.0.0.1"),
-            "{name}"
-        );
-        assert_eq!(env(c, "KUBERNETES_SERVICE_PORT"), Some("6443"), "{name}");
-    }
-    // The apiserver calls the webhook by URL where it listens, with a certificate for that IP.
-    let webhook = container(get(&docs, "Deployment", "fmesh-webhook"));
-    let listen = env(webhook, "FMESH_WEBHOOK_LISTEN").expect("listen");
-    assert!(
-        env(webhook, "FMESH_WEBHOOK_EXTRA_SANS")
-            .expect("sans")
-            .split(',')
-            .any(|s| s == "127.0.0.1")
-    );
-    for w in webhooks(&docs) {
-        let url = w["clientConfig"]["url"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{w}"));
-        assert!(
-            url.starts_with(&format!("https://{listen}/")),
-            "{url} vs {listen}"
-        );
-        assert!(w["clientConfig"].get("service").is_none(), "{w}");
-    }
-    // Probes and ports follow the host-network addresses.
-    let operator = container(get(&docs, "Deployment", "fmesh-operator"));
-    let http = env(operator, "FMESH_HTTP_ADDR").expect("http addr");
-    assert_eq!(
-        operator["ports"][0]["containerPort"]
-            .as_u64()
-            .map(|p| p.to_string())
-            .as_deref(),
-        http.rsplit(':').next()
-    );
-    assert_eq!(operator["ports"].as_array().map(Vec::len), Some(1));
-    // The broker advertises what the cluster config tells the runners.
-    let broker = container(get(&docs, "Deployment", "fmesh-broker"));
-    let pulsar = get(&docs, "ConfigMap", "pulsar");
+    // Runner pods reach the broker by its Service's name; lookups answer the same name.
+    let broker = container(get(&local, "Deployment", "fmesh-broker"));
+    let pulsar = get(&local, "ConfigMap", "pulsar");
     assert_eq!(pulsar["metadata"]["namespace"], "default");
     let url = pulsar["data"]["brokerServiceURL"]
         .as_str()
         .expect("brokerServiceURL");
     assert_eq!(env(broker, "FMESH_BROKER_ADVERTISED_URL"), Some(url));
-    let listen = env(broker, "FMESH_BROKER_LISTEN").expect("broker listen");
-    assert_eq!(url, format!("pulsar://{listen}"));
-    assert!(
-        listen.starts_with(&format!("{}:", fmesh_e2e::cni::GATEWAY)),
-        "{listen}"
-    );
-    let web = pulsar["data"]["webServiceURL"]
-        .as_str()
-        .expect("webServiceURL");
-    assert_eq!(
-        Some(web),
-        env(broker, "FMESH_BROKER_ADMIN_LISTEN")
-            .map(|a| format!("http://{a}"))
-            .as_deref()
-    );
-    // The operator starts runner pods from the local runner image.
-    let cm_name = operator["envFrom"][0]["configMapRef"]["name"]
-        .as_str()
-        .expect("envFrom");
-    let settings = get(&docs, "ConfigMap", cm_name);
-    assert_eq!(
-        settings["data"]["FMESH_RUNNER_IMAGE"],
-        fmesh_reference("runner").as_str()
-    );
-    assert_eq!(
-        settings["data"]["FMESH_LEADER_ELECT"], "true",
-        "base settings kept"
-    );
+    let service = get(&local, "Service", "fmesh-broker");
+    let host = format!("fmesh-broker.{SYSTEM_NAMESPACE}.svc.cluster.local");
+    assert_eq!(service["metadata"]["namespace"], SYSTEM_NAMESPACE);
+    for (key, scheme, port) in [
+        ("brokerServiceURL", "pulsar", 6650),
+        ("webServiceURL", "http", 8080),
+    ] {
+        assert_eq!(
+            pulsar["data"][key],
+            format!("{scheme}://{host}:{port}").as_str(),
+            "{key}"
+        );
+        assert!(
+            service["spec"]["ports"]
+                .as_array()
+                .expect("ports")
+                .iter()
+                .any(|p| p["port"] == port),
+            "{key}: the Service serves :{port}"
+        );
+    }
+}
+
+#[test]
+fn upgrades_keep_a_serving_replica() {
+    let docs = render("manifests/overlays/self-signed");
+    for name in ["fmesh-operator", "fmesh-webhook"] {
+        let d = get(&docs, "Deployment", name);
+        assert_eq!(d["spec"]["replicas"], 2, "{name}");
+        let strategy = &d["spec"]["strategy"];
+        assert_eq!(strategy["type"], "RollingUpdate", "{name}");
+        assert_eq!(strategy["rollingUpdate"]["maxUnavailable"], 0, "{name}");
+        let pdb = get(&docs, "PodDisruptionBudget", name);
+        assert_eq!(pdb["apiVersion"], "policy/v1");
+        assert_eq!(pdb["spec"]["minAvailable"], 1, "{name}");
+        assert_eq!(
+            pdb["spec"]["selector"]["matchLabels"], d["spec"]["selector"]["matchLabels"],
+            "{name}"
+        );
+    }
+    let webhook = container(get(&docs, "Deployment", "fmesh-webhook"));
+    let delay: u64 = env(webhook, "FMESH_WEBHOOK_SHUTDOWN_DELAY_SECONDS")
+        .and_then(|v| v.parse().ok())
+        .expect("shutdown delay");
+    assert!(delay >= 2, "the webhook serves until its endpoint is gone");
 }
 
 #[test]

@@ -1,12 +1,13 @@
 //! Smoke tests against the real local cluster: pods from a locally built image run on the node
-//! and reach each other by pod IP, a pod reads a mounted Secret, and the controller-manager's
-//! garbage collector removes a deleted StatefulSet's pods.
+//! and reach each other by pod IP and through a Service found by its DNS name, a pod reads a
+//! mounted Secret, and the controller-manager's garbage collector removes a deleted
+//! StatefulSet's pods.
 
 use std::time::Duration;
 
 use fmesh_e2e::{Cluster, images, wait};
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use serde_json::json;
@@ -35,7 +36,7 @@ fn script_pod(name: &str, script: &str) -> Pod {
 }
 
 #[tokio::test]
-async fn statefulset_pods_run_talk_by_ip_and_are_garbage_collected() {
+async fn statefulset_pods_talk_by_ip_and_by_service_name_and_are_garbage_collected() {
     let cluster = Cluster::ensure().await.expect("cluster up");
     let ns = cluster.namespace("smoke-sts").await.expect("namespace");
     let client = cluster.client();
@@ -90,15 +91,37 @@ async fn statefulset_pods_run_talk_by_ip_and_are_garbage_collected() {
     }
     assert_ne!(ips[0], ips[1], "each pod has its own IP");
 
-    // No DNS and no kube-proxy here: pods reach each other by IP over the node's bridge.
-    // (Debian's static busybox wget crashes in its resolver; nc speaks the HTTP by hand.)
-    let probe = script_pod(
-        "probe",
-        &format!(
-            "got=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {} 8080 | tail -n 1) && echo \"$got\" && test \"$got\" = web-1",
-            ips[1]
-        ),
+    // Through a Service found by name: CoreDNS answers its cluster IP, kube-proxy routes it to
+    // one of the pods. (Debian's static busybox wget crashes in glibc's resolver; busybox's
+    // nslookup has its own, and nc speaks the HTTP by hand.)
+    let service: Service = from_json(json!({
+        "metadata": { "name": "web" },
+        "spec": {
+            "selector": { "app": "web" },
+            "ports": [{ "port": 80, "targetPort": 8080 }],
+        }
+    }));
+    let services: Api<Service> = Api::namespaced(client.clone(), ns.name());
+    services
+        .create(&PostParams::default(), &service)
+        .await
+        .expect("create Service");
+    let get = |host: &str, port: u16| {
+        format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {host} {port} | tail -n 1")
+    };
+    let resolve = |name: &str| format!("nslookup {name} | sed -n 's/^Address: //p' | tail -n 1");
+    let script = format!(
+        "set -e
+by_ip=$({by_ip}); echo \"by IP: $by_ip\"; test \"$by_ip\" = web-1
+api=$({api}); echo \"kubernetes: $api\"; test \"$api\" = 10.96.0.1
+ip=$({web}); echo \"web: $ip\"; case $ip in 10.96.*) ;; *) exit 1 ;; esac
+by_name=$({by_name}); echo \"by name: $by_name\"; case $by_name in web-0|web-1) ;; *) exit 1 ;; esac",
+        by_ip = get(&ips[1], 8080),
+        api = resolve("kubernetes.default.svc.cluster.local"),
+        web = resolve(&format!("web.{}.svc.cluster.local", ns.name())),
+        by_name = get("$ip", 80),
     );
+    let probe = script_pod("probe", &script);
     pods.create(&PostParams::default(), &probe)
         .await
         .expect("create probe pod");

@@ -83,18 +83,17 @@ pub struct Desired {
 }
 
 /// The kinds of a workload's children besides its StatefulSet (which has its own cache):
-/// Service, HorizontalPodAutoscaler, PodDisruptionBudget, VerticalPodAutoscaler, in the API
-/// versions this cluster serves.
-pub fn optional_kinds(caps: &Capabilities) -> [ChildKind; 4] {
+/// Service, HorizontalPodAutoscaler, PodDisruptionBudget, VerticalPodAutoscaler.
+pub fn optional_kinds() -> [ChildKind; 4] {
     [
         ChildKind::new("v1", "Service", "services"),
         ChildKind::new(
-            &caps.hpa_api_version,
+            hpa::API_VERSION,
             "HorizontalPodAutoscaler",
             "horizontalpodautoscalers",
         ),
         ChildKind::new(
-            &caps.pdb_api_version,
+            pdb::API_VERSION,
             "PodDisruptionBudget",
             "poddisruptionbudgets",
         ),
@@ -121,17 +120,17 @@ pub fn desired(
     let sts = serde_json::to_value(statefulset::statefulset(w, cfg, config_hash))
         .expect("a StatefulSet serializes");
     let svc = serde_json::to_value(service::service(w)).expect("a Service serializes");
-    let [_, hpa_kind, pdb_kind, vpa_kind] = optional_kinds(caps);
+    let [_, hpa_kind, pdb_kind, vpa_kind] = optional_kinds();
     let name = labels::statefulset_name(w.kind, &w.name);
     let mut out = Desired {
         apply: vec![
-            Child::new(optional_kinds(caps)[0].clone(), svc),
+            Child::new(optional_kinds()[0].clone(), svc),
             Child::new(statefulset_kind(), sts),
-            Child::new(pdb_kind, pdb::pdb(w, caps)),
+            Child::new(pdb_kind, pdb::pdb(w)),
         ],
         absent: Vec::new(),
     };
-    match hpa::hpa(w, caps) {
+    match hpa::hpa(w) {
         Some(h) => out.apply.push(Child::new(hpa_kind, h)),
         None => out.absent.push((hpa_kind, name.clone())),
     }

@@ -1,17 +1,17 @@
 //! The HorizontalPodAutoscaler, when `maxReplicas` asks for autoscaling. It scales the CR
-//! through its scale subresource (so `spec.replicas` stays the one truth). Built as JSON: the
-//! `autoscaling/v2` and `v2beta2` shapes are the same for what is used here, and k8s-openapi
-//! has no v2beta2 types.
+//! through its scale subresource (so `spec.replicas` stays the one truth).
 
 use fmesh_crds::common::BuiltinHpaRule;
 use serde_json::{Value, json};
 
-use crate::capabilities::Capabilities;
 use crate::labels;
 use crate::workload::Workload;
 
+/// The HPA API version.
+pub const API_VERSION: &str = "autoscaling/v2";
+
 /// The desired HPA, or `None` without `maxReplicas`.
-pub fn hpa(w: &Workload, caps: &Capabilities) -> Option<Value> {
+pub fn hpa(w: &Workload) -> Option<Value> {
     let max = w.spec.max_replicas?;
     let policy = w.spec.pod.clone().unwrap_or_default();
     let mut metrics: Vec<Value> = policy
@@ -42,7 +42,7 @@ pub fn hpa(w: &Workload, caps: &Capabilities) -> Option<Value> {
         spec["behavior"] = serde_json::to_value(b).expect("a behavior serializes");
     }
     Some(json!({
-        "apiVersion": caps.hpa_api_version,
+        "apiVersion": API_VERSION,
         "kind": "HorizontalPodAutoscaler",
         "metadata": {
             "name": labels::statefulset_name(w.kind, &w.name),

@@ -1,4 +1,5 @@
-//! `/healthz` (the process serves), `/readyz` (leader and controllers started) and `/metrics`.
+//! `/healthz` (the process serves), `/readyz` (the API answered: leading or standing by) and
+//! `/metrics`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

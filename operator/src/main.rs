@@ -45,7 +45,7 @@ async fn main() -> anyhow::Result<()> {
     let caps = Capabilities::discover(&client)
         .await
         .context("API discovery")?;
-    tracing::info!(hpa = %caps.hpa_api_version, pdb = %caps.pdb_api_version, vpa = caps.vpa, "discovered");
+    tracing::info!(vpa = caps.vpa, "discovered");
     let state = Arc::new(HttpState {
         metrics: metrics.clone(),
         ready: false.into(),
@@ -63,12 +63,17 @@ async fn main() -> anyhow::Result<()> {
             .unwrap_or_else(|| "default".into());
         Elector::new(client.clone(), &ns, &cfg.lease_name, &identity)
     });
+    // Ready means able to work: the API answered discovery. A standby is ready too, or a
+    // rolling upgrade (new replica Ready before an old one goes) could never proceed.
+    state.ready.store(true, Ordering::Relaxed);
     if let Some(e) = &elector {
         tracing::info!(%identity, "waiting for the leader lease");
-        e.acquire().await;
-        tracing::info!(%identity, "leading");
+        tokio::select! {
+            () = e.acquire() => tracing::info!(%identity, "leading"),
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            () = sigterm() => return Ok(()),
+        }
     }
-    state.ready.store(true, Ordering::Relaxed);
     let lost = async {
         match &elector {
             Some(e) => e.hold().await,

@@ -1,16 +1,17 @@
-//! The PodDisruptionBudget: at most one instance voluntarily disrupted at a time. JSON, for
-//! `policy/v1` or `policy/v1beta1` alike (the same shape here).
+//! The PodDisruptionBudget: at most one instance voluntarily disrupted at a time.
 
 use serde_json::{Value, json};
 
-use crate::capabilities::Capabilities;
 use crate::labels;
 use crate::workload::Workload;
 
+/// The PDB API version.
+pub const API_VERSION: &str = "policy/v1";
+
 /// The desired PDB.
-pub fn pdb(w: &Workload, caps: &Capabilities) -> Value {
+pub fn pdb(w: &Workload) -> Value {
     json!({
-        "apiVersion": caps.pdb_api_version,
+        "apiVersion": API_VERSION,
         "kind": "PodDisruptionBudget",
         "metadata": {
             "name": labels::statefulset_name(w.kind, &w.name),

@@ -18,7 +18,7 @@ pub fn render(resource: &Resource, cfg: &OperatorConfig) -> Vec<Value> {
     render_with(resource, cfg, &Capabilities::latest())
 }
 
-/// [`render`] for a given API server's capabilities (e.g. [`Capabilities::kubernetes_1_20`]).
+/// [`render`] for a given API server's capabilities (e.g. one serving the VPA).
 pub fn render_with(resource: &Resource, cfg: &OperatorConfig, caps: &Capabilities) -> Vec<Value> {
     match resource {
         Resource::Function(f) => workload(&Workload::of(f.as_ref()), cfg, caps),

@@ -173,16 +173,16 @@ fn wasm_sink_downloads_its_module() {
 }
 
 #[test]
-fn autoscaling_and_pod_policy_on_kubernetes_1_20() {
-    let o = rendered("function-autoscale", &Capabilities::kubernetes_1_20());
-    golden("function-autoscale-1.20", &o);
+fn autoscaling_and_pod_policy() {
+    let o = rendered("function-autoscale", &Capabilities::latest());
+    golden("function-autoscale", &o);
     assert_eq!(
         kinds(&o),
         [
             "v1 Service",
             "apps/v1 StatefulSet",
-            "policy/v1beta1 PodDisruptionBudget",
-            "autoscaling/v2beta2 HorizontalPodAutoscaler"
+            "policy/v1 PodDisruptionBudget",
+            "autoscaling/v2 HorizontalPodAutoscaler"
         ]
     );
     let hpa = find(&o, "HorizontalPodAutoscaler");
@@ -198,13 +198,6 @@ fn autoscaling_and_pod_policy_on_kubernetes_1_20() {
         pod["spec"]["containers"][0]["livenessProbe"]["httpGet"]["port"],
         9094
     );
-}
-
-#[test]
-fn latest_kubernetes_gets_v2_and_policy_v1() {
-    let o = rendered("function-autoscale", &Capabilities::latest());
-    assert!(kinds(&o).contains(&"autoscaling/v2 HorizontalPodAutoscaler".to_string()));
-    assert!(kinds(&o).contains(&"policy/v1 PodDisruptionBudget".to_string()));
 }
 
 #[test]

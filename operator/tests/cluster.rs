@@ -1,4 +1,4 @@
-//! The operator against the real local Kubernetes 1.20 (`fmesh-e2e`): each test runs its own
+//! The operator against the real local Kubernetes (`fmesh-e2e`): each test runs its own
 //! in-process operator scoped to its own namespace, with the e2e smoke image (busybox) standing
 //! in for the runner image (`FMESH_RUNNER_COMMAND` serves `GET /` on the metrics port).
 //!
@@ -351,16 +351,16 @@ async fn function_becomes_running_then_steady_and_restart_makes_no_writes() {
         .expect("headless Service");
     assert_eq!(svc.spec.unwrap().cluster_ip.as_deref(), Some("None"));
     let pdb = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("policy", "v1beta1", "PodDisruptionBudget"),
+        &GroupVersionKind::gvk("policy", "v1", "PodDisruptionBudget"),
         "poddisruptionbudgets",
     );
     let pdbs: Api<DynamicObject> = Api::namespaced_with(env.client.clone(), env.ns(), &pdb);
     // Applied after the StatefulSet: waited for, not expected at once.
-    wait::until("PDB (policy/v1beta1 on 1.20)", TIMEOUT, || async {
+    wait::until("PDB (policy/v1)", TIMEOUT, || async {
         Ok(pdbs.get_opt("hello-function").await?)
     })
     .await
-    .expect("PDB (policy/v1beta1 on 1.20)");
+    .expect("PDB (policy/v1)");
 
     let pods: Api<Pod> = env.api();
     for p in ["hello-function-0", "hello-function-1"] {
@@ -506,11 +506,8 @@ async fn kubectl_scale_is_followed_and_a_secret_change_rolls_the_pods() {
 }
 
 #[tokio::test]
-async fn autoscaling_uses_v2beta2_on_kubernetes_1_20_and_invalid_specs_are_reported() {
+async fn autoscaling_and_invalid_specs_are_reported() {
     let env = Env::new("op-hpa").await;
-    let caps = Capabilities::discover(&env.client).await.unwrap();
-    assert_eq!(caps.hpa_api_version, "autoscaling/v2beta2");
-    assert_eq!(caps.pdb_api_version, "policy/v1beta1");
     let op = Operator::start(&env.client, env.ns()).await;
     let functions: Api<Function> = env.api();
     let f = builtin_function(
@@ -519,7 +516,7 @@ async fn autoscaling_uses_v2beta2_on_kubernetes_1_20_and_invalid_specs_are_repor
     );
     functions.create(&PostParams::default(), &f).await.unwrap();
     let ar = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("autoscaling", "v2beta2", "HorizontalPodAutoscaler"),
+        &GroupVersionKind::gvk("autoscaling", "v2", "HorizontalPodAutoscaler"),
         "horizontalpodautoscalers",
     );
     let hpas: Api<DynamicObject> = Api::namespaced_with(env.client.clone(), env.ns(), &ar);
@@ -793,7 +790,7 @@ async fn bench_500_functions() {
                 runner_image: images::SMOKE.into(),
                 ..OperatorConfig::default()
             },
-            &Capabilities::kubernetes_1_20(),
+            &Capabilities::latest(),
         );
         let mut sts = objects
             .into_iter()
@@ -916,7 +913,7 @@ async fn a_deleted_service_or_pdb_is_recreated_at_once() {
         .expect("create Function");
     let services: Api<Service> = env.api();
     let pdb = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("policy", "v1beta1", "PodDisruptionBudget"),
+        &GroupVersionKind::gvk("policy", "v1", "PodDisruptionBudget"),
         "poddisruptionbudgets",
     );
     let pdbs: Api<DynamicObject> = Api::namespaced_with(env.client.clone(), env.ns(), &pdb);

@@ -116,6 +116,15 @@ struct Args {
         default_value_t = 8760
     )]
     serving_validity_hours: u64,
+    /// After SIGTERM, how long to keep serving while reporting not ready, before draining:
+    /// the time a Service needs to stop sending new connections here (endpoint removal
+    /// reaching every node's proxy). Without it a rolling upgrade refuses admissions.
+    #[arg(
+        long,
+        env = "FMESH_WEBHOOK_SHUTDOWN_DELAY_SECONDS",
+        default_value_t = 0
+    )]
+    shutdown_delay_seconds: u64,
     #[arg(
         long,
         env = "FMESH_WEBHOOK_LOG_FORMAT",
@@ -218,6 +227,7 @@ async fn run<R: References + 'static>(
     resolver: Arc<HotResolver>,
 ) -> anyhow::Result<()> {
     let deadline = Duration::from_secs(args.timeout_seconds.max(1));
+    let shutdown_delay = Duration::from_secs(args.shutdown_delay_seconds);
     fmesh_webhook::admit::warm_up();
     let stopping = Arc::new(AtomicBool::new(false));
     let (ready_resolver, ready_stopping) = (resolver.clone(), stopping.clone());
@@ -260,8 +270,12 @@ async fn run<R: References + 'static>(
         stopped(stop_rx),
     ));
     shutdown_signal().await;
-    tracing::info!("shutting down: not ready, draining");
     stopping.store(true, Ordering::Release);
+    tracing::info!(
+        delay_seconds = shutdown_delay.as_secs(),
+        "shutting down: not ready, serving until the delay ends, then draining"
+    );
+    tokio::time::sleep(shutdown_delay).await;
     let _ = stop_tx.send(true);
     serving.await.context("server task")?;
     Ok(())

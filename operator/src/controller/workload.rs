@@ -47,7 +47,7 @@ pub(super) async fn run<K: WorkloadResource>(
         labels::COMPONENT,
         labels::component(K::KIND)
     );
-    for kind in children::optional_kinds(&ctx.caps) {
+    for kind in children::optional_kinds() {
         if kind.kind == "VerticalPodAutoscaler" && !ctx.caps.vpa {
             continue;
         }
