@@ -1,5 +1,5 @@
 //! The OLM bundle (`manifests/bundle/`) and the Argo CD health checks (`manifests/argocd/`),
-//! generated from the same sources as the kustomize base: the base as kubectl 1.20's kustomize
+//! generated from the same sources as the kustomize base: the base as the cluster kubectl's kustomize
 //! renders it, `examples/`, and the Lua files under `manifests/argocd/health/`.
 //! `fmesh-e2e bundle` writes them; `e2e/tests/olm_bundle.rs` fails when the checked-in copy drifts.
 //!
@@ -16,8 +16,8 @@ pub const CHANNEL: &str = "alpha";
 /// Where OLM mounts the serving certificate it manages (`tls.crt`, `tls.key`) in the deployment
 /// a webhook definition names; the webhook serves it in files mode.
 pub const OLM_CERT_DIR: &str = "/tmp/k8s-webhook-server/serving-certs";
-/// The oldest Kubernetes fmesh supports (the local cluster's).
-pub const MIN_KUBE_VERSION: &str = "1.20.0";
+/// The oldest Kubernetes fmesh supports (README: the API versions it needs, kustomize v5).
+pub const MIN_KUBE_VERSION: &str = "1.27.0";
 /// The kinds whose health Argo CD computes with our Lua, and the file under
 /// `manifests/argocd/health/` holding it. All four write the same conditions (the operator's
 /// `Ready`/`Progressing`/`Degraded`), so one script serves them; a kind-specific one would be

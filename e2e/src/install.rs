@@ -82,8 +82,8 @@ impl Cluster {
     /// Uninstalls fmesh so that nothing is left: first every fmesh custom resource, while the
     /// operator still runs to remove its finalizers, until the StatefulSets they own are
     /// collected; then the bundle (`kubectl delete -k`), until its namespace is gone. The
-    /// bundle alone deletes the CRDs under live resources, and the garbage collector of a 1.20
-    /// cluster can then take minutes to collect children whose owner's type no longer exists.
+    /// bundle alone deletes the CRDs under live resources, leaving their children to the
+    /// garbage collector.
     pub async fn uninstall(&self, timeout: Duration) -> Result<()> {
         let secs = format!("--timeout={}s", timeout.as_secs());
         let crds: Api<CustomResourceDefinition> = Api::all(self.client());
@@ -119,7 +119,7 @@ impl Cluster {
         .await
     }
 
-    /// Runs the cluster's kubectl 1.20 with the admin kubeconfig, from the workspace root (so
+    /// Runs the cluster's kubectl with the admin kubeconfig, from the workspace root (so
     /// `-k manifests/...` paths work); returns its output whatever the exit status.
     pub fn kubectl(&self, args: &[&str]) -> Result<Output> {
         let kubectl = self.local().binaries().program("kubectl");

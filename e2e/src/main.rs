@@ -50,14 +50,14 @@ enum Command {
     },
     /// What runs, its health, and where its logs are.
     Status,
-    /// Run the cluster's own kubectl 1.20 against it: `fmesh-e2e kubectl get pods -A`.
+    /// Run the cluster's own kubectl against it: `fmesh-e2e kubectl get pods -A`.
     Kubectl {
         /// Arguments passed to kubectl.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
     /// Regenerate the OLM bundle (manifests/bundle/) and the Argo CD argocd-cm snippet from
-    /// manifests/base (rendered by the cached kubectl 1.20), examples/ and manifests/argocd/health/.
+    /// manifests/base (rendered by the cached kubectl), examples/ and manifests/argocd/health/.
     Bundle {
         /// The fmesh workspace (default: the one this binary was built from).
         #[arg(long)]

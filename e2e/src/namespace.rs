@@ -15,8 +15,8 @@ use crate::error::Result;
 use crate::pki::random_hex;
 use crate::wait;
 
-/// The label every test namespace carries, valued with its own name (1.20 has no
-/// `kubernetes.io/metadata.name` label to select on).
+/// The label every test namespace carries, valued with its own name: it marks the namespaces
+/// of tests (the install scenario waits until none is left).
 pub const NAMESPACE_LABEL: &str = "e2e.fmesh.io/namespace";
 
 /// A namespace owned by one test. Dropping it starts its deletion (with everything in it).

@@ -322,9 +322,12 @@ fn local_overlay_is_the_self_signed_install_with_local_images_and_broker() {
             );
         }
         if d["kind"] == "Deployment" {
+            let operator = d["metadata"]["name"] == "fmesh-operator";
             let spec = &mut d["spec"]["template"]["spec"];
-            spec["containers"][0]["envFrom"][0]["configMapRef"]["name"] =
-                base_settings.as_str().into();
+            if operator {
+                spec["containers"][0]["envFrom"][0]["configMapRef"]["name"] =
+                    base_settings.as_str().into();
+            }
             let image = &mut spec["containers"][0]["image"];
             let program = image
                 .as_str()

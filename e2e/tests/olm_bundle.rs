@@ -1,6 +1,6 @@
 //! The OLM bundle under `manifests/bundle/` (and the generated `argocd-cm` snippet): the checked-in
 //! files are exactly what `fmesh-e2e bundle` generates from the kustomize base rendered by
-//! kubectl 1.20, the CSV has the structure OLM's ClusterServiceVersion schema requires, and
+//! the cluster's kubectl, the CSV has the structure OLM's ClusterServiceVersion schema requires, and
 //! every CRD, RBAC rule and webhook of the base is in it. No cluster needed, only the cached
 //! kubectl.
 
