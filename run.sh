@@ -78,9 +78,14 @@ venv_python=$(bash broker/tests/py/setup-venv.sh)
   --listener external --topic persistent://public/default/orders-enriched -n 3
 step "flow shown"
 
-echo "== what kubectl apply of examples/invalid/broken-mesh.yaml answers"
+echo "== what kubectl apply of examples/invalid/broken-mesh.yaml answers (fmesh's webhook)"
 if "${kubectl[@]}" apply -f examples/invalid/broken-mesh.yaml; then
   echo "run.sh: the broken mesh was admitted; the webhook is not working" >&2
+  exit 1
+fi
+echo "== what kubectl apply of examples/invalid/misspelt-field.yaml answers (the apiserver)"
+if "${kubectl[@]}" apply -f examples/invalid/misspelt-field.yaml; then
+  echo "run.sh: the misspelt mesh was admitted" >&2
   exit 1
 fi
 

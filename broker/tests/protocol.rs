@@ -414,3 +414,60 @@ async fn key_shared_sticky_routes_by_range_and_refuses_conflicts() {
         ]
     );
 }
+
+fn lookup(topic: &str, request_id: u64, listener: Option<&str>) -> Frame {
+    let mut l = base(Type::Lookup);
+    l.lookup_topic = Some(pulsar::proto::CommandLookupTopic {
+        topic: topic.into(),
+        request_id,
+        advertised_listener_name: listener.map(str::to_owned),
+        ..Default::default()
+    });
+    Frame::command(l)
+}
+
+/// Pulsar's advertised listeners: a lookup naming a listener (the client's `listenerName`) is
+/// answered with that listener's URL, one without gets the advertised URL, an unknown name
+/// fails with the listeners there are.
+#[tokio::test]
+async fn lookups_answer_the_named_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), |c| {
+        c.advertised_url = Some("pulsar://inside.svc:6650".into());
+        c.advertised_listeners = vec![("external".into(), "pulsar://10.0.0.1:30650".into())];
+    })
+    .await;
+    let mut f = connect(&b).await;
+    let t = "persistent://public/default/listeners";
+    for (id, listener, expected) in [
+        (1, None, "pulsar://inside.svc:6650"),
+        (2, Some(""), "pulsar://inside.svc:6650"),
+        (3, Some("external"), "pulsar://10.0.0.1:30650"),
+    ] {
+        f.send(lookup(t, id, listener)).await.unwrap();
+        let r = recv(&mut f)
+            .await
+            .command
+            .lookup_topic_response
+            .expect("LookupResponse");
+        assert_eq!(r.request_id, id);
+        assert_eq!(
+            r.broker_service_url.as_deref(),
+            Some(expected),
+            "{listener:?}"
+        );
+    }
+    f.send(lookup(t, 4, Some("other"))).await.unwrap();
+    let r = recv(&mut f)
+        .await
+        .command
+        .lookup_topic_response
+        .expect("LookupResponse");
+    assert_eq!(r.error, Some(ServerError::ServiceNotReady as i32));
+    let message = r.message.unwrap_or_default();
+    assert!(
+        message.contains("`other`") && message.contains("external"),
+        "{message}"
+    );
+    ping_pong(&mut f).await;
+}

@@ -758,8 +758,24 @@ async fn sink_seqs(cluster: &Cluster, ns: &str, mesh: &str) -> BTreeMap<u64, u64
 }
 
 /// `kubectl apply` of examples/invalid/broken-mesh.yaml: refused by the webhook, every problem
-/// named by its field path.
+/// named by its field path; of misspelt-field.yaml: refused by the apiserver's strict field
+/// validation (kubectl's default) with the field's path, before any webhook.
 fn refuse_broken_mesh(cluster: &Cluster, ns: &str) {
+    let out = cluster
+        .kubectl(&[
+            "apply",
+            "-n",
+            ns,
+            "-f",
+            "examples/invalid/misspelt-field.yaml",
+        ])
+        .expect("kubectl");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "misspelt mesh admitted: {stderr}");
+    assert!(
+        stderr.contains("unknown field \"spec.functions[0].maxReplica\""),
+        "{stderr}"
+    );
     let out = cluster
         .kubectl(&["apply", "-n", ns, "-f", "examples/invalid/broken-mesh.yaml"])
         .expect("kubectl");
