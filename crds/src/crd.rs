@@ -72,7 +72,7 @@ fn drop_nested_descriptions(node: &mut Value) {
 }
 
 /// schemars lists `null` among an optional enum's values; the field is already `nullable`, and
-/// Kubernetes 1.20 refuses the CRD with it ("unknown object type nil").
+/// apiservers before 1.21 refused the CRD with it ("unknown object type nil").
 fn drop_null_enum_values(node: &mut Value) {
     match node {
         Value::Object(map) => {

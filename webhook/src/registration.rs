@@ -64,9 +64,8 @@ impl Endpoint {
     }
 }
 
-/// Every namespace except kube-system. Kubernetes 1.21+ labels each namespace with
-/// `kubernetes.io/metadata.name`; 1.20 does not (an absent label satisfies `NotIn`), so there
-/// kube-system is excluded by the label `fmesh.io/webhook: disabled` (`kube-system.yaml`).
+/// Every namespace except kube-system (by the `kubernetes.io/metadata.name` label every
+/// namespace carries) and those labelled `fmesh.io/webhook: disabled`.
 pub fn all_but_system() -> LabelSelector {
     let not_in = |key: &str, value: &str| LabelSelectorRequirement {
         key: key.into(),

@@ -1,4 +1,4 @@
-//! On the real local cluster (fmesh-e2e, Kubernetes 1.20): the apiserver calls this webhook,
+//! On the real local cluster (fmesh-e2e): the apiserver calls this webhook,
 //! served in-process on 127.0.0.1 over TLS with self-managed certificates (Secret + caBundle
 //! injection), registered for one labelled test namespace only and removed at the end.
 //!
@@ -111,7 +111,7 @@ fn pulsar() -> Value {
 }
 
 /// Applies the generated CRDs server-side. Workaround: `enum` lists of nullable fields carry a
-/// `null` entry, which Kubernetes 1.20 rejects (the single-version schema then fails to hoist:
+/// `null` entry, which Kubernetes 1.20 rejected (the single-version schema then failed to hoist:
 /// "per-version schemas may not all be set to identical values"), so those entries are dropped
 /// from a temporary copy; `nullable: true` still admits null.
 async fn apply_crds(k: &Kubectl) {
