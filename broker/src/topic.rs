@@ -165,6 +165,7 @@ impl Topic {
             let path = cursor::cursor_path(&cursor_dir, &sub);
             let mut s = Subscription::new(sub.clone(), SubType::Exclusive, true, state, path);
             s.records_since_snapshot = records;
+            s.topic_hash = crate::murmur3::failover_topic_hash(&name.to_string());
             subscriptions.insert(sub, s);
         }
         tracing::info!(topic = %name, entries = log.end_entry() - log.first_entry(), subscriptions = subscriptions.len(), "opened topic");
@@ -492,8 +493,9 @@ impl Topic {
                     ctx: None,
                 })?;
             }
-            let sub =
+            let mut sub =
                 Subscription::new(req.subscription.clone(), req.kind, req.durable, state, path);
+            sub.topic_hash = crate::murmur3::failover_topic_hash(&self.name.to_string());
             st.subscriptions.insert(req.subscription.clone(), sub);
         }
         let sub = st
