@@ -400,6 +400,9 @@ webSocketServiceEnabled=false
 transactionCoordinatorEnabled=false
 allowAutoTopicCreation=true
 allowAutoTopicCreationType=non-partitioned
+# As fmesh-broker, which always deduplicates by producer name and sequence id (and as the
+# runner's effectively_once needs).
+brokerDeduplicationEnabled=true
 # Tests look at topics after their clients left.
 brokerDeleteInactiveTopicsEnabled=false
 # The packages API (/admin/v3/packages) the operator's init container uses.
