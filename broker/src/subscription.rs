@@ -702,6 +702,25 @@ impl Subscription {
         self.ring.clear();
     }
 
+    /// Closes every consumer (broker-initiated CloseConsumer, as for a forced delete) and
+    /// returns how many there were; their unacknowledged entries go back to the backlog.
+    pub fn close_all_consumers(&mut self) -> usize {
+        let n = self.consumers.len();
+        for c in self.consumers.drain(..) {
+            let mut cmd = base(Type::CloseConsumer);
+            cmd.close_consumer = Some(CommandCloseConsumer {
+                consumer_id: c.key.1,
+                request_id: u64::MAX,
+            });
+            let _ = c.out.send(Frame::command(cmd));
+        }
+        self.pending.clear();
+        self.inflight.clear();
+        self.active = None;
+        self.ring.clear();
+        n
+    }
+
     fn pick(&mut self, key_hash: Option<u32>, partition: i32) -> Option<usize> {
         let ready = |c: &ConsumerSlot| c.permits > 0 && !c.gauge.is_full();
         match self.kind {

@@ -660,6 +660,20 @@ impl Topic {
             .map_err(|_| BrokerError::NotReady("writer stopped".into()))?
     }
 
+    /// Deletes a subscription after closing its consumers (the admin's `?force=true`).
+    pub async fn force_unsubscribe(&self, sub: &str) -> Result<()> {
+        {
+            let mut st = self.lock();
+            let s = st
+                .subscriptions
+                .get_mut(sub)
+                .ok_or_else(|| BrokerError::SubscriptionNotFound(sub.to_string()))?;
+            let closed = s.close_all_consumers();
+            self.metrics.consumers.dec_by(closed as i64);
+        }
+        self.unsubscribe(sub, None).await
+    }
+
     /// Moves a subscription to an entry id or a publish time.
     pub async fn seek(
         &self,
