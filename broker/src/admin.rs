@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Multipart, Path, Request, State};
+use axum::extract::{Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -206,9 +206,14 @@ async fn get_partitions(
     Path((tenant, ns, topic)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
     let name = topic_of(&tenant, &ns, &topic)?;
-    Ok(Json(
-        json!({ "partitions": s.broker.partitions(&name).unwrap_or(0) }),
-    ))
+    // As Pulsar: 0 for a non-partitioned topic, 404 for one that does not exist (the binary
+    // protocol's PartitionedMetadata, which may auto-create, answers 0 instead).
+    let partitions = match s.broker.partitions(&name) {
+        Some(n) => n,
+        None if s.broker.existing_topic(&name).is_some() => 0,
+        None => return Err(BrokerError::TopicNotFound(name.to_string()).into()),
+    };
+    Ok(Json(json!({ "partitions": partitions, "deleted": false })))
 }
 
 async fn delete_topic(
@@ -343,9 +348,17 @@ async fn list_subscriptions(
     Ok(Json(out.into_iter().collect()))
 }
 
+/// `?force=true` on a subscription delete: close its consumers first (Pulsar's semantics).
+#[derive(Debug, Default, serde::Deserialize)]
+struct Force {
+    #[serde(default)]
+    force: bool,
+}
+
 async fn delete_subscription(
     State(s): State<AppState>,
     Path((tenant, ns, topic, sub)): Path<(String, String, String, String)>,
+    Query(q): Query<Force>,
 ) -> ApiResult<StatusCode> {
     let name = topic_of(&tenant, &ns, &topic)?;
     let parts: Vec<TopicName> = match s.broker.partitions(&name) {
@@ -357,7 +370,11 @@ async fn delete_subscription(
             .broker
             .existing_topic(&p)
             .ok_or_else(|| BrokerError::TopicNotFound(p.to_string()))?;
-        t.unsubscribe(&sub, None).await?;
+        if q.force {
+            t.force_unsubscribe(&sub).await?;
+        } else {
+            t.unsubscribe(&sub, None).await?;
+        }
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -293,6 +293,9 @@ pub struct Subscription {
     /// STICKY: entries whose hash no consumer covers; retried when consumers change.
     uncovered: BTreeSet<u64>,
     fenced: Vec<(ConsumerKey, Instant)>,
+    /// Failover on a non-partitioned topic: where the topic's name falls on the consumers'
+    /// hash ring (see [`crate::murmur3::failover_topic_hash`]).
+    pub topic_hash: u32,
     /// Messages dispatched (for stats).
     pub msg_out: u64,
     /// Bytes dispatched (for stats).
@@ -347,6 +350,7 @@ impl Subscription {
             inflight: HashMap::new(),
             uncovered: BTreeSet::new(),
             fenced: Vec::new(),
+            topic_hash: 0,
             msg_out: 0,
             bytes_out: 0,
         }
@@ -510,10 +514,14 @@ impl Subscription {
             // Partitions spread over consumers of the best priority level.
             let top = order[0].priority;
             let best: Vec<_> = order.iter().filter(|c| c.priority == top).collect();
+            // Partition i goes to consumer i; a non-partitioned topic to the consumer its
+            // name hashes to on a ring of the consumers' names, as Pulsar's dispatcher does
+            // (so the same consumer is active on both brokers).
             let idx = if partition >= 0 {
                 partition as usize % best.len()
             } else {
-                0
+                let names: Vec<&str> = best.iter().map(|c| c.name.as_str()).collect();
+                crate::murmur3::failover_ring_index(&names, self.topic_hash)
             };
             Some(best[idx].key)
         };
@@ -692,6 +700,25 @@ impl Subscription {
         }
         self.active = None;
         self.ring.clear();
+    }
+
+    /// Closes every consumer (broker-initiated CloseConsumer, as for a forced delete) and
+    /// returns how many there were; their unacknowledged entries go back to the backlog.
+    pub fn close_all_consumers(&mut self) -> usize {
+        let n = self.consumers.len();
+        for c in self.consumers.drain(..) {
+            let mut cmd = base(Type::CloseConsumer);
+            cmd.close_consumer = Some(CommandCloseConsumer {
+                consumer_id: c.key.1,
+                request_id: u64::MAX,
+            });
+            let _ = c.out.send(Frame::command(cmd));
+        }
+        self.pending.clear();
+        self.inflight.clear();
+        self.active = None;
+        self.ring.clear();
+        n
     }
 
     fn pick(&mut self, key_hash: Option<u32>, partition: i32) -> Option<usize> {
@@ -1145,8 +1172,10 @@ mod tests {
             name: "a".into(),
             ..a
         };
-        s.add_consumer(z, SubType::Failover, -1).unwrap();
-        s.add_consumer(a, SubType::Failover, -1).unwrap();
+        // Partition 0 goes to the first of the sorted consumers (a non-partitioned topic to
+        // its place on the ring: murmur3.rs).
+        s.add_consumer(z, SubType::Failover, 0).unwrap();
+        s.add_consumer(a, SubType::Failover, 0).unwrap();
         let active = |rx: &mut mpsc::UnboundedReceiver<Frame>| {
             let mut last = None;
             while let Ok(f) = rx.try_recv() {

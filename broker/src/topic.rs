@@ -165,6 +165,7 @@ impl Topic {
             let path = cursor::cursor_path(&cursor_dir, &sub);
             let mut s = Subscription::new(sub.clone(), SubType::Exclusive, true, state, path);
             s.records_since_snapshot = records;
+            s.topic_hash = crate::murmur3::failover_topic_hash(&name.to_string());
             subscriptions.insert(sub, s);
         }
         tracing::info!(topic = %name, entries = log.end_entry() - log.first_entry(), subscriptions = subscriptions.len(), "opened topic");
@@ -492,8 +493,9 @@ impl Topic {
                     ctx: None,
                 })?;
             }
-            let sub =
+            let mut sub =
                 Subscription::new(req.subscription.clone(), req.kind, req.durable, state, path);
+            sub.topic_hash = crate::murmur3::failover_topic_hash(&self.name.to_string());
             st.subscriptions.insert(req.subscription.clone(), sub);
         }
         let sub = st
@@ -656,6 +658,20 @@ impl Topic {
         }
         rx.await
             .map_err(|_| BrokerError::NotReady("writer stopped".into()))?
+    }
+
+    /// Deletes a subscription after closing its consumers (the admin's `?force=true`).
+    pub async fn force_unsubscribe(&self, sub: &str) -> Result<()> {
+        {
+            let mut st = self.lock();
+            let s = st
+                .subscriptions
+                .get_mut(sub)
+                .ok_or_else(|| BrokerError::SubscriptionNotFound(sub.to_string()))?;
+            let closed = s.close_all_consumers();
+            self.metrics.consumers.dec_by(closed as i64);
+        }
+        self.unsubscribe(sub, None).await
     }
 
     /// Moves a subscription to an entry id or a publish time.

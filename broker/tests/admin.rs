@@ -302,3 +302,162 @@ async fn admin_requires_the_token_when_auth_is_on_and_metrics_count_traffic() {
     assert!(text.contains("fmesh_broker_producers 1"), "{text}");
     assert!(text.contains("fmesh_broker_fsync_seconds_count"), "{text}");
 }
+
+/// Polls `path` on `target` until `ok` holds for its JSON (Pulsar updates some counters a
+/// moment after the traffic), and returns it.
+async fn stats_until(
+    target: &common::target::Target,
+    path: &str,
+    ok: impl Fn(&Value) -> bool,
+) -> Value {
+    within(&format!("{path} on {}", target.name()), async {
+        loop {
+            let (status, body) = request(target.admin(), "GET", path, &[], b"").await;
+            if status == 200 {
+                let st = json(&body);
+                if ok(&st) {
+                    return st;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await
+}
+
+/// The endpoints the operator (subscription cleanup), the CLI and the runner's users call, on
+/// fmesh-broker and Apache Pulsar: same status codes, same counters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_endpoints_answer_alike_on_both_brokers() {
+    for target in common::target::targets().await {
+        let on = target.name();
+        let a = target.admin();
+        let base = "/admin/v2/persistent/public/default";
+        let plain = target.local("adm-plain");
+        let parted = target.local("adm-parted");
+        let missing = target.local("adm-missing");
+        let status = |path: String, method: &'static str, body: &'static [u8]| async move {
+            request(
+                a,
+                method,
+                &path,
+                &[("Content-Type", "application/json")],
+                body,
+            )
+            .await
+            .0
+        };
+        assert_eq!(
+            status(format!("{base}/{plain}"), "PUT", b"").await,
+            204,
+            "{on}"
+        );
+        assert_eq!(
+            status(format!("{base}/{plain}"), "PUT", b"").await,
+            409,
+            "{on}"
+        );
+        let parts = format!("{base}/{parted}/partitions");
+        assert_eq!(status(parts.clone(), "PUT", b"3").await, 204, "{on}");
+        assert_eq!(status(parts.clone(), "PUT", b"3").await, 409, "{on}");
+        let (s, body) = request(a, "GET", &parts, &[], b"").await;
+        assert_eq!(
+            (s, json(&body)["partitions"].as_u64()),
+            (200, Some(3)),
+            "{on}"
+        );
+        let (s, body) = request(a, "GET", &format!("{base}/{plain}/partitions"), &[], b"").await;
+        assert_eq!(
+            (s, json(&body)["partitions"].as_u64()),
+            (200, Some(0)),
+            "{on}"
+        );
+        for path in ["partitions", "stats", "partitioned-stats", "subscriptions"] {
+            let p = format!("{base}/{missing}/{path}");
+            assert_eq!(status(p.clone(), "GET", b"").await, 404, "{on}: {p}");
+        }
+
+        // Traffic: 5 in, 1 acknowledged.
+        let c = client(&target.service_url()).await;
+        let mut cons = within(
+            "subscribe",
+            c.consumer()
+                .with_topic(target.topic("adm-plain"))
+                .with_subscription("sub1")
+                .with_options(
+                    ConsumerOptions::default().with_initial_position(InitialPosition::Earliest),
+                )
+                .build::<String>(),
+        )
+        .await
+        .unwrap();
+        let mut p = within(
+            "producer",
+            c.producer().with_topic(target.topic("adm-plain")).build(),
+        )
+        .await
+        .unwrap();
+        for i in 0..5 {
+            within("send", p.send_non_blocking(format!("m{i}")))
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+        let m = within("next", cons.next()).await.unwrap().unwrap();
+        within("ack", cons.ack(&m)).await.unwrap();
+        let st = stats_until(&target, &format!("{base}/{plain}/stats"), |st| {
+            st["msgInCounter"] == 5 && st["subscriptions"]["sub1"]["msgBacklog"] == 4
+        })
+        .await;
+        assert_eq!(
+            st["subscriptions"]["sub1"]["type"], "Shared",
+            "{on}: pulsar-rs defaults to Shared"
+        );
+        assert_eq!(
+            st["subscriptions"]["sub1"]["consumers"]
+                .as_array()
+                .map(Vec::len),
+            Some(1),
+            "{on}"
+        );
+        assert!(st["storageSize"].as_u64() > Some(0), "{on}: {st}");
+        let (_, body) = request(
+            a,
+            "GET",
+            &format!("{base}/{parted}/partitioned-stats"),
+            &[],
+            b"",
+        )
+        .await;
+        assert_eq!(json(&body)["metadata"]["partitions"], 3, "{on}");
+        let (_, body) = request(a, "GET", &format!("{base}/{plain}/subscriptions"), &[], b"").await;
+        assert_eq!(json(&body), serde_json::json!(["sub1"]), "{on}");
+
+        // The operator's cleanup: DELETE …/subscription/{sub}?force=true. Without force a
+        // connected consumer keeps it; with force it goes (the consumer is disconnected).
+        let sub = format!("{base}/{plain}/subscription/sub1");
+        assert_eq!(status(sub.clone(), "DELETE", b"").await, 412, "{on}");
+        assert_eq!(
+            status(format!("{sub}?force=true"), "DELETE", b"").await,
+            204,
+            "{on}"
+        );
+        // The disconnected client may subscribe again before it is dropped (both brokers let
+        // it): once it is gone, the subscription is deleted for good.
+        drop(cons);
+        drop(p);
+        let again = status(format!("{sub}?force=true"), "DELETE", b"").await;
+        assert!(again == 204 || again == 404, "{on}: {again}");
+        let (_, body) = request(a, "GET", &format!("{base}/{plain}/subscriptions"), &[], b"").await;
+        assert_eq!(json(&body), serde_json::json!([]), "{on}");
+        for p in [
+            format!("{base}/{plain}/subscription/none?force=true"),
+            format!("{base}/{missing}/subscription/none?force=true"),
+        ] {
+            assert_eq!(status(p.clone(), "DELETE", b"").await, 404, "{on}: {p}");
+        }
+        assert_eq!(status(parts.clone(), "DELETE", b"").await, 204, "{on}");
+        assert_eq!(status(parts, "GET", b"").await, 404, "{on}: deleted");
+    }
+}

@@ -9,6 +9,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use common::http::request;
+use common::target::targets;
 use common::{broker, topic};
 use fmesh_broker::topic_name::TopicName;
 
@@ -55,15 +57,17 @@ async fn scenario(name: &str, url: &str, topic: &str, extra: &[&str]) -> Result<
     }
 }
 
+/// Runs scenario `$name` against every target (fmesh-broker, then Apache Pulsar when set):
+/// the same assertions must hold on both.
 macro_rules! scenario_test {
     ($name:ident) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
-            let dir = tempfile::tempdir().unwrap();
-            let b = broker(dir.path(), |_| {}).await;
-            let t = topic(concat!("py-", stringify!($name)));
-            if let Err(e) = scenario(stringify!($name), &b.service_url(), &t, &[]).await {
-                panic!("{e}");
+            for target in targets().await {
+                let t = target.topic(concat!("py-", stringify!($name)));
+                if let Err(e) = scenario(stringify!($name), &target.service_url(), &t, &[]).await {
+                    panic!("on {}: {e}", target.name());
+                }
             }
         }
     };
@@ -86,12 +90,12 @@ scenario_test!(key_shared_sticky);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_shared_in_order_holds_a_moved_key_and_out_of_order_does_not() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = broker(dir.path(), |_| {}).await;
-    for ooo in ["false", "true"] {
-        let t = topic(&format!("py-ks-order-{ooo}"));
-        if let Err(e) = scenario("key_shared_order", &b.service_url(), &t, &[ooo]).await {
-            panic!("allowOutOfOrderDelivery={ooo}: {e}");
+    for target in targets().await {
+        for ooo in ["false", "true"] {
+            let t = target.topic(&format!("py-ks-order-{ooo}"));
+            if let Err(e) = scenario("key_shared_order", &target.service_url(), &t, &[ooo]).await {
+                panic!("on {}, allowOutOfOrderDelivery={ooo}: {e}", target.name());
+            }
         }
     }
 }
@@ -127,21 +131,39 @@ async fn batch_index_acks_survive_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitioned() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = broker(dir.path(), |_| {}).await;
-    let t = topic("py-partitioned");
-    b.broker
-        .create_partitioned(&TopicName::parse(&t).unwrap(), 3)
-        .unwrap();
-    scenario("partitioned", &b.service_url(), &t, &[])
-        .await
-        .unwrap();
-    for i in 0..3 {
-        let p = b
-            .broker
-            .existing_topic(&TopicName::parse(&t).unwrap().partition(i))
-            .unwrap();
-        assert!(p.lock().log.end_entry() > 0, "partition {i} got messages");
+    for target in targets().await {
+        let local = target.local("py-partitioned");
+        let base = "/admin/v2/persistent/public/default";
+        let (status, body) = request(
+            target.admin(),
+            "PUT",
+            &format!("{base}/{local}/partitions"),
+            &[("Content-Type", "application/json")],
+            b"3",
+        )
+        .await;
+        assert_eq!(
+            status,
+            204,
+            "on {}: {}",
+            target.name(),
+            String::from_utf8_lossy(&body)
+        );
+        let t = target.topic("py-partitioned");
+        if let Err(e) = scenario("partitioned", &target.service_url(), &t, &[]).await {
+            panic!("on {}: {e}", target.name());
+        }
+        for i in 0..3 {
+            let path = format!("{base}/{local}-partition-{i}/stats");
+            let (status, body) = request(target.admin(), "GET", &path, &[], b"").await;
+            let stats: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            assert_eq!(status, 200, "on {}: {path}", target.name());
+            assert!(
+                stats["msgInCounter"].as_u64() > Some(0),
+                "on {}: partition {i} got no messages: {stats}",
+                target.name()
+            );
+        }
     }
 }
 

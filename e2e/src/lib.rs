@@ -24,6 +24,7 @@ pub mod pki;
 pub mod prereq;
 pub mod probe;
 pub mod process;
+pub mod pulsar;
 pub mod wait;
 pub mod webhook;
 

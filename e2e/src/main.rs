@@ -63,6 +63,11 @@ enum Command {
         #[arg(long)]
         workspace: Option<PathBuf>,
     },
+    /// Apache Pulsar (standalone, resolved from Maven Central) beside or instead of fmesh-broker.
+    Pulsar {
+        #[command(subcommand)]
+        command: fmesh_e2e::pulsar::cli::PulsarCommand,
+    },
     /// The last lines of a component's log.
     Logs {
         /// etcd, containerd, kube-apiserver, kube-controller-manager, kube-scheduler or kubelet.
@@ -80,11 +85,12 @@ async fn main() -> ExitCode {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
                 tracing_subscriber::EnvFilter::new(
-                    "info,kube_client::client::builder=off,kube_client::client::tls=off",
+                    "info,kube_client::client::builder=off,kube_client::client::tls=off,pulsar=warn",
                 )
             }),
         )
-        // kube's client logs every refused connection while we poll a starting apiserver.
+        // kube's client logs every refused connection while we poll a starting apiserver, and
+        // pulsar-rs every retry while `pulsar up` polls a starting Pulsar.
         .with_writer(std::io::stderr)
         .init();
     match run(Cli::parse()).await {
@@ -177,6 +183,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{}", path.display());
             }
         }
+        Command::Pulsar { command } => return Ok(fmesh_e2e::pulsar::cli::run(command).await?),
         Command::Logs { component, lines } => {
             print!("{}", cluster.logs(&component, lines)?);
             println!();

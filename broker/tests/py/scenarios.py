@@ -94,19 +94,38 @@ def shared(url, t):
     c.close()
 
 
+def failover_active(names, topic):
+    """Pulsar's active Failover consumer of a non-partitioned topic: the first point at or after
+    the topic name's hash on a ring of 100 points per consumer name (sorted)."""
+    ring = {}
+    for i, name in enumerate(sorted(names)):
+        for j in range(100):
+            ring[murmur3_32(f"{name}{j}".encode()) & 0x7fffffff] = i
+    h = murmur3_32(topic.encode()) & 0x7fffffff
+    points = sorted(ring)
+    at = next((p for p in points if p >= h), points[0])
+    return sorted(names)[ring[at]]
+
+
 def failover(url, t):
     c = client(url)
-    a = c.subscribe(t, "s", consumer_type=pulsar.ConsumerType.Failover, consumer_name="a")
-    b = c.subscribe(t, "s", consumer_type=pulsar.ConsumerType.Failover, consumer_name="b")
-    p = c.create_producer(t, batching_enabled=False)
-    for i in range(10):
-        p.send(f"m{i}".encode())
-    got = [m.data().decode() for m in drain(a, 10)]
-    assert got == [f"m{i}" for i in range(10)], got
-    nothing_more(b)
-    a.close()
-    p.send(b"after")
-    assert drain(b, 1)[0].data() == b"after"
+    # Several topics, so both consumers are the elected one somewhere.
+    for n in range(4):
+        topic = f"{t}-{n}"
+        cons = {name: c.subscribe(topic, "s", consumer_type=pulsar.ConsumerType.Failover,
+                                  consumer_name=name) for name in ("a", "b")}
+        active = failover_active(["a", "b"], topic)
+        other = "b" if active == "a" else "a"
+        p = c.create_producer(topic, batching_enabled=False)
+        for i in range(10):
+            p.send(f"m{i}".encode())
+        got = [m.data().decode() for m in drain(cons[active], 10)]
+        assert got == [f"m{i}" for i in range(10)], (topic, active, got)
+        nothing_more(cons[other])
+        cons[active].close()
+        p.send(b"after")
+        assert drain(cons[other], 1)[0].data() == b"after"
+        cons[other].close()
     c.close()
 
 
