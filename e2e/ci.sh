@@ -31,6 +31,12 @@ echo "e2e: up $((t1 - t0))s, suites $((t2 - t1))s, down/up/down $((t3 - t2))s"
 t4=$(date +%s)
 "$CARGO_TARGET_DIR/debug/fmesh-e2e" up >/dev/null
 "$CARGO_TARGET_DIR/debug/fmesh-e2e" images
+# Apache Pulsar (started by .ci/run on loopback) again, advertised on the node IP for pods: the
+# install scenario also runs the example mesh with a cluster config naming it.
+if [ -n "${FMESH_PULSAR_URL:-}" ]; then
+  "$CARGO_TARGET_DIR/debug/fmesh-e2e" pulsar down
+  eval "$("$CARGO_TARGET_DIR/debug/fmesh-e2e" pulsar up --advertise 10.244.0.1 | tail -n 2 | sed 's/^/export FMESH_/')"
+fi
 t5=$(date +%s)
 cargo test -q -p fmesh-e2e --test install -- --ignored --nocapture
 "$CARGO_TARGET_DIR/debug/fmesh-e2e" down

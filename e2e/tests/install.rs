@@ -90,10 +90,48 @@ async fn install_run_refuse_recover_uninstall() {
     times.push(("mesh: apply to first message out of the sink", first));
     wait_sink_processed(&cluster, &ns, &mesh, n).await;
     times.push(("mesh: apply to all N=200 through the sink", t.elapsed()));
-    check_counts(&cluster, &ns, &mesh, n).await;
+    check_counts(&cluster, &ns, &mesh, n, &broker_admin(&cluster).await).await;
     let seqs = sink_seqs(&cluster, &ns, &mesh).await;
     assert_eq!(seqs.len() as u64, n, "distinct messages at the sink");
     assert!(seqs.values().all(|&c| c == 1), "duplicates in a clean run");
+
+    // The production path: the same install, the mesh's cluster config naming Apache Pulsar.
+    if let Some((url, admin)) = apache_pulsar() {
+        let t = Instant::now();
+        let pulsar_ns = cluster
+            .namespace("install-pulsar")
+            .await
+            .expect("namespace");
+        let pulsar_ns = pulsar_ns.name().to_owned();
+        cluster_config(&cluster, &pulsar_ns, &url, &format!("http://{admin}")).await;
+        let mesh = apply_example_mesh(&cluster, &pulsar_ns, "pulsar", 100, n);
+        wait_sink_processed(&cluster, &pulsar_ns, &mesh, n).await;
+        check_counts(&cluster, &pulsar_ns, &mesh, n, &admin).await;
+        let seqs = sink_seqs(&cluster, &pulsar_ns, &mesh).await;
+        assert_eq!(
+            seqs.len() as u64,
+            n,
+            "distinct messages at the sink (Apache Pulsar)"
+        );
+        assert!(
+            seqs.values().all(|&c| c == 1),
+            "duplicates in a clean run (Apache Pulsar)"
+        );
+        cluster
+            .kubectl_ok(&[
+                "delete",
+                "functionmesh",
+                &mesh,
+                "-n",
+                &pulsar_ns,
+                "--wait=true",
+            ])
+            .expect("delete the mesh");
+        times.push((
+            "Apache Pulsar as the cluster config: all N=200 through the mesh",
+            t.elapsed(),
+        ));
+    }
 
     let t = Instant::now();
     refuse_broken_mesh(&cluster, &ns);
@@ -278,6 +316,44 @@ async fn copy_cluster_config(cluster: &Cluster, ns: &str) {
         .create(&PostParams::default(), &cm)
         .await
         .expect("ConfigMap pulsar");
+}
+
+/// A `pulsar` cluster-config ConfigMap in `ns` naming another broker.
+async fn cluster_config(cluster: &Cluster, ns: &str, broker_url: &str, web_url: &str) {
+    let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "pulsar", "namespace": ns},
+        "data": {"brokerServiceURL": broker_url, "webServiceURL": web_url},
+    }))
+    .expect("ConfigMap");
+    Api::<ConfigMap>::namespaced(cluster.client(), ns)
+        .create(&PostParams::default(), &cm)
+        .await
+        .expect("ConfigMap pulsar");
+}
+
+/// Apache Pulsar's binary URL and admin `host:port` (`fmesh-e2e pulsar up --advertise <node
+/// IP>` prints them; e2e/ci.sh exports them as FMESH_PULSAR_URL / FMESH_PULSAR_ADMIN_URL).
+/// None when unset, unless FMESH_PULSAR_REQUIRED=1 (CI), which makes its absence a failure.
+fn apache_pulsar() -> Option<(String, String)> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let (Some(url), Some(admin)) = (var("FMESH_PULSAR_URL"), var("FMESH_PULSAR_ADMIN_URL")) else {
+        assert!(
+            var("FMESH_PULSAR_REQUIRED").as_deref() != Some("1"),
+            "FMESH_PULSAR_REQUIRED=1 but FMESH_PULSAR_URL/FMESH_PULSAR_ADMIN_URL are unset: \
+             run `fmesh-e2e pulsar up --advertise 10.244.0.1` and export what it prints"
+        );
+        eprintln!("Apache Pulsar scenario skipped: FMESH_PULSAR_URL is unset");
+        return None;
+    };
+    let admin = admin
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    assert!(
+        !url.contains("127.0.0.1") && !url.contains("localhost"),
+        "{url}: pods cannot reach a loopback address; start Pulsar with --advertise 10.244.0.1"
+    );
+    Some((url, admin))
 }
 
 /// Applies examples/mesh.yaml as `name`, with its own topics, `count` messages at `rate`/s.
@@ -541,7 +617,16 @@ async fn admissions_until(
 /// admissions stream through the webhook, and none is refused. Returns how many were admitted.
 async fn settings_rolled_under_admissions(cluster: &Cluster, ns: &str) -> usize {
     let dir = tempfile::tempdir().expect("temp dir");
-    let local = install::workspace().join(LOCAL_OVERLAY);
+    // kustomize takes relative paths only: from the temporary directory up to / and down again.
+    let up = "../".repeat(dir.path().components().count() - 1);
+    let local = format!(
+        "{up}{}",
+        install::workspace()
+            .join(LOCAL_OVERLAY)
+            .display()
+            .to_string()
+            .trim_start_matches('/')
+    );
     let kustomization = format!(
         "apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
@@ -561,8 +646,7 @@ patches:
       - op: add
         path: /spec/template/spec/containers/0/env/-
         value: {{name: FMESH_WEBHOOK_CERT_CHECK_SECONDS, value: \"59\"}}
-",
-        local = local.display()
+"
     );
     std::fs::write(dir.path().join("kustomization.yaml"), kustomization).expect("write");
     let changed = dir.path().to_string_lossy().into_owned();
@@ -676,8 +760,9 @@ async fn wait_sink_processed(cluster: &Cluster, ns: &str, mesh: &str, n: u64) ->
     t.elapsed()
 }
 
-/// Count in vs out, member by member (runner metrics) and topic by topic (broker stats).
-async fn check_counts(cluster: &Cluster, ns: &str, mesh: &str, n: u64) {
+/// Count in vs out, member by member (runner metrics) and topic by topic (the stats of the
+/// broker whose admin API is at `admin`).
+async fn check_counts(cluster: &Cluster, ns: &str, mesh: &str, n: u64, admin: &str) {
     let expected = n as f64;
     for (member, kind, metrics) in [
         (
@@ -718,11 +803,10 @@ async fn check_counts(cluster: &Cluster, ns: &str, mesh: &str, n: u64) {
             assert_eq!(metric_sum(&text, m).unwrap_or(0.0), 0.0, "{pod} {m}");
         }
     }
-    let admin = broker_admin(cluster).await;
     for topic in ["", "-enriched"] {
         let path = format!("/admin/v2/persistent/public/default/{ns}-{mesh}{topic}/stats");
         let stats: Value =
-            serde_json::from_str(&http_get(&admin, &path, HTTP).await.expect("stats"))
+            serde_json::from_str(&http_get(admin, &path, HTTP).await.expect("stats"))
                 .expect("stats JSON");
         assert_eq!(stats["msgInCounter"], n, "{path}: {stats}");
     }
