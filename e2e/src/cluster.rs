@@ -278,6 +278,7 @@ impl LocalCluster {
             tracing::warn!(error = %e, "kube-proxy --cleanup failed");
         }
         process::stop(&self.layout, Component::Kubelet.name(), grace)?;
+        cni::remove_kube_iptables()?;
         if process::running(&self.layout, Component::Containerd.name()).is_some()
             && let Err(e) = containerd::remove_all_containers(&self.layout)
         {

@@ -73,6 +73,71 @@ pub fn enable_forwarding() -> Result<()> {
     Ok(())
 }
 
+/// The iptables tables the kubelet and kube-proxy write to, for IPv4 and IPv6.
+pub const IPTABLES: [(&str, &str); 2] = [
+    ("iptables", "iptables-save"),
+    ("ip6tables", "ip6tables-save"),
+];
+/// See [`IPTABLES`].
+pub const IPTABLES_TABLES: [&str; 3] = ["filter", "nat", "mangle"];
+
+/// Removes every `KUBE-*` chain and the rules that jump to them: the kubelet's (its canary,
+/// `KUBE-FIREWALL`) outlive it, and `kube-proxy --cleanup` removes only kube-proxy's.
+pub fn remove_kube_iptables() -> Result<()> {
+    for (iptables, save) in IPTABLES {
+        for table in IPTABLES_TABLES {
+            let Ok(rules) = process::run(save, &["-t", table]) else {
+                continue;
+            };
+            for rule in rules.lines().filter_map(|l| l.strip_prefix("-A ")) {
+                let (chain, _) = rule.split_once(' ').unwrap_or((rule, ""));
+                if !chain.starts_with("KUBE-") && rule.contains(" KUBE-") {
+                    let words = save_words(rule);
+                    let mut args = vec!["-t", table, "-D"];
+                    args.extend(words.iter().map(String::as_str));
+                    process::run(iptables, &args)?;
+                }
+            }
+            let chains: Vec<&str> = rules
+                .lines()
+                .filter_map(|l| l.strip_prefix(':'))
+                .filter_map(|l| l.split_whitespace().next())
+                .filter(|c| c.starts_with("KUBE-"))
+                .collect();
+            for chain in &chains {
+                process::run(iptables, &["-t", table, "-F", chain])?;
+            }
+            for chain in &chains {
+                process::run(iptables, &["-t", table, "-X", chain])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The words of an `iptables-save` rule: blank-separated, `"…"` quoting a word with blanks
+/// (comments), `\"` a quote inside it.
+fn save_words(rule: &str) -> Vec<String> {
+    let (mut words, mut word, mut quoted, mut chars) =
+        (Vec::new(), String::new(), false, rule.chars());
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if quoted => word.extend(chars.next()),
+            '"' => quoted = !quoted,
+            c if c.is_whitespace() && !quoted => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
 /// Deletes the pod bridge if it exists.
 pub fn delete_bridge() -> Result<()> {
     if bridge_exists() {
@@ -89,5 +154,36 @@ pub fn clear_ipam(layout: &Layout) -> Result<()> {
             Err(e).ctx(|| format!("remove {}", dir.display()))
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn save_words_keep_quoted_comments_whole() {
+        assert_eq!(
+            save_words(
+                r#"PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES"#
+            ),
+            [
+                "PREROUTING",
+                "-m",
+                "comment",
+                "--comment",
+                "kubernetes service portals",
+                "-j",
+                "KUBE-SERVICES"
+            ]
+        );
+        assert_eq!(
+            save_words(r#"INPUT -m comment --comment "say \"hi\"" -j KUBE-FIREWALL"#)[4],
+            r#"say "hi""#
+        );
+        assert_eq!(
+            save_words("OUTPUT  -j KUBE-FIREWALL "),
+            ["OUTPUT", "-j", "KUBE-FIREWALL"]
+        );
     }
 }

@@ -62,10 +62,15 @@ fn assert_clean(local: &LocalCluster, before: &[u32]) {
         "bridge {} left",
         fmesh_e2e::layout::BRIDGE
     );
-    for table in ["nat", "filter"] {
-        let rules = process::run("iptables-save", &["-t", table]).expect("iptables-save");
-        let kube: Vec<&str> = rules.lines().filter(|l| l.contains("KUBE-")).collect();
-        assert!(kube.is_empty(), "kube-proxy's {table} rules left: {kube:?}");
+    for (_, save) in cni::IPTABLES {
+        for table in cni::IPTABLES_TABLES {
+            let rules = process::run(save, &["-t", table]).expect("iptables-save");
+            let kube: Vec<&str> = rules.lines().filter(|l| l.contains("KUBE-")).collect();
+            assert!(
+                kube.is_empty(),
+                "{save} -t {table}: kubelet/kube-proxy rules left: {kube:?}"
+            );
+        }
     }
 }
 
