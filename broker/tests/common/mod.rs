@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod process;
 
 use std::future::Future;
 use std::path::Path;
