@@ -302,3 +302,125 @@ async fn random_flips_in_every_segment_and_cursor_lose_only_the_hit_records() {
         "unacknowledged messages skipped: {skipped:?}"
     );
 }
+
+/// A tmpfs of `size` mounted on a fresh directory (None when mounting is not allowed here).
+struct Tmpfs(tempfile::TempDir);
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Tmpfs(dir))
+    }
+}
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+/// Fills the filesystem of `path` to the last byte; returns the filler file.
+fn fill(dir: &Path) -> PathBuf {
+    use std::io::Write as _;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    for chunk in [65536usize, 4096, 1] {
+        let buf = vec![0u8; chunk];
+        while f.write_all(&buf).is_ok() {}
+    }
+    path
+}
+
+/// A 2 KB payload: on a full tmpfs even the slack of the last page takes only one.
+fn big_body(i: usize) -> String {
+    format!("m{i:05}-{}", "y".repeat(2000))
+}
+
+/// Sends `range` one at a time; (receipted payloads, sends that failed).
+async fn produce_one_by_one(
+    url: &str,
+    t: &str,
+    range: std::ops::Range<usize>,
+) -> (BTreeSet<String>, usize) {
+    let c = common::client(url).await;
+    let mut p = None;
+    let (mut acked, mut failed) = (BTreeSet::new(), 0);
+    for i in range {
+        if p.is_none() {
+            p = tokio::time::timeout(Duration::from_secs(10), c.producer().with_topic(t).build())
+                .await
+                .ok()
+                .and_then(Result::ok);
+        }
+        let Some(prod) = p.as_mut() else {
+            failed += 1;
+            continue;
+        };
+        let sent = async {
+            let f = prod.send_non_blocking(big_body(i)).await?;
+            f.await
+        };
+        // Clients retry a send the broker refused (they reconnect and resend) until their
+        // send timeout: a bounded wait stands for that timeout here.
+        match tokio::time::timeout(Duration::from_secs(2), sent).await {
+            Ok(Ok(_)) => {
+                acked.insert(big_body(i));
+            }
+            Ok(Err(_)) => failed += 1,
+            Err(_) => {
+                failed += 1;
+                p = None;
+            }
+        }
+    }
+    (acked, failed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_sends_and_every_receipt_survives_a_restart() {
+    let Some(fs) = Tmpfs::mount("4m") else {
+        println!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let data = fs.0.path().join("data");
+    let t = topic("full-disk");
+    let b = BrokerProcess::start(&data, &[]);
+    let (mut acked, _) = produce_one_by_one(&b.url, &t, 0..200).await;
+    let filler = fill(fs.0.path());
+    let (during, failed) = produce_one_by_one(&b.url, &t, 200..220).await;
+    std::fs::remove_file(&filler).unwrap();
+    let (after, failed_after) = produce_one_by_one(&b.url, &t, 220..420).await;
+    let live = read_all(&b.url, &t).await;
+    b.kill9();
+    let b = BrokerProcess::start(&data, &[]);
+    let restarted = read_all(&b.url, &t).await;
+    let stats = damage_stats(&b, &t).await;
+    println!("damage after restart: {stats}");
+    println!(
+        "full disk: 200 sends before; while full {} receipts, {failed} errors; after freeing {} receipts, {failed_after} errors; \
+         read back live {}, after restart {}",
+        during.len(),
+        after.len(),
+        live.len(),
+        restarted.len()
+    );
+    assert!(failed > 0, "sends fail while the disk is full");
+    assert!(after.len() >= 190, "sends succeed once space returns");
+    acked.extend(during);
+    acked.extend(after);
+    for (what, read) in [("live", &live), ("after restart", &restarted)] {
+        let read: HashSet<&String> = read.iter().collect();
+        let missing: Vec<&String> = acked.iter().filter(|m| !read.contains(m)).collect();
+        assert!(
+            missing.is_empty(),
+            "{what}: {} receipted messages unreadable, first {:?}",
+            missing.len(),
+            missing.first()
+        );
+    }
+}
