@@ -457,11 +457,30 @@ async fn list_versions(
 async fn upload_package(
     State(s): State<AppState>,
     Path((kind, tenant, ns, name, version)): Path<(String, String, String, String, String)>,
+    headers: axum::http::HeaderMap,
     mut form: Multipart,
 ) -> ApiResult<StatusCode> {
     let pkg = package(&kind, &tenant, &ns, &name, &version)?;
+    let limit = s.broker.config.admin_max_upload_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("upload larger than {limit} bytes (admin_max_upload_bytes)"),
+        ));
+    }
+    // 413 (naming the limit) when the upload exceeds admin_max_upload_bytes, else 400.
     let bad = |e: axum::extract::multipart::MultipartError| {
-        ApiError(StatusCode::BAD_REQUEST, e.to_string())
+        let status = e.status();
+        let text = e.body_text();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError(status, format!("{text} (admin_max_upload_bytes)"))
+        } else {
+            ApiError(StatusCode::BAD_REQUEST, text)
+        }
     };
     let (mut data, mut meta) = (None, PackageMetadata::default());
     while let Some(field) = form.next_field().await.map_err(bad)? {

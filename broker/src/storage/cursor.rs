@@ -486,4 +486,42 @@ mod tests {
             "torn tail truncated"
         );
     }
+
+    #[test]
+    fn a_flip_in_any_byte_of_a_snapshot_keeps_the_position_or_falls_back_to_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = cursor_path(dir.path(), "s");
+        let mut c = CursorState::at(40);
+        c.ack(45);
+        let file = [snapshot_file(&c), ack_record(&[41])].concat();
+        let mut want = c.clone();
+        want.ack(41);
+        for i in 0..file.len() {
+            let mut bytes = file.clone();
+            bytes[i] ^= 0x21;
+            std::fs::write(&path, &bytes).unwrap();
+            let got = recover_all(dir.path()).unwrap().remove(0);
+            assert!(got.damaged_bytes > 0, "flip at {i} noticed");
+            // Only the ack record can be lost (redelivery of 41), never the position.
+            assert!(
+                got.state == want || got.state == c,
+                "flip at {i}: {:?}",
+                got.state
+            );
+            assert!(!got.position_lost);
+            let clean = recover_all(dir.path()).unwrap().remove(0);
+            assert_eq!(clean.damaged_bytes, 0, "rewritten clean");
+            assert_eq!(clean.state, got.state);
+        }
+        // Both copies gone: the position falls back to 0 (redeliver, never skip).
+        let mut bytes = file.clone();
+        bytes[4] ^= 1;
+        let second = snapshot_record(&c).len() + 4;
+        bytes[second] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let got = recover_all(dir.path()).unwrap().remove(0);
+        assert!(got.position_lost);
+        assert_eq!(got.state.mark_delete, 0);
+        assert!(!got.state.is_acked(42));
+    }
 }
