@@ -424,3 +424,55 @@ async fn a_full_disk_fails_sends_and_every_receipt_survives_a_restart() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_client_batches_survive_random_flips_in_every_segment() {
+    let seed = seed();
+    println!("ATTACK_SEED={seed}");
+    let mut rng = Rng(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let t = topic("flip-official");
+    let b = BrokerProcess::start(dir.path(), &["--segment-bytes", "20000"]);
+    let (url, tc) = (b.url.clone(), t.clone());
+    let acked: BTreeSet<String> = tokio::task::spawn_blocking(move || {
+        common::py::lines("produce_print", &url, &tc, &["3000"], "ACK")
+    })
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    b.kill9();
+    let segs = files(&topic_dir(dir.path(), &t).join("ledger"), "seg");
+    for s in &segs {
+        let len = std::fs::metadata(s).unwrap().len();
+        flip(s, rng.below(len));
+    }
+    let b = BrokerProcess::start(dir.path(), &["--segment-bytes", "20000"]);
+    let (url, tc) = (b.url.clone(), t.clone());
+    let read = tokio::task::spawn_blocking(move || {
+        common::py::lines("read_print", &url, &tc, &[], "READ")
+    })
+    .await
+    .unwrap();
+    let read_set: HashSet<&String> = read.iter().collect();
+    let missing = acked.iter().filter(|m| !read_set.contains(m)).count();
+    // A flip costs at most one entry, and an entry here is a batch of up to 20 messages.
+    let bound = 20 * segs.len();
+    println!(
+        "official client, batches of <= 20, one flip in each of {} segments: acknowledged {} read back {} missing {missing}",
+        segs.len(),
+        acked.len(),
+        read.len()
+    );
+    assert_eq!(acked.len(), 3000);
+    assert!(
+        read.iter().all(|m| acked.contains(m)),
+        "only acknowledged messages"
+    );
+    assert!(missing <= bound, "{missing} lost, at most {bound} expected");
+    let dmg = damage_stats(&b, &t).await;
+    assert!(
+        dmg["lostEntries"].as_u64().unwrap() <= segs.len() as u64,
+        "{dmg}"
+    );
+}

@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod process;
+pub mod py;
 
 use std::future::Future;
 use std::path::Path;
