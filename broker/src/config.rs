@@ -135,7 +135,7 @@ impl Default for BrokerConfig {
             max_connections: 4096,
             idle_timeout: Duration::from_secs(180),
             frame_timeout: Duration::from_secs(30),
-            max_queued_reply_bytes: 1024 * 1024,
+            max_queued_reply_bytes: 4 * 1024 * 1024,
             admin_max_body_bytes: 1024 * 1024,
             admin_max_upload_bytes: 512 * 1024 * 1024,
             admin_header_timeout: Duration::from_secs(10),

@@ -75,8 +75,8 @@ struct Args {
     /// A started frame (or TLS handshake) must complete within this many seconds.
     #[arg(long, env = "FMESH_BROKER_FRAME_TIMEOUT_SECS", default_value_t = 30)]
     frame_timeout_secs: u64,
-    /// Unread reply bytes per connection before its requests stop being read.
-    #[arg(long, env = "FMESH_BROKER_MAX_QUEUED_REPLY_BYTES", default_value_t = 1024 * 1024)]
+    /// Memory of unread replies per connection before its requests stop being read.
+    #[arg(long, env = "FMESH_BROKER_MAX_QUEUED_REPLY_BYTES", default_value_t = 4 * 1024 * 1024)]
     max_queued_reply_bytes: usize,
     /// Largest admin request body (other than package uploads), in bytes.
     #[arg(long, env = "FMESH_BROKER_ADMIN_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]

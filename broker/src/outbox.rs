@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use prost::Message as _;
 use tokio::sync::{Notify, mpsc};
 
 use crate::codec::Frame;
@@ -35,14 +34,15 @@ pub struct OutboxRx {
     queued: Arc<Queued>,
 }
 
-/// Bytes a queued frame is counted for. Dispatched messages count 0: they
-/// are bounded by permits and the outbound gauge, and counting them would
-/// stop reading the acks that free them.
+/// Bytes a queued frame is counted for: what it holds in memory while queued
+/// (a decoded command is a few KiB however small its encoding). Dispatched
+/// messages count 0: they are bounded by permits and the outbound gauge, and
+/// counting them would stop reading the acks that free them.
 fn cost(f: &Frame) -> usize {
     if f.command.message.is_some() {
         0
     } else {
-        f.command.encoded_len() + f.payload.as_ref().map_or(0, |p| p.len()) + 8
+        std::mem::size_of::<Frame>() + f.payload.as_ref().map_or(0, |p| p.len())
     }
 }
 
@@ -121,7 +121,7 @@ mod tests {
             tx.send(Frame::command(base(Type::Pong))).unwrap();
         }
         let full = tx.queued_bytes();
-        assert!(full >= 10 * 8, "{full}");
+        assert!(full >= 10 * std::mem::size_of::<Frame>(), "{full}");
         let waiter = {
             let tx = tx.clone();
             tokio::spawn(async move { tx.wait_below(full / 2).await })

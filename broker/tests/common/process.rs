@@ -60,6 +60,18 @@ impl BrokerProcess {
             .expect("admin addr")
     }
 
+    /// Resident memory of the broker process, in bytes.
+    pub fn rss_bytes(&self) -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("proc status");
+        s.lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .expect("VmRSS")
+            * 1024
+    }
+
     /// SIGKILL: no shutdown path runs.
     pub fn kill9(mut self) {
         self.child.kill().expect("kill -9");
