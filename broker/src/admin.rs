@@ -23,7 +23,6 @@ use crate::packages::{PackageMetadata, PackageName, PackageStore};
 use crate::topic_name::TopicName;
 
 /// Largest package accepted by upload.
-const MAX_PACKAGE_BYTES: usize = 512 * 1024 * 1024;
 
 #[derive(Clone)]
 struct AppState {
@@ -31,10 +30,33 @@ struct AppState {
     packages: PackageStore,
 }
 
-/// Serves the admin API until the task is aborted.
+/// Serves the admin API until the task is aborted. Each request must send
+/// its headers within `admin_header_timeout`; bodies are bounded per route.
 pub async fn serve(broker: Arc<Broker>, listener: TcpListener) {
-    if let Err(e) = axum::serve(listener, router(broker)).await {
-        tracing::error!(error = %e, "admin server stopped");
+    let header_timeout = broker.config.admin_header_timeout;
+    let app = router(broker);
+    loop {
+        let (sock, peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                // Out of descriptors: wait for some to close instead of spinning.
+                tracing::warn!(error = %e, "admin accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let mut b =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            b.http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout);
+            let io = hyper_util::rt::TokioIo::new(sock);
+            if let Err(e) = b.serve_connection_with_upgrades(io, svc).await {
+                tracing::debug!(%peer, error = %e, "admin connection ended");
+            }
+        });
     }
 }
 
@@ -44,6 +66,10 @@ pub fn router(broker: Arc<Broker>) -> Router {
         packages: PackageStore::new(broker.config.data_dir.join("packages")),
         broker,
     };
+    let (body_limit, upload_limit) = (
+        state.broker.config.admin_max_body_bytes,
+        state.broker.config.admin_max_upload_bytes,
+    );
     let topics = "/admin/v2/persistent/{tenant}/{namespace}";
     let packages = "/admin/v3/packages/{kind}/{tenant}/{namespace}";
     let api = Router::new()
@@ -77,6 +103,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .route(
             &format!("{packages}/{{name}}/{{version}}"),
             axum::routing::post(upload_package)
+                .layer(axum::extract::DefaultBodyLimit::max(upload_limit))
                 .get(download_package)
                 .delete(delete_package),
         )
@@ -84,7 +111,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
             &format!("{packages}/{{name}}/{{version}}/metadata"),
             get(package_metadata).put(update_package_metadata),
         )
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_PACKAGE_BYTES))
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/metrics", get(metrics))
@@ -284,7 +311,42 @@ fn stats_of(s: &AppState, name: &TopicName) -> ApiResult<Value> {
         "storageSize": st.log.size_bytes(),
         "backlogSize": subs.values().filter_map(|v| v["msgBacklog"].as_u64()).max().unwrap_or(0),
         "subscriptions": subs,
+        "storageDamage": storage_damage(&st),
     }))
+}
+
+/// What recovery found damaged in this partition's files (empty when clean).
+fn storage_damage(st: &crate::topic::TopicState) -> Value {
+    let segments: Vec<Value> = st
+        .log
+        .damage()
+        .iter()
+        .map(|d| {
+            json!({
+                "file": d.path.display().to_string(),
+                "offset": d.offset,
+                "bytes": d.bytes,
+                "lostEntries": d.entries.map(|(a, b)| json!([a, b])),
+                "truncatedTail": d.truncated,
+            })
+        })
+        .collect();
+    let cursors: Vec<Value> = st
+        .cursor_damage
+        .iter()
+        .map(|c| {
+            json!({
+                "subscription": c.subscription,
+                "damagedBytes": c.damaged_bytes,
+                "positionLost": c.position_lost,
+            })
+        })
+        .collect();
+    json!({
+        "lostEntries": st.log.damage().iter().map(|d| d.lost_entries()).sum::<u64>(),
+        "segments": segments,
+        "cursors": cursors,
+    })
 }
 
 async fn topic_stats(
@@ -412,11 +474,30 @@ async fn list_versions(
 async fn upload_package(
     State(s): State<AppState>,
     Path((kind, tenant, ns, name, version)): Path<(String, String, String, String, String)>,
+    headers: axum::http::HeaderMap,
     mut form: Multipart,
 ) -> ApiResult<StatusCode> {
     let pkg = package(&kind, &tenant, &ns, &name, &version)?;
+    let limit = s.broker.config.admin_max_upload_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("upload larger than {limit} bytes (admin_max_upload_bytes)"),
+        ));
+    }
+    // 413 (naming the limit) when the upload exceeds admin_max_upload_bytes, else 400.
     let bad = |e: axum::extract::multipart::MultipartError| {
-        ApiError(StatusCode::BAD_REQUEST, e.to_string())
+        let status = e.status();
+        let text = e.body_text();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError(status, format!("{text} (admin_max_upload_bytes)"))
+        } else {
+            ApiError(StatusCode::BAD_REQUEST, text)
+        }
     };
     let (mut data, mut meta) = (None, PackageMetadata::default());
     while let Some(field) = form.next_field().await.map_err(bad)? {

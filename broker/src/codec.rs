@@ -55,7 +55,16 @@ impl FrameCodec {
     pub fn new(max_frame_size: usize) -> Self {
         FrameCodec { max_frame_size }
     }
+
+    /// Changes the limit (raised once a connection is authenticated).
+    pub fn set_max_frame_size(&mut self, max_frame_size: usize) {
+        self.max_frame_size = max_frame_size;
+    }
 }
+
+/// Most buffer reserved ahead for a frame still arriving: memory follows the
+/// bytes received, not the size a header claims.
+const RESERVE_AHEAD: usize = 64 * 1024;
 
 impl Decoder for FrameCodec {
     type Item = Frame;
@@ -73,7 +82,7 @@ impl Decoder for FrameCodec {
             });
         }
         if src.len() < 4 + total {
-            src.reserve(4 + total - src.len());
+            src.reserve((4 + total - src.len()).min(RESERVE_AHEAD));
             return Ok(None);
         }
         src.advance(4);

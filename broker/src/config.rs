@@ -79,6 +79,23 @@ pub struct BrokerConfig {
     pub max_pending_bytes_per_connection: usize,
     /// Same bound across all connections.
     pub max_pending_bytes_global: usize,
+    /// Largest frame accepted before a connection's Connect succeeded
+    /// (authentication), far below the data limit.
+    pub max_frame_size_before_connect: usize,
+    /// Open client connections at most; more are refused with an Error naming this setting.
+    pub max_connections: usize,
+    /// A connection that sends no frame for this long is closed (clients ping every 30 s).
+    pub idle_timeout: Duration,
+    /// A frame whose first bytes arrived must be complete within this (slow senders).
+    pub frame_timeout: Duration,
+    /// Reply bytes queued to a connection before the broker stops reading its requests.
+    pub max_queued_reply_bytes: usize,
+    /// Largest admin request body outside package uploads.
+    pub admin_max_body_bytes: usize,
+    /// Largest package upload through the admin API.
+    pub admin_max_upload_bytes: usize,
+    /// Admin requests must send their headers within this.
+    pub admin_header_timeout: Duration,
     /// Authentication.
     pub auth: AuthConfig,
     /// TLS for the binary protocol, if any.
@@ -118,6 +135,14 @@ impl Default for BrokerConfig {
             retention: Duration::from_secs(3600),
             max_pending_bytes_per_connection: 64 * 1024 * 1024,
             max_pending_bytes_global: 512 * 1024 * 1024,
+            max_frame_size_before_connect: 64 * 1024,
+            max_connections: 4096,
+            idle_timeout: Duration::from_secs(180),
+            frame_timeout: Duration::from_secs(30),
+            max_queued_reply_bytes: 4 * 1024 * 1024,
+            admin_max_body_bytes: 1024 * 1024,
+            admin_max_upload_bytes: 512 * 1024 * 1024,
+            admin_header_timeout: Duration::from_secs(10),
             auth: AuthConfig::None,
             tls: None,
         }

@@ -18,13 +18,14 @@ use pulsar::proto::{
     command_subscribe::{InitialPosition, SubType},
 };
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{Semaphore, mpsc};
-use tokio_util::codec::Framed;
+use tokio::sync::Semaphore;
+use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::auth;
 use crate::broker::{Broker, schema_version};
 use crate::codec::{Frame, FrameCodec, base};
 use crate::error::{BrokerError, Result};
+use crate::outbox::{self, Outbox};
 use crate::subscription::{KeySharedPolicy, OutboundGauge};
 use crate::topic::{ProducerGrant, ProducerInfo, SubscribeRequest, Topic};
 use crate::topic_name::TopicName;
@@ -49,7 +50,7 @@ struct ConsumerRef {
 struct Connection {
     id: u64,
     broker: Arc<Broker>,
-    out: mpsc::UnboundedSender<Frame>,
+    out: Outbox,
     peer: SocketAddr,
     connected: bool,
     producers: HashMap<u64, ProducerRef>,
@@ -66,24 +67,49 @@ fn message_bytes(f: &Frame) -> usize {
     }
 }
 
+/// Why the read loop stopped waiting for the client.
+enum Stall {
+    /// No frame at all for the idle timeout.
+    Idle,
+    /// A frame was started and not finished within the frame timeout.
+    SlowFrame,
+    /// Replies piled up unread for the idle timeout.
+    RepliesUnread,
+}
+
+impl Stall {
+    fn limit(&self) -> &'static str {
+        match self {
+            Stall::Idle => "idle_timeout",
+            Stall::SlowFrame => "frame_timeout",
+            Stall::RepliesUnread => "max_queued_reply_bytes",
+        }
+    }
+}
+
 /// Serves one client until it disconnects or breaks the protocol.
 pub async fn serve<S>(broker: Arc<Broker>, stream: S, peer: SocketAddr)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let framed = Framed::new(stream, FrameCodec::new(broker.config.max_frame_size()));
-    let (mut sink, mut frames) = framed.split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<Frame>();
+    let cfg = &broker.config;
+    let (read, write) = tokio::io::split(stream);
+    // Before Connect (and authentication) a frame may be only a small fraction of the data limit.
+    let mut frames = FramedRead::new(read, FrameCodec::new(cfg.max_frame_size_before_connect));
+    let mut sink = FramedWrite::new(write, FrameCodec::new(cfg.max_frame_size()));
+    let (tx, mut rx) = outbox::channel();
     let gauge = Arc::new(OutboundGauge::new(broker.outbound_global.clone()));
     let (wb, wg) = (broker.clone(), gauge.clone());
     let writer = tokio::spawn(async move {
         while let Some(f) = rx.recv().await {
             let mut written = message_bytes(&f);
+            rx.written(&f);
             if sink.feed(f).await.is_err() {
                 return;
             }
-            while let Ok(f) = rx.try_recv() {
+            while let Some(f) = rx.try_recv() {
                 written += message_bytes(&f);
+                rx.written(&f);
                 if sink.feed(f).await.is_err() {
                     return;
                 }
@@ -103,9 +129,7 @@ where
     let mut conn = Connection {
         gauge,
         id: broker.next_id(),
-        pending: Arc::new(Semaphore::new(
-            broker.config.max_pending_bytes_per_connection,
-        )),
+        pending: Arc::new(Semaphore::new(cfg.max_pending_bytes_per_connection)),
         broker: broker.clone(),
         out: tx,
         peer,
@@ -115,18 +139,51 @@ where
     };
     tracing::debug!(conn = conn.id, %peer, "connection opened");
     let reason = loop {
-        match frames.next().await {
+        let frame = match conn.next_frame(&mut frames).await {
+            Ok(f) => f,
+            Err(stall) => {
+                let limit = stall.limit();
+                broker.metrics.limit_hit(limit);
+                let msg = match stall {
+                    Stall::Idle => format!("no frame for {:?} (idle_timeout)", cfg.idle_timeout),
+                    Stall::SlowFrame => format!(
+                        "a frame took longer than {:?} to arrive (frame_timeout)",
+                        cfg.frame_timeout
+                    ),
+                    Stall::RepliesUnread => format!(
+                        "more than {} bytes of replies unread for {:?} (max_queued_reply_bytes)",
+                        cfg.max_queued_reply_bytes, cfg.idle_timeout
+                    ),
+                };
+                conn.error(0, ServerError::ServiceNotReady, &msg);
+                break msg;
+            }
+        };
+        match frame {
             None => break "closed by client".to_string(),
             Some(Err(e)) => {
                 broker.metrics.protocol_errors.inc();
+                if matches!(e, BrokerError::FrameTooLarge { .. }) {
+                    broker.metrics.limit_hit(if conn.connected {
+                        "max_message_size"
+                    } else {
+                        "max_frame_size_before_connect"
+                    });
+                }
                 conn.error(0, ServerError::UnknownError, &e.to_string());
                 break format!("unreadable frame: {e}");
             }
             Some(Ok(frame)) => {
+                let was_connected = conn.connected;
                 if let Err(e) = conn.handle(frame).await {
                     broker.metrics.protocol_errors.inc();
                     conn.error(0, e.server_error(), &e.to_string());
                     break e.to_string();
+                }
+                if conn.connected && !was_connected {
+                    frames
+                        .decoder_mut()
+                        .set_max_frame_size(cfg.max_frame_size());
                 }
             }
         }
@@ -146,6 +203,45 @@ fn topic_name(raw: &str) -> Result<TopicName> {
 }
 
 impl Connection {
+    /// The next frame, unless the client stalls: replies it does not read
+    /// stop the reading of its requests (back-pressure through TCP), and
+    /// idle or half-sent frames end the connection after their timeouts.
+    async fn next_frame<R>(
+        &self,
+        frames: &mut FramedRead<R, FrameCodec>,
+    ) -> std::result::Result<Option<Result<Frame>>, Stall>
+    where
+        R: AsyncRead + Unpin,
+    {
+        let cfg = &self.broker.config;
+        if self.out.queued_bytes() >= cfg.max_queued_reply_bytes {
+            tokio::time::timeout(
+                cfg.idle_timeout,
+                self.out.wait_below(cfg.max_queued_reply_bytes / 2),
+            )
+            .await
+            .map_err(|_| Stall::RepliesUnread)?;
+        }
+        let idle_deadline = tokio::time::Instant::now() + cfg.idle_timeout;
+        let mut partial_since: Option<tokio::time::Instant> = None;
+        // Wake up often enough to notice a half-sent frame; FramedRead keeps its buffer across polls.
+        let tick = (cfg.frame_timeout / 4).max(Duration::from_millis(10));
+        loop {
+            if let Ok(f) = tokio::time::timeout(tick, frames.next()).await {
+                return Ok(f);
+            }
+            let now = tokio::time::Instant::now();
+            if frames.read_buffer().is_empty() {
+                partial_since = None;
+                if now >= idle_deadline {
+                    return Err(Stall::Idle);
+                }
+            } else if now - *partial_since.get_or_insert(now) >= cfg.frame_timeout {
+                return Err(Stall::SlowFrame);
+            }
+        }
+    }
+
     fn send(&self, cmd: BaseCommand) {
         let _ = self.out.send(Frame::command(cmd));
     }

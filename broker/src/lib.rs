@@ -14,6 +14,7 @@ pub mod connection;
 pub mod error;
 pub mod metrics;
 pub mod murmur3;
+pub mod outbox;
 pub mod packages;
 pub mod quickack;
 pub mod server;

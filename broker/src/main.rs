@@ -72,6 +72,34 @@ struct Args {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "FMESH_BROKER_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Largest frame before a connection authenticated (Connect), in bytes.
+    #[arg(long, env = "FMESH_BROKER_MAX_FRAME_SIZE_BEFORE_CONNECT", default_value_t = 64 * 1024)]
+    max_frame_size_before_connect: usize,
+    /// Open client connections at most.
+    #[arg(long, env = "FMESH_BROKER_MAX_CONNECTIONS", default_value_t = 4096)]
+    max_connections: usize,
+    /// Close a connection that sent no frame for this many seconds.
+    #[arg(long, env = "FMESH_BROKER_IDLE_TIMEOUT_SECS", default_value_t = 180)]
+    idle_timeout_secs: u64,
+    /// A started frame (or TLS handshake) must complete within this many seconds.
+    #[arg(long, env = "FMESH_BROKER_FRAME_TIMEOUT_SECS", default_value_t = 30)]
+    frame_timeout_secs: u64,
+    /// Memory of unread replies per connection before its requests stop being read.
+    #[arg(long, env = "FMESH_BROKER_MAX_QUEUED_REPLY_BYTES", default_value_t = 4 * 1024 * 1024)]
+    max_queued_reply_bytes: usize,
+    /// Largest admin request body (other than package uploads), in bytes.
+    #[arg(long, env = "FMESH_BROKER_ADMIN_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    admin_max_body_bytes: usize,
+    /// Largest package upload, in bytes.
+    #[arg(long, env = "FMESH_BROKER_ADMIN_MAX_UPLOAD_BYTES", default_value_t = 512 * 1024 * 1024)]
+    admin_max_upload_bytes: usize,
+    /// Admin requests must send their headers within this many seconds.
+    #[arg(
+        long,
+        env = "FMESH_BROKER_ADMIN_HEADER_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    admin_header_timeout_secs: u64,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "FMESH_BROKER_LOG_JSON")]
     log_json: bool,
@@ -134,6 +162,14 @@ async fn main() -> anyhow::Result<()> {
         max_message_size: args.max_message_size,
         segment_bytes: args.segment_bytes,
         retention: Duration::from_secs(args.retention_secs),
+        max_frame_size_before_connect: args.max_frame_size_before_connect,
+        max_connections: args.max_connections,
+        idle_timeout: Duration::from_secs(args.idle_timeout_secs),
+        frame_timeout: Duration::from_secs(args.frame_timeout_secs),
+        max_queued_reply_bytes: args.max_queued_reply_bytes,
+        admin_max_body_bytes: args.admin_max_body_bytes,
+        admin_max_upload_bytes: args.admin_max_upload_bytes,
+        admin_header_timeout: Duration::from_secs(args.admin_header_timeout_secs),
         auth: auth(&args)?,
         tls: match (&args.tls_cert, &args.tls_key) {
             (Some(c), Some(k)) => Some(TlsConfig {

@@ -30,6 +30,28 @@ pub struct Metrics {
     pub fsync_seconds: Histogram,
     /// Frames refused as malformed.
     pub protocol_errors: Counter,
+    /// Entries found lost to damage when logs were recovered.
+    pub storage_lost_entries: Counter,
+    /// Damaged bytes skipped or cut when segment and cursor files were recovered.
+    pub storage_damaged_bytes: Counter,
+    /// Segment or cursor writes that failed (a full disk, an I/O error).
+    pub storage_write_errors: Counter,
+    /// Connections refused or closed by a limit, by limit name.
+    pub limit_hits: prometheus_client::metrics::family::Family<LimitLabel, Counter>,
+}
+
+/// Label of [`Metrics::limit_hits`]: the setting that was hit.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+pub struct LimitLabel {
+    /// Setting name (as the flag, without dashes).
+    pub limit: &'static str,
+}
+
+impl Metrics {
+    /// Counts one hit of the limit named `limit`.
+    pub fn limit_hit(&self, limit: &'static str) {
+        self.limit_hits.get_or_create(&LimitLabel { limit }).inc();
+    }
 }
 
 impl Default for Metrics {
@@ -46,6 +68,10 @@ impl Default for Metrics {
             storage_bytes: Gauge::default(),
             fsync_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
             protocol_errors: Counter::default(),
+            storage_lost_entries: Counter::default(),
+            storage_damaged_bytes: Counter::default(),
+            storage_write_errors: Counter::default(),
+            limit_hits: Default::default(),
         }
     }
 }
@@ -88,6 +114,26 @@ impl Metrics {
             "protocol_errors",
             "Frames refused as malformed",
             self.protocol_errors.clone(),
+        );
+        r.register(
+            "storage_lost_entries",
+            "Entries found lost to damage at recovery",
+            self.storage_lost_entries.clone(),
+        );
+        r.register(
+            "storage_damaged_bytes",
+            "Damaged bytes skipped or cut at recovery",
+            self.storage_damaged_bytes.clone(),
+        );
+        r.register(
+            "storage_write_errors",
+            "Segment or cursor writes that failed",
+            self.storage_write_errors.clone(),
+        );
+        r.register(
+            "limit_hits",
+            "Connections or requests refused by a limit",
+            self.limit_hits.clone(),
         );
     }
 }

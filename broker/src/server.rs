@@ -78,34 +78,7 @@ pub async fn start(mut config: BrokerConfig) -> Result<RunningBroker> {
     tracing::info!(%addr, ?admin_addr, data_dir = %data_dir.display(), "broker listening");
     let mut tasks = Vec::new();
     let b = broker.clone();
-    tasks.push(tokio::spawn(async move {
-        loop {
-            let (sock, peer) = match listener.accept().await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
-                }
-            };
-            let _ = sock.set_nodelay(true);
-            let sock = crate::quickack::QuickAck::new(sock);
-            let b = b.clone();
-            match &tls {
-                Some(acc) => {
-                    let acc = acc.clone();
-                    tokio::spawn(async move {
-                        match acc.accept(sock).await {
-                            Ok(s) => crate::connection::serve(b, s, peer).await,
-                            Err(e) => tracing::warn!(%peer, error = %e, "TLS handshake failed"),
-                        }
-                    });
-                }
-                None => {
-                    tokio::spawn(crate::connection::serve(b, sock, peer));
-                }
-            }
-        }
-    }));
+    tasks.push(tokio::spawn(accept_loop(b, listener, tls)));
     if let Some(l) = admin {
         tasks.push(tokio::spawn(crate::admin::serve(broker.clone(), l)));
     }
@@ -115,4 +88,83 @@ pub async fn start(mut config: BrokerConfig) -> Result<RunningBroker> {
         admin_addr,
         tasks,
     })
+}
+
+/// Accepts clients: at most `max_connections` at once (the rest get an Error
+/// naming the setting), and backs off while the process is out of descriptors
+/// or memory instead of spinning.
+async fn accept_loop(
+    b: Arc<Broker>,
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(b.config.max_connections));
+    let mut backoff = ACCEPT_BACKOFF_MIN;
+    loop {
+        let (sock, peer) = match listener.accept().await {
+            Ok(s) => {
+                backoff = ACCEPT_BACKOFF_MIN;
+                s
+            }
+            Err(e) => {
+                // EMFILE/ENFILE/ENOMEM persist until something closes: wait, log once per wait.
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "accept failed");
+                b.metrics.limit_hit("open_files");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            b.metrics.limit_hit("max_connections");
+            tracing::warn!(%peer, limit = b.config.max_connections, "connection refused: max_connections reached");
+            tokio::spawn(refuse(sock, b.config.max_connections));
+            continue;
+        };
+        let _ = sock.set_nodelay(true);
+        let sock = crate::quickack::QuickAck::new(sock);
+        let b = b.clone();
+        match &tls {
+            Some(acc) => {
+                let acc = acc.clone();
+                tokio::spawn(async move {
+                    let handshake = tokio::time::timeout(b.config.frame_timeout, acc.accept(sock));
+                    match handshake.await {
+                        Ok(Ok(s)) => crate::connection::serve(b, s, peer).await,
+                        Ok(Err(e)) => tracing::warn!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::warn!(%peer, "TLS handshake timed out (frame_timeout)"),
+                    }
+                    drop(slot);
+                });
+            }
+            None => {
+                tokio::spawn(async move {
+                    crate::connection::serve(b, sock, peer).await;
+                    drop(slot);
+                });
+            }
+        }
+    }
+}
+
+const ACCEPT_BACKOFF_MIN: std::time::Duration = std::time::Duration::from_millis(20);
+const ACCEPT_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Tells a client over the connection limit why, then closes.
+async fn refuse(mut sock: tokio::net::TcpStream, limit: usize) {
+    use futures::SinkExt;
+    use pulsar::proto::{CommandError, ServerError, base_command::Type};
+    let mut cmd = crate::codec::base(Type::Error);
+    cmd.error = Some(CommandError {
+        request_id: 0,
+        error: ServerError::TooManyRequests as i32,
+        message: format!("connection limit reached (max_connections = {limit})"),
+    });
+    let mut out =
+        tokio_util::codec::FramedWrite::new(&mut sock, crate::codec::FrameCodec::new(1 << 16));
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        out.send(crate::codec::Frame::command(cmd)),
+    )
+    .await;
 }

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::outbox::Outbox;
 use bytes::Bytes;
 use pulsar::proto::{
     CommandActiveConsumerChange, CommandCloseConsumer, CommandMessage, MessageIdData,
     base_command::Type, command_subscribe::SubType,
 };
-use tokio::sync::mpsc::UnboundedSender;
 
 use crate::codec::{Frame, base};
 use crate::error::BrokerError;
@@ -221,7 +221,7 @@ pub struct ConsumerSlot {
     /// Messages the consumer can still take.
     pub permits: u32,
     /// Frames to the consumer's connection.
-    pub out: UnboundedSender<Frame>,
+    pub out: Outbox,
     /// Bytes queued to that connection.
     pub gauge: Arc<OutboundGauge>,
     /// Key_Shared: how this consumer wants keys assigned.
@@ -234,7 +234,7 @@ impl ConsumerSlot {
         key: ConsumerKey,
         name: String,
         priority: i32,
-        out: UnboundedSender<Frame>,
+        out: Outbox,
         gauge: Arc<OutboundGauge>,
     ) -> Self {
         ConsumerSlot {
@@ -901,7 +901,6 @@ mod tests {
     use bytes::BufMut;
     use prost::Message as _;
     use pulsar::proto::MessageMetadata;
-    use tokio::sync::mpsc;
 
     fn append(log: &mut SegmentLog, w: &mut segment::SegmentWriter, key: &str) {
         let md = MessageMetadata {
@@ -984,7 +983,7 @@ mod tests {
         s.add_consumer(a, SubType::Exclusive, -1).unwrap();
         s.flow((1, 1), 100);
         assert_eq!(s.dispatch(&log, -1), 7);
-        let m = arx.try_recv().unwrap().command.message.unwrap();
+        let m = arx.try_recv().expect("a frame").command.message.unwrap();
         assert_eq!(m.ack_set, vec![0b11_1101_1010], "set = still to deliver");
         assert!(
             m.message_id.ack_set.is_empty(),
@@ -993,17 +992,17 @@ mod tests {
         assert_eq!(s.consumers()[0].permits, 93);
     }
 
-    fn slot(id: u64) -> (ConsumerSlot, mpsc::UnboundedReceiver<Frame>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    fn slot(id: u64) -> (ConsumerSlot, crate::outbox::OutboxRx) {
+        let (tx, rx) = crate::outbox::channel();
         (
             ConsumerSlot::new((1, id), format!("c{id}"), 0, tx, Arc::default()),
             rx,
         )
     }
 
-    fn received(rx: &mut mpsc::UnboundedReceiver<Frame>) -> Vec<u64> {
+    fn received(rx: &mut crate::outbox::OutboxRx) -> Vec<u64> {
         let mut out = Vec::new();
-        while let Ok(f) = rx.try_recv() {
+        while let Some(f) = rx.try_recv() {
             if let Some(m) = f.command.message {
                 out.push(m.message_id.entry_id);
             }
@@ -1176,9 +1175,9 @@ mod tests {
         // its place on the ring: murmur3.rs).
         s.add_consumer(z, SubType::Failover, 0).unwrap();
         s.add_consumer(a, SubType::Failover, 0).unwrap();
-        let active = |rx: &mut mpsc::UnboundedReceiver<Frame>| {
+        let active = |rx: &mut crate::outbox::OutboxRx| {
             let mut last = None;
-            while let Ok(f) = rx.try_recv() {
+            while let Some(f) = rx.try_recv() {
                 if let Some(c) = f.command.active_consumer_change {
                     last = c.is_active;
                 }

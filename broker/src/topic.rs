@@ -17,6 +17,7 @@ use crate::codec::{Frame, base, parse_metadata};
 use crate::config::BrokerConfig;
 use crate::error::{BrokerError, Result};
 use crate::metrics::Metrics;
+use crate::outbox::Outbox;
 use crate::storage::cursor::{self, CursorState};
 use crate::storage::segment::{self, EntryInfo, SegmentLog};
 use crate::storage::writer::{self, Committed, WriteOp};
@@ -34,7 +35,7 @@ pub enum WriteCtx {
     /// Answer a Send with a receipt.
     Publish {
         /// Producer's connection.
-        reply: mpsc::UnboundedSender<Frame>,
+        reply: Outbox,
         /// Producer id on that connection.
         producer_id: u64,
         /// First sequence id of the send.
@@ -53,7 +54,7 @@ pub enum WriteCtx {
     /// Answer an Ack that asked for a receipt.
     AckReply {
         /// Consumer's connection.
-        reply: mpsc::UnboundedSender<Frame>,
+        reply: Outbox,
         /// Consumer id.
         consumer_id: u64,
         /// Request id of the ack.
@@ -80,7 +81,7 @@ pub struct ProducerInfo {
     /// Access mode asked for.
     pub access_mode: ProducerAccessMode,
     /// Frames to the producer's connection (to fence it).
-    pub out: mpsc::UnboundedSender<Frame>,
+    pub out: Outbox,
 }
 
 /// How a consumer wants to start.
@@ -104,6 +105,17 @@ pub struct SubscribeRequest {
     pub key_shared: KeySharedPolicy,
 }
 
+/// A cursor file found damaged at recovery (shown in the topic's stats).
+#[derive(Debug, Clone)]
+pub struct CursorDamage {
+    /// Subscription of the cursor.
+    pub subscription: String,
+    /// Damaged bytes skipped.
+    pub damaged_bytes: u64,
+    /// No intact position was left: the cursor restarted from the log's start.
+    pub position_lost: bool,
+}
+
 /// Mutable state of a partition, behind one lock.
 #[derive(Debug)]
 pub struct TopicState {
@@ -115,6 +127,8 @@ pub struct TopicState {
     dedup_persisted: HashMap<String, u64>,
     /// Subscriptions by name.
     pub subscriptions: BTreeMap<String, Subscription>,
+    /// Cursor files found damaged when the topic was opened.
+    pub cursor_damage: Vec<CursorDamage>,
     /// Messages stored since start.
     pub msg_in: u64,
     /// Bytes stored since start.
@@ -148,7 +162,7 @@ impl Topic {
     pub fn open(name: TopicName, cfg: &BrokerConfig, metrics: Arc<Metrics>) -> Result<Arc<Topic>> {
         let dir = cfg.data_dir.join("topics").join(name.storage_path());
         let mut persisted: HashMap<String, u64> = HashMap::new();
-        let (log, seg_writer) = segment::open(
+        let (mut log, mut seg_writer) = segment::open(
             &dir.join("ledger"),
             cfg.segment_bytes,
             cfg.max_frame_size(),
@@ -161,12 +175,44 @@ impl Topic {
         let cursor_dir = dir.join("cursors");
         std::fs::create_dir_all(&cursor_dir).map_err(|e| BrokerError::io(&cursor_dir, e))?;
         let mut subscriptions = BTreeMap::new();
-        for (sub, state, records) in cursor::load_all(&cursor_dir)? {
-            let path = cursor::cursor_path(&cursor_dir, &sub);
-            let mut s = Subscription::new(sub.clone(), SubType::Exclusive, true, state, path);
-            s.records_since_snapshot = records;
+        let mut cursor_damage = Vec::new();
+        for c in cursor::recover_all(&cursor_dir)? {
+            // A cursor that acknowledged ids past the log's end saw entries a damaged
+            // tail took: those ids are never given to new messages (which would be
+            // born acknowledged).
+            let next = c.state.next_unreferenced();
+            log.lose_through(next);
+            seg_writer.skip_to(next);
+            if c.damaged_bytes > 0 || c.position_lost {
+                metrics.storage_damaged_bytes.inc_by(c.damaged_bytes);
+                cursor_damage.push(CursorDamage {
+                    subscription: c.subscription.clone(),
+                    damaged_bytes: c.damaged_bytes,
+                    position_lost: c.position_lost,
+                });
+            }
+            let path = cursor::cursor_path(&cursor_dir, &c.subscription);
+            let mut s = Subscription::new(
+                c.subscription.clone(),
+                SubType::Exclusive,
+                true,
+                c.state,
+                path,
+            );
+            s.records_since_snapshot = c.records;
             s.topic_hash = crate::murmur3::failover_topic_hash(&name.to_string());
-            subscriptions.insert(sub, s);
+            subscriptions.insert(c.subscription, s);
+        }
+        for d in log.damage() {
+            metrics.storage_lost_entries.inc_by(d.lost_entries());
+            metrics.storage_damaged_bytes.inc_by(d.bytes);
+        }
+        // Lost ids are acknowledged in memory so cursors move past them (nothing is there to deliver).
+        let lost: Vec<(u64, u64)> = log.damage().iter().filter_map(|d| d.entries).collect();
+        for s in subscriptions.values_mut() {
+            for (a, b) in &lost {
+                s.cursor.ack_range(*a, *b);
+            }
         }
         tracing::info!(topic = %name, entries = log.end_entry() - log.first_entry(), subscriptions = subscriptions.len(), "opened topic");
         let (tx, rx) = mpsc::unbounded_channel();
@@ -181,6 +227,7 @@ impl Topic {
                 dedup_pushed: persisted.clone(),
                 dedup_persisted: persisted,
                 subscriptions,
+                cursor_damage,
                 msg_in: 0,
                 bytes_in: 0,
                 rates: (0.0, 0.0, 0.0, 0.0),
@@ -435,7 +482,7 @@ impl Topic {
         sequence_id: u64,
         highest_sequence_id: u64,
         payload: Bytes,
-        reply: mpsc::UnboundedSender<Frame>,
+        reply: Outbox,
         permits: Vec<OwnedSemaphorePermit>,
     ) -> Result<()> {
         let md = parse_metadata(&payload)?;
@@ -470,7 +517,7 @@ impl Topic {
         &self,
         key: ConsumerKey,
         req: &SubscribeRequest,
-        out: mpsc::UnboundedSender<Frame>,
+        out: Outbox,
         gauge: Arc<OutboundGauge>,
     ) -> Result<()> {
         let mut guard = self.lock();
@@ -488,7 +535,7 @@ impl Topic {
             if req.durable {
                 self.write(WriteOp::Cursor {
                     path: path.clone(),
-                    record: cursor::snapshot_record(&state),
+                    record: cursor::snapshot_file(&state),
                     replace: true,
                     ctx: None,
                 })?;
@@ -544,7 +591,7 @@ impl Topic {
         key: ConsumerKey,
         ids: &[MessageIdData],
         cumulative: bool,
-        receipt: Option<(mpsc::UnboundedSender<Frame>, u64)>,
+        receipt: Option<(Outbox, u64)>,
     ) -> Result<()> {
         let op = self.with_sub(sub, |s, log| {
             let out = s.ack(ids, cumulative, log);
@@ -556,7 +603,7 @@ impl Topic {
             s.records_since_snapshot += 1;
             let (record, replace) = if s.records_since_snapshot > SNAPSHOT_EVERY {
                 s.records_since_snapshot = 0;
-                (cursor::snapshot_record(&s.cursor), true)
+                (cursor::snapshot_file(&s.cursor), true)
             } else if out.cumulative {
                 (cursor::snapshot_record(&s.cursor), false)
             } else {
@@ -704,7 +751,7 @@ impl Topic {
             if s.durable {
                 self.write(WriteOp::Cursor {
                     path: s.cursor_path.clone(),
-                    record: cursor::snapshot_record(&s.cursor),
+                    record: cursor::snapshot_file(&s.cursor),
                     replace: true,
                     ctx: Some(WriteCtx::Notify(tx)),
                 })?;

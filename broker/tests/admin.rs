@@ -461,3 +461,51 @@ async fn admin_endpoints_answer_alike_on_both_brokers() {
         assert_eq!(status(parts, "GET", b"").await, 404, "{on}: deleted");
     }
 }
+
+#[tokio::test]
+async fn admin_bodies_are_bounded_per_route_and_slow_headers_are_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), |c| {
+        c.admin_max_body_bytes = 1024;
+        c.admin_max_upload_bytes = 64 * 1024;
+        c.admin_header_timeout = std::time::Duration::from_millis(300);
+    })
+    .await;
+    let a = b.admin_addr.unwrap();
+    let big = vec![b'1'; 4096];
+    let (status, _) = request(
+        a,
+        "PUT",
+        "/admin/v2/persistent/public/default/t/partitions",
+        &[],
+        &big,
+    )
+    .await;
+    assert_eq!(
+        status, 413,
+        "a topic route takes at most admin_max_body_bytes"
+    );
+    // The upload route has its own, larger limit.
+    let pkg = "/admin/v3/packages/function/public/default/f/v1";
+    let (ct, body) = multipart(&[("file", &[7u8; 8 * 1024][..]), ("metadata", b"{}")]);
+    let (status, _) = request(a, "POST", pkg, &[("Content-Type", &ct)], &body).await;
+    assert_eq!(status, 204, "8 KiB upload under a 64 KiB limit");
+    let (ct, body) = multipart(&[("file", &vec![7u8; 128 * 1024][..]), ("metadata", b"{}")]);
+    let (status, reason) = request(a, "POST", pkg, &[("Content-Type", &ct)], &body).await;
+    assert_eq!(status, 413, "{}", String::from_utf8_lossy(&reason));
+    assert!(String::from_utf8_lossy(&reason).contains("admin_max_upload_bytes"));
+    // Headers that never finish: the connection is closed after the header timeout.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(a).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut rest = Vec::new();
+    within("closed", s.read_to_end(&mut rest)).await.unwrap();
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}

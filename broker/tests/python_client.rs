@@ -4,32 +4,13 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::http::request;
+use common::py::python;
 use common::target::targets;
 use common::{broker, topic};
 use fmesh_broker::topic_name::TopicName;
-
-fn python() -> &'static PathBuf {
-    static PY: OnceLock<PathBuf> = OnceLock::new();
-    PY.get_or_init(|| {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/setup-venv.sh");
-        let out = Command::new("bash")
-            .arg(script)
-            .output()
-            .expect("run setup-venv.sh");
-        assert!(
-            out.status.success(),
-            "venv setup failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    })
-}
 
 /// Runs one scenario against `url`, bounded in time, and asserts it passed.
 async fn scenario(name: &str, url: &str, topic: &str, extra: &[&str]) -> Result<(), String> {

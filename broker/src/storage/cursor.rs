@@ -104,6 +104,24 @@ impl CursorState {
         true
     }
 
+    /// Acknowledges entries `first..=last` (ids lost to damage: nothing to deliver).
+    pub fn ack_range(&mut self, first: u64, last: u64) {
+        if first <= self.mark_delete {
+            self.mark_delete = self.mark_delete.max(last.saturating_add(1));
+        } else {
+            self.acked.extend(first..=last);
+        }
+        self.compact();
+    }
+
+    /// One past the highest entry id this state refers to.
+    pub fn next_unreferenced(&self) -> u64 {
+        let top = |id: Option<&u64>| id.map_or(0, |i| i + 1);
+        self.mark_delete
+            .max(top(self.acked.last()))
+            .max(top(self.partial.keys().next_back()))
+    }
+
     /// Moves the cursor: nothing at or above `next` is acknowledged.
     pub fn reset(&mut self, next: u64) {
         *self = CursorState::at(next);
@@ -268,8 +286,56 @@ pub fn cursor_path(dir: &Path, subscription: &str) -> PathBuf {
     dir.join(format!("{}.{EXT}", hex::encode(subscription)))
 }
 
-/// Reads every cursor in `dir`: `(subscription, state, records)`, truncating corrupt tails.
+/// The bytes of a whole cursor file holding `state`: the snapshot twice, so a
+/// damaged byte in one copy leaves the other to restore the position from.
+pub fn snapshot_file(state: &CursorState) -> Vec<u8> {
+    let one = snapshot_record(state);
+    [one.as_slice(), one.as_slice()].concat()
+}
+
+/// A cursor read back at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveredCursor {
+    /// Subscription name.
+    pub subscription: String,
+    /// Acknowledgement state from the intact records.
+    pub state: CursorState,
+    /// Intact records read.
+    pub records: usize,
+    /// Damaged bytes skipped (the file was then rewritten as a clean snapshot).
+    pub damaged_bytes: u64,
+    /// No intact reset record was left, so the position fell back to the
+    /// start of the log (everything not individually acknowledged is redelivered).
+    pub position_lost: bool,
+}
+
+/// Whether `body` can be a cursor record (checked before the CRC while resyncing).
+fn plausible(body: &[u8]) -> bool {
+    match body.split_first() {
+        Some((&KIND_ACK, rest)) => rest.len().is_multiple_of(8),
+        Some((&(KIND_RESET | KIND_BATCH), rest)) => {
+            !rest.is_empty() && rest.len().is_multiple_of(8)
+        }
+        _ => false,
+    }
+}
+
+/// Reads every cursor in `dir`: `(subscription, state, records)` (see [`recover_all`]).
 pub fn load_all(dir: &Path) -> Result<Vec<(String, CursorState, usize)>> {
+    Ok(recover_all(dir)?
+        .into_iter()
+        .map(|c| (c.subscription, c.state, c.records))
+        .collect())
+}
+
+/// Reads every cursor in `dir`, keeping every intact record.
+///
+/// A damaged record is skipped and the scan resyncs on the next intact one.
+/// Losing an ack record only causes redelivery; losing a reset (a snapshot)
+/// is covered by its second copy, and with no intact reset left the position
+/// falls back to entry 0 (the start of what is stored), never past an
+/// unacknowledged entry. A damaged file is rewritten as a clean snapshot.
+pub fn recover_all(dir: &Path) -> Result<Vec<RecoveredCursor>> {
     let mut out = Vec::new();
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
@@ -286,26 +352,50 @@ pub fn load_all(dir: &Path) -> Result<Vec<(String, CursorState, usize)>> {
         else {
             continue;
         };
-        let path = ent.path();
-        let buf = record::read_all(&path).map_err(|e| BrokerError::io(&path, e))?;
-        let scan = record::scan(&buf, 64 << 20);
-        let mut state = CursorState::default();
-        for (_, body) in &scan.records {
-            state.apply(body)?;
-        }
-        if let Some(reason) = scan.corrupt {
-            tracing::warn!(path = %path.display(), reason, kept_bytes = scan.valid_len, "truncating corrupt cursor tail");
-            let f = std::fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .map_err(|e| BrokerError::io(&path, e))?;
-            f.set_len(scan.valid_len)
-                .and_then(|_| f.sync_all())
-                .map_err(|e| BrokerError::io(&path, e))?;
-        }
-        out.push((sub, state, scan.records.len()));
+        out.push(recover_file(&ent.path(), sub)?);
     }
     Ok(out)
+}
+
+fn recover_file(path: &Path, subscription: String) -> Result<RecoveredCursor> {
+    let buf = record::read_all(path).map_err(|e| BrokerError::io(path, e))?;
+    let scan = record::scan_resync(&buf, 64 << 20, plausible, |_| true);
+    let mut state = CursorState::default();
+    let mut reset_seen = false;
+    for (_, body) in &scan.records {
+        reset_seen |= body.first() == Some(&KIND_RESET);
+        state.apply(body)?;
+    }
+    let damaged_bytes: u64 = scan.damage.iter().map(|d| d.end - d.start).sum();
+    let position_lost = !reset_seen && !buf.is_empty();
+    if damaged_bytes > 0 {
+        tracing::error!(path = %path.display(), subscription, damaged_bytes, ranges = scan.damage.len(), position_lost, mark_delete = state.mark_delete, "cursor damage found at recovery; intact records kept, file rewritten");
+        rewrite(path, &snapshot_file(&state))?;
+    }
+    Ok(RecoveredCursor {
+        subscription,
+        state,
+        records: scan.records.len(),
+        damaged_bytes,
+        position_lost,
+    })
+}
+
+/// Replaces `path` atomically with `bytes`.
+fn rewrite(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(|e| BrokerError::io(&tmp, e))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| BrokerError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| BrokerError::io(path, e))?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| BrokerError::io(dir, e))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -395,5 +485,43 @@ mod tests {
             std::fs::metadata(&path).unwrap().len() < file.len() as u64,
             "torn tail truncated"
         );
+    }
+
+    #[test]
+    fn a_flip_in_any_byte_of_a_snapshot_keeps_the_position_or_falls_back_to_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = cursor_path(dir.path(), "s");
+        let mut c = CursorState::at(40);
+        c.ack(45);
+        let file = [snapshot_file(&c), ack_record(&[41])].concat();
+        let mut want = c.clone();
+        want.ack(41);
+        for i in 0..file.len() {
+            let mut bytes = file.clone();
+            bytes[i] ^= 0x21;
+            std::fs::write(&path, &bytes).unwrap();
+            let got = recover_all(dir.path()).unwrap().remove(0);
+            assert!(got.damaged_bytes > 0, "flip at {i} noticed");
+            // Only the ack record can be lost (redelivery of 41), never the position.
+            assert!(
+                got.state == want || got.state == c,
+                "flip at {i}: {:?}",
+                got.state
+            );
+            assert!(!got.position_lost);
+            let clean = recover_all(dir.path()).unwrap().remove(0);
+            assert_eq!(clean.damaged_bytes, 0, "rewritten clean");
+            assert_eq!(clean.state, got.state);
+        }
+        // Both copies gone: the position falls back to 0 (redeliver, never skip).
+        let mut bytes = file.clone();
+        bytes[4] ^= 1;
+        let second = snapshot_record(&c).len() + 4;
+        bytes[second] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let got = recover_all(dir.path()).unwrap().remove(0);
+        assert!(got.position_lost);
+        assert_eq!(got.state.mark_delete, 0);
+        assert!(!got.state.is_acked(42));
     }
 }

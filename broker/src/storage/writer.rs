@@ -114,15 +114,29 @@ impl State {
         let mut cursors = Vec::new();
         let mut dirty_cursors: Vec<PathBuf> = Vec::new();
         let mut wrote_entry = false;
+        let batch_mark = self.seg.mark();
+        // After a failed write (a full disk) the rest of the batch fails too, so a
+        // producer never gets a receipt for a message stored after one that was not.
+        let mut failed: Option<String> = None;
         for op in ops {
             match op {
                 WriteOp::Entry { payload, ctx } => {
+                    if let Some(why) = &failed {
+                        entries.push((Err(BrokerError::NotReady(why.clone())), ctx));
+                        continue;
+                    }
+                    let mark = self.seg.mark();
                     let r = self.seg.append(&payload).and_then(|a| {
-                        if every {
-                            timed_sync(metrics, || self.seg.sync())?;
+                        if every && let Err(e) = timed_sync(metrics, || self.seg.sync()) {
+                            self.seg.rollback(mark);
+                            return Err(e);
                         }
                         Ok(Some(a))
                     });
+                    if let Err(e) = &r {
+                        metrics.storage_write_errors.inc();
+                        failed = Some(format!("an earlier write of the batch failed: {e}"));
+                    }
                     wrote_entry |= r.is_ok();
                     entries.push((r, ctx));
                 }
@@ -157,6 +171,8 @@ impl State {
             && wrote_entry
             && let Err(e) = timed_sync(metrics, || self.seg.sync())
         {
+            metrics.storage_write_errors.inc();
+            self.seg.rollback(batch_mark);
             let msg = e.to_string();
             for (r, _) in entries.iter_mut() {
                 if matches!(r, Ok(Some(_))) {
@@ -190,9 +206,12 @@ impl State {
         if replace {
             let tmp = path.with_extension("tmp");
             let mut f = File::create(&tmp).map_err(|e| BrokerError::io(&tmp, e))?;
-            f.write_all(record)
-                .and_then(|_| f.sync_all())
-                .map_err(|e| BrokerError::io(&tmp, e))?;
+            if let Err(e) = f.write_all(record).and_then(|_| f.sync_all()) {
+                // The old file stays whole; drop the partial copy so it takes no space.
+                let _ = std::fs::remove_file(&tmp);
+                metrics.storage_write_errors.inc();
+                return Err(BrokerError::io(&tmp, e));
+            }
             std::fs::rename(&tmp, path).map_err(|e| BrokerError::io(path, e))?;
             if let Some(dir) = path.parent() {
                 File::open(dir)
@@ -219,7 +238,15 @@ impl State {
                 self.cursors.entry(path.clone()).or_insert(f)
             }
         };
-        f.write_all(record).map_err(|e| BrokerError::io(path, e))?;
+        let before = f.metadata().map_err(|e| BrokerError::io(path, e))?.len();
+        if let Err(e) = f.write_all(record) {
+            // Cut a short write (ENOSPC) so later records follow the last whole one.
+            if let Err(cut) = f.set_len(before) {
+                tracing::error!(path = %path.display(), error = %cut, "cannot cut a failed cursor write; recovery will skip it");
+            }
+            metrics.storage_write_errors.inc();
+            return Err(BrokerError::io(path, e));
+        }
         if sync {
             timed_sync(metrics, || {
                 f.sync_data().map_err(|e| BrokerError::io(path, e))

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod process;
+pub mod py;
 pub mod target;
 
 use std::future::Future;

@@ -42,7 +42,7 @@ def produce_consume(url, t):
         topic = f"{t}-b{int(batching)}"
         cons = c.subscribe(topic, "s", initial_position=pulsar.InitialPosition.Earliest)
         p = c.create_producer(topic, batching_enabled=batching, batching_max_messages=10,
-                              batching_max_publish_delay_ms=5)
+                              batching_max_publish_delay_ms=5, block_if_queue_full=True)
         ids = []
         for i in range(30):
             p.send_async(f"m{i}".encode(), lambda res, mid: ids.append((res, mid)))
@@ -318,6 +318,39 @@ def consume_all(url, t, n):
     got = [m.data().decode() for m in drain(cons, int(n))]
     assert got == [f"m{i}" for i in range(int(n))], got
     nothing_more(cons)
+    c.close()
+
+
+def produce_print(url, t, n):
+    """Produce n 100-byte messages, batched by the client; print each one whose receipt came back."""
+    c = client(url)
+    p = c.create_producer(t, batching_enabled=True, batching_max_messages=20,
+                          batching_max_publish_delay_ms=5, block_if_queue_full=True)
+    acked = []
+
+    def done(res, _id, body):
+        if res == pulsar.Result.Ok:
+            acked.append(body)
+
+    for i in range(int(n)):
+        body = f"m{i:05}-" + "x" * 93
+        p.send_async(body.encode(), lambda res, mid, b=body: done(res, mid, b))
+    p.flush()
+    c.close()
+    for b in acked:
+        print("ACK", b)
+
+
+def read_print(url, t):
+    """Read everything from the earliest entry; print each message."""
+    c = client(url)
+    r = c.create_reader(t, pulsar.MessageId.earliest)
+    while True:
+        try:
+            m = r.read_next(timeout_millis=2000)
+        except pulsar.Timeout:
+            break
+        print("READ", m.data().decode())
     c.close()
 
 
