@@ -20,6 +20,8 @@ pub mod quickack;
 pub mod server;
 pub mod storage;
 pub mod subscription;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tls;
 pub mod topic;
 pub mod topic_name;

@@ -347,3 +347,73 @@ async fn ctrl_c_drains_and_exits_zero() {
     all.extend(left.iter().map(|m| seq(m)));
     assert_eq!(all, (0..published).collect(), "nothing lost");
 }
+
+/// The example mesh (`examples/mesh.yaml`, unchanged but for run-unique topic names) with
+/// `fmesh run --pulsar-url` against fmesh-broker and against Apache Pulsar: every generated
+/// order reaches the sink enriched, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_mesh_runs_against_an_external_broker() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let yaml = std::fs::read_to_string(examples.join("mesh.yaml")).expect("examples/mesh.yaml");
+    for target in fmesh_broker::testing::targets().await {
+        eprintln!("example mesh: against {}", target.name());
+        let url = target.service_url();
+        // Apache Pulsar keeps topics and subscriptions between runs.
+        let orders = target.topic("orders");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("wasm")).unwrap();
+        std::fs::copy(
+            examples.join("wasm/enrich.wat"),
+            dir.path().join("wasm/enrich.wat"),
+        )
+        .expect("copy the example's module");
+        let file = write(
+            dir.path(),
+            "mesh.yaml",
+            &yaml.replace("persistent://public/default/orders", &orders),
+        );
+        let pulsar = client(&url).await;
+        let mut watch = subscribe(&pulsar, &format!("{orders}-enriched"), "test-watch").await;
+        let mut cmd = fmesh();
+        cmd.arg("run").arg(&file).args([
+            "--pulsar-url",
+            &url,
+            "--messages",
+            "30",
+            "--status-interval-ms",
+            "100",
+        ]);
+        let out = tokio::task::spawn_blocking(move || output(cmd))
+            .await
+            .unwrap();
+        let stdout = text(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}: {:?}\n{stdout}\n{}",
+            target.name(),
+            out.status,
+            text(&out.stderr)
+        );
+        let generated = final_processed(&stdout, "orders/generator");
+        let enriched = final_processed(&stdout, "orders/enrich");
+        let logged = final_processed(&stdout, "orders/log");
+        assert!(logged >= 30, "{}: {stdout}", target.name());
+        let got = drain(&mut watch, Duration::from_secs(2)).await;
+        let ids: BTreeSet<u64> = got
+            .iter()
+            .map(|m| {
+                let v: serde_json::Value = serde_json::from_str(m).expect("json");
+                assert_eq!(v["currency"], "EUR", "{m}");
+                assert_eq!(v["enriched_by"], "fmesh-wasm", "{m}");
+                v["order_id"].as_u64().expect("order_id")
+            })
+            .collect();
+        assert_eq!(ids.len(), got.len(), "{}: no duplicates", target.name());
+        assert_eq!(got.len() as u64, enriched, "{}: {stdout}", target.name());
+        assert!(
+            generated >= enriched && enriched >= logged && ids == (0..enriched).collect(),
+            "{}: orders 0..{enriched} enriched, got {ids:?}",
+            target.name()
+        );
+    }
+}

@@ -137,105 +137,121 @@ fn sink_spec(name: &str, input: &str, connector: &str, config: Value, extra: Val
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn datagen_publishes_every_templated_message_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = broker(dir.path()).await;
-    let url = b.service_url();
-    let out = topic("gen-out");
-    let spec = json!({
-        "kind": "Source", "objectName": "gen", "output": {"topic": out}, "builtin": {"name": "datagen"},
-        "sourceConfig": {"rate": 0, "count": 300, "template": "{\"n\": {{seq}}, \"v\": {{rand 1 6}}, \"s\": \"{{name}}\"}",
-                          "key": "k{{seq}}", "properties": {"kind": "{{pick a b}}"}}
-    });
-    let mut c = subscribe(&url, &out, "check").await;
-    let runner = start_env(&url, &spec.to_string(), &[])
-        .await
-        .expect("starts");
-    let got = consume(&mut c, 300).await;
-    let mut seen = BTreeSet::new();
-    for m in &got {
-        let v: Value = serde_json::from_slice(&m.payload).expect("JSON payload");
-        let n = v["n"].as_u64().unwrap();
-        assert!(seen.insert(n), "seq {n} twice");
-        assert_eq!(m.key.as_deref(), Some(format!("k{n}").as_str()));
-        assert!((1..=6).contains(&v["v"].as_i64().unwrap()));
-        assert_eq!(v["s"], "gen");
-        assert!(["a", "b"].contains(&m.properties["kind"].as_str()));
+    for t in targets().await {
+        eprintln!(
+            "datagen_publishes_every_templated_message_once: against {}",
+            t.name()
+        );
+        let url = t.service_url();
+        let out = topic("gen-out");
+        let spec = json!({
+            "kind": "Source", "objectName": "gen", "output": {"topic": out}, "builtin": {"name": "datagen"},
+            "sourceConfig": {"rate": 0, "count": 300, "template": "{\"n\": {{seq}}, \"v\": {{rand 1 6}}, \"s\": \"{{name}}\"}",
+                              "key": "k{{seq}}", "properties": {"kind": "{{pick a b}}"}}
+        });
+        let mut c = subscribe(&url, &out, "check").await;
+        let runner = start_env(&url, &spec.to_string(), &[])
+            .await
+            .expect("starts");
+        let got = consume(&mut c, 300).await;
+        let mut seen = BTreeSet::new();
+        for m in &got {
+            let v: Value = serde_json::from_slice(&m.payload).expect("JSON payload");
+            let n = v["n"].as_u64().unwrap();
+            assert!(seen.insert(n), "seq {n} twice");
+            assert_eq!(m.key.as_deref(), Some(format!("k{n}").as_str()));
+            assert!((1..=6).contains(&v["v"].as_i64().unwrap()));
+            assert_eq!(v["s"], "gen");
+            assert!(["a", "b"].contains(&m.properties["kind"].as_str()));
+        }
+        assert_eq!(seen, (0..300).collect(), "every seq exactly once");
+        let m = runner.metrics.clone();
+        until("all receipts", || m.processed.get() == 300).await;
+        assert!(
+            drain(&mut c, Duration::from_millis(300)).await.is_empty(),
+            "count bounds the source"
+        );
+        stop(runner).await;
     }
-    assert_eq!(seen, (0..300).collect(), "every seq exactly once");
-    let m = runner.metrics.clone();
-    until("all receipts", || m.processed.get() == 300).await;
-    assert!(
-        drain(&mut c, Duration::from_millis(300)).await.is_empty(),
-        "count bounds the source"
-    );
-    stop(runner).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unbounded_datagen_counts_receipts_as_they_arrive() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = broker(dir.path()).await;
-    let url = b.service_url();
-    let out = topic("gen-endless");
-    let spec = json!({
-        "kind": "Source", "objectName": "gen", "output": {"topic": out}, "builtin": {"name": "datagen"},
-        "sourceConfig": {"rate": 50, "template": "{{seq}}"}
-    });
-    let mut c = subscribe(&url, &out, "check").await;
-    let runner = start_env(&url, &spec.to_string(), &[])
-        .await
-        .expect("starts");
-    consume(&mut c, 20).await;
-    // Far fewer than the 2000 receipts that may be outstanding: each is counted when it comes,
-    // while the source keeps running.
-    let m = runner.metrics.clone();
-    until("receipts counted while running", || m.processed.get() >= 20).await;
-    assert!(m.processed.get() <= m.received.get());
-    stop(runner).await;
+    for t in targets().await {
+        eprintln!(
+            "an_unbounded_datagen_counts_receipts_as_they_arrive: against {}",
+            t.name()
+        );
+        let url = t.service_url();
+        let out = topic("gen-endless");
+        let spec = json!({
+            "kind": "Source", "objectName": "gen", "output": {"topic": out}, "builtin": {"name": "datagen"},
+            "sourceConfig": {"rate": 50, "template": "{{seq}}"}
+        });
+        let mut c = subscribe(&url, &out, "check").await;
+        let runner = start_env(&url, &spec.to_string(), &[])
+            .await
+            .expect("starts");
+        consume(&mut c, 20).await;
+        // Far fewer than the 2000 receipts that may be outstanding: each is counted when it comes,
+        // while the source keeps running.
+        let m = runner.metrics.clone();
+        until("receipts counted while running", || m.processed.get() >= 20).await;
+        assert!(m.processed.get() <= m.received.get());
+        stop(runner).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_connector_config_fails_the_start_with_the_field_path() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = broker(dir.path()).await;
-    let spec = json!({"kind": "Source", "objectName": "gen", "output": {"topic": "o"}, "builtin": {"name": "datagen"},
-                      "sourceConfig": {"rate": -3}});
-    let err = start_env(&b.service_url(), &spec.to_string(), &[])
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("spec.sourceConfig.rate"), "{err}");
-    assert_eq!(err.exit_code(), 2);
-    let spec = json!({"kind": "Sink", "objectName": "s", "input": {"topics": ["i"]}, "builtin": {"name": "elasticsearch"},
-                      "sinkConfig": {"url": "http://es:9200", "index": "x", "batchSize": 0}});
-    let err = start_env(&b.service_url(), &spec.to_string(), &[])
-        .await
-        .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("spec.sinkConfig.batchSize: must be ≥ 1"),
-        "{err}"
-    );
+    for t in targets().await {
+        eprintln!(
+            "bad_connector_config_fails_the_start_with_the_field_path: against {}",
+            t.name()
+        );
+        let spec = json!({"kind": "Source", "objectName": "gen", "output": {"topic": "o"}, "builtin": {"name": "datagen"},
+                          "sourceConfig": {"rate": -3}});
+        let err = start_env(&t.service_url(), &spec.to_string(), &[])
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("spec.sourceConfig.rate"), "{err}");
+        assert_eq!(err.exit_code(), 2);
+        let spec = json!({"kind": "Sink", "objectName": "s", "input": {"topics": ["i"]}, "builtin": {"name": "elasticsearch"},
+                          "sinkConfig": {"url": "http://es:9200", "index": "x", "batchSize": 0}});
+        let err = start_env(&t.service_url(), &spec.to_string(), &[])
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("spec.sinkConfig.batchSize: must be ≥ 1"),
+            "{err}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_sink_takes_and_acks_every_message() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = broker(dir.path()).await;
-    let url = b.service_url();
-    let input = topic("log-in");
-    let spec = sink_spec("logger", &input, "log", json!({"maxBytes": 8}), json!({}));
-    let runner = start_env(&url, &spec, &[]).await.expect("starts");
-    let msgs: Vec<Msg> = (0..40)
-        .map(|i| Msg::text(&format!("line {i} with a long tail")))
-        .collect();
-    publish(&url, &input, &msgs).await;
-    let m = runner.metrics.clone();
-    until("all logged", || m.processed.get() == 40).await;
-    stop(runner).await;
-    let again = start_env(&url, &spec, &[]).await.expect("restarts");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(again.metrics.received.get(), 0, "all 40 were acked");
-    stop(again).await;
+    for t in targets().await {
+        eprintln!(
+            "log_sink_takes_and_acks_every_message: against {}",
+            t.name()
+        );
+        let url = t.service_url();
+        let input = topic("log-in");
+        let spec = sink_spec("logger", &input, "log", json!({"maxBytes": 8}), json!({}));
+        let runner = start_env(&url, &spec, &[]).await.expect("starts");
+        let msgs: Vec<Msg> = (0..40)
+            .map(|i| Msg::text(&format!("line {i} with a long tail")))
+            .collect();
+        publish(&url, &input, &msgs).await;
+        let m = runner.metrics.clone();
+        until("all logged", || m.processed.get() == 40).await;
+        stop(runner).await;
+        let again = start_env(&url, &spec, &[]).await.expect("restarts");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(again.metrics.received.get(), 0, "all 40 were acked");
+        stop(again).await;
+    }
 }
 
 // ---------------------------------------------------------------- http source
@@ -253,67 +269,71 @@ fn http_source_spec(out: &str, port: u16, extra: Value) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_source_publishes_bodies_and_ndjson_for_token_holders() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = broker(dir.path()).await;
-    let url = b.service_url();
-    let out = topic("http-in");
-    let port = free_port();
-    let err = start_env(&url, &http_source_spec(&out, port, json!({})), &[])
+    for t in targets().await {
+        eprintln!(
+            "http_source_publishes_bodies_and_ndjson_for_token_holders: against {}",
+            t.name()
+        );
+        let url = t.service_url();
+        let out = topic("http-in");
+        let port = free_port();
+        let err = start_env(&url, &http_source_spec(&out, port, json!({})), &[])
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("spec.secretsMap.token"),
+            "no token, no start: {err}"
+        );
+        let runner = start_env(
+            &url,
+            &http_source_spec(&out, port, json!({})),
+            &[("token", "s3cret")],
+        )
         .await
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("spec.secretsMap.token"),
-        "no token, no start: {err}"
-    );
-    let runner = start_env(
-        &url,
-        &http_source_spec(&out, port, json!({})),
-        &[("token", "s3cret")],
-    )
-    .await
-    .expect("starts");
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut c = subscribe(&url, &out, "check").await;
-    let auth = ("authorization", "Bearer s3cret");
+        .expect("starts");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut c = subscribe(&url, &out, "check").await;
+        let auth = ("authorization", "Bearer s3cret");
 
-    let (status, _) = http(addr, "/ingest", &[], b"x").await;
-    assert_eq!(status, 401, "no token");
-    let (status, _) = http(addr, "/ingest", &[("authorization", "Bearer nope")], b"x").await;
-    assert_eq!(status, 401, "wrong token");
-    let (status, body) = http(
-        addr,
-        "/ingest",
-        &[auth, ("x-pulsar-key", "k1")],
-        b"plain body",
-    )
-    .await;
-    assert_eq!((status, body), (200, json!({"accepted": 1})));
-    let ndjson: &[(&str, &str)] = &[auth, ("content-type", "application/x-ndjson")];
-    let (status, body) = http(
-        addr,
-        "/ingest",
-        ndjson,
-        b"{\"id\":7,\"v\":1}\n{\"id\":\"x\",\"v\":2}\n\n{\"v\":3}\n",
-    )
-    .await;
-    assert_eq!((status, body), (200, json!({"accepted": 3})));
-    let (status, body) = http(addr, "/ingest", ndjson, b"{\"v\":4}\nnot json\n").await;
-    assert_eq!(status, 400, "{body}");
-    let (status, _) = http(addr, "/ingest", &[auth], &vec![b'a'; 5 << 20]).await;
-    assert_eq!(status, 413, "over maxBodyBytes");
+        let (status, _) = http(addr, "/ingest", &[], b"x").await;
+        assert_eq!(status, 401, "no token");
+        let (status, _) = http(addr, "/ingest", &[("authorization", "Bearer nope")], b"x").await;
+        assert_eq!(status, 401, "wrong token");
+        let (status, body) = http(
+            addr,
+            "/ingest",
+            &[auth, ("x-pulsar-key", "k1")],
+            b"plain body",
+        )
+        .await;
+        assert_eq!((status, body), (200, json!({"accepted": 1})));
+        let ndjson: &[(&str, &str)] = &[auth, ("content-type", "application/x-ndjson")];
+        let (status, body) = http(
+            addr,
+            "/ingest",
+            ndjson,
+            b"{\"id\":7,\"v\":1}\n{\"id\":\"x\",\"v\":2}\n\n{\"v\":3}\n",
+        )
+        .await;
+        assert_eq!((status, body), (200, json!({"accepted": 3})));
+        let (status, body) = http(addr, "/ingest", ndjson, b"{\"v\":4}\nnot json\n").await;
+        assert_eq!(status, 400, "{body}");
+        let (status, _) = http(addr, "/ingest", &[auth], &vec![b'a'; 5 << 20]).await;
+        assert_eq!(status, 413, "over maxBodyBytes");
 
-    let got = consume(&mut c, 4).await;
-    assert_eq!(got[0].as_str(), "plain body");
-    assert_eq!(got[0].key.as_deref(), Some("k1"));
-    assert_eq!(got[1].key.as_deref(), Some("7"));
-    assert_eq!(got[2].key.as_deref(), Some("x"));
-    assert_eq!(got[3].key, None);
-    assert!(
-        drain(&mut c, Duration::from_millis(300)).await.is_empty(),
-        "the rejected batch published nothing"
-    );
-    assert_eq!(runner.metrics.processed.get(), 4);
-    stop(runner).await;
+        let got = consume(&mut c, 4).await;
+        assert_eq!(got[0].as_str(), "plain body");
+        assert_eq!(got[0].key.as_deref(), Some("k1"));
+        assert_eq!(got[1].key.as_deref(), Some("7"));
+        assert_eq!(got[2].key.as_deref(), Some("x"));
+        assert_eq!(got[3].key, None);
+        assert!(
+            drain(&mut c, Duration::from_millis(300)).await.is_empty(),
+            "the rejected batch published nothing"
+        );
+        assert_eq!(runner.metrics.processed.get(), 4);
+        stop(runner).await;
+    }
 }
 
 /// A TCP proxy in front of the broker whose broker→client direction can be held, so that
@@ -470,117 +490,125 @@ async fn record(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_sink_posts_each_message_retries_and_dead_letters() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = broker(dir.path()).await;
-    let url = b.service_url();
-    let rec = Arc::new(Recorder {
-        fail_first: 3,
-        ..Recorder::default()
-    });
-    let peer = serve(
-        Router::new()
-            .route("/hook", post(record))
-            .with_state(rec.clone()),
-    )
-    .await;
-    let (input, dlq) = (topic("hs-in"), topic("hs-dlq"));
-    let spec = sink_spec(
-        "hook",
-        &input,
-        "http",
-        json!({"url": format!("http://{peer}/hook"), "headers": {"x-static": "yes"}, "maxRetries": 4, "retryBackoffMs": 5, "lingerMs": 1}),
-        json!({"deadLetterTopic": dlq, "maxMessageRetry": 0, "secretsMap": {"token": {"path": "s", "key": "t"}}}),
-    );
-    let mut dead = subscribe(&url, &dlq, "check").await;
-    let runner = start_env(&url, &spec, &[("token", "tk")])
-        .await
-        .expect("starts");
-    let msgs: Vec<Msg> = (0..30)
-        .map(|i| Msg {
-            key: Some(format!("k{i}")),
-            payload: if i % 10 == 5 {
-                format!("poison {i}")
-            } else {
-                format!("m{i}")
-            }
-            .into_bytes(),
-            ..Msg::default()
-        })
-        .collect();
-    publish(&url, &input, &msgs).await;
-    let dead_letters = consume(&mut dead, 3).await;
-    let m = runner.metrics.clone();
-    until("27 delivered", || m.processed.get() == 27).await;
-    let accepted = rec.accepted.lock().unwrap().clone();
-    let bodies: Vec<String> = accepted
-        .iter()
-        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
-        .collect();
-    let want: Vec<String> = (0..30)
-        .filter(|i| i % 10 != 5)
-        .map(|i| format!("m{i}"))
-        .collect();
-    assert_eq!(
-        bodies, want,
-        "every good message once, in order, despite 3 503s"
-    );
-    let (h, _) = &accepted[0];
-    assert_eq!(h["authorization"], "Bearer tk");
-    assert_eq!(h["x-static"], "yes");
-    assert_eq!(h["x-pulsar-key"], "k0");
-    let dead: Vec<String> = dead_letters.iter().map(Msg::as_str).collect();
-    assert_eq!(
-        dead,
-        ["poison 5", "poison 15", "poison 25"],
-        "a 400 is not retried but dead-lettered"
-    );
-    assert_eq!(dead_letters[0].key.as_deref(), Some("k5"));
-    assert_eq!(m.dead_lettered.get(), 3);
-    stop(runner).await;
+    for t in targets().await {
+        eprintln!(
+            "http_sink_posts_each_message_retries_and_dead_letters: against {}",
+            t.name()
+        );
+        let url = t.service_url();
+        let rec = Arc::new(Recorder {
+            fail_first: 3,
+            ..Recorder::default()
+        });
+        let peer = serve(
+            Router::new()
+                .route("/hook", post(record))
+                .with_state(rec.clone()),
+        )
+        .await;
+        let (input, dlq) = (topic("hs-in"), topic("hs-dlq"));
+        let spec = sink_spec(
+            "hook",
+            &input,
+            "http",
+            json!({"url": format!("http://{peer}/hook"), "headers": {"x-static": "yes"}, "maxRetries": 4, "retryBackoffMs": 5, "lingerMs": 1}),
+            json!({"deadLetterTopic": dlq, "maxMessageRetry": 0, "secretsMap": {"token": {"path": "s", "key": "t"}}}),
+        );
+        let mut dead = subscribe(&url, &dlq, "check").await;
+        let runner = start_env(&url, &spec, &[("token", "tk")])
+            .await
+            .expect("starts");
+        let msgs: Vec<Msg> = (0..30)
+            .map(|i| Msg {
+                key: Some(format!("k{i}")),
+                payload: if i % 10 == 5 {
+                    format!("poison {i}")
+                } else {
+                    format!("m{i}")
+                }
+                .into_bytes(),
+                ..Msg::default()
+            })
+            .collect();
+        publish(&url, &input, &msgs).await;
+        let dead_letters = consume(&mut dead, 3).await;
+        let m = runner.metrics.clone();
+        until("27 delivered", || m.processed.get() == 27).await;
+        let accepted = rec.accepted.lock().unwrap().clone();
+        let bodies: Vec<String> = accepted
+            .iter()
+            .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+            .collect();
+        let want: Vec<String> = (0..30)
+            .filter(|i| i % 10 != 5)
+            .map(|i| format!("m{i}"))
+            .collect();
+        assert_eq!(
+            bodies, want,
+            "every good message once, in order, despite 3 503s"
+        );
+        let (h, _) = &accepted[0];
+        assert_eq!(h["authorization"], "Bearer tk");
+        assert_eq!(h["x-static"], "yes");
+        assert_eq!(h["x-pulsar-key"], "k0");
+        let dead: Vec<String> = dead_letters.iter().map(Msg::as_str).collect();
+        assert_eq!(
+            dead,
+            ["poison 5", "poison 15", "poison 25"],
+            "a 400 is not retried but dead-lettered"
+        );
+        assert_eq!(dead_letters[0].key.as_deref(), Some("k5"));
+        assert_eq!(m.dead_lettered.get(), 3);
+        stop(runner).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_sink_batches_ndjson_without_losing_any() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = broker(dir.path()).await;
-    let url = b.service_url();
-    let rec = Arc::new(Recorder {
-        fail_first: 1,
-        ..Recorder::default()
-    });
-    let peer = serve(
-        Router::new()
-            .route("/bulk", post(record))
-            .with_state(rec.clone()),
-    )
-    .await;
-    let input = topic("hb-in");
-    let spec = sink_spec(
-        "batcher",
-        &input,
-        "http",
-        json!({"url": format!("http://{peer}/bulk"), "batchSize": 50, "lingerMs": 20, "retryBackoffMs": 5}),
-        json!({}),
-    );
-    let runner = start_env(&url, &spec, &[]).await.expect("starts");
-    let msgs: Vec<Msg> = (0..500)
-        .map(|i| Msg::text(&format!("{{\"i\":{i}}}")))
-        .collect();
-    publish(&url, &input, &msgs).await;
-    let m = runner.metrics.clone();
-    until("500 delivered", || m.processed.get() == 500).await;
-    let accepted = rec.accepted.lock().unwrap().clone();
-    let mut lines = Vec::new();
-    for (h, body) in &accepted {
-        assert_eq!(h["content-type"], "application/x-ndjson");
-        let text = String::from_utf8(body.clone()).unwrap();
-        assert!(text.ends_with('\n'));
-        lines.extend(text.lines().map(str::to_string));
+    for t in targets().await {
+        eprintln!(
+            "http_sink_batches_ndjson_without_losing_any: against {}",
+            t.name()
+        );
+        let url = t.service_url();
+        let rec = Arc::new(Recorder {
+            fail_first: 1,
+            ..Recorder::default()
+        });
+        let peer = serve(
+            Router::new()
+                .route("/bulk", post(record))
+                .with_state(rec.clone()),
+        )
+        .await;
+        let input = topic("hb-in");
+        let spec = sink_spec(
+            "batcher",
+            &input,
+            "http",
+            json!({"url": format!("http://{peer}/bulk"), "batchSize": 50, "lingerMs": 20, "retryBackoffMs": 5}),
+            json!({}),
+        );
+        let runner = start_env(&url, &spec, &[]).await.expect("starts");
+        let msgs: Vec<Msg> = (0..500)
+            .map(|i| Msg::text(&format!("{{\"i\":{i}}}")))
+            .collect();
+        publish(&url, &input, &msgs).await;
+        let m = runner.metrics.clone();
+        until("500 delivered", || m.processed.get() == 500).await;
+        let accepted = rec.accepted.lock().unwrap().clone();
+        let mut lines = Vec::new();
+        for (h, body) in &accepted {
+            assert_eq!(h["content-type"], "application/x-ndjson");
+            let text = String::from_utf8(body.clone()).unwrap();
+            assert!(text.ends_with('\n'));
+            lines.extend(text.lines().map(str::to_string));
+        }
+        assert!(accepted.len() < 500, "batched: {} requests", accepted.len());
+        let want: Vec<String> = msgs.iter().map(Msg::as_str).collect();
+        assert_eq!(lines, want, "all 500, once each, in order");
+        stop(runner).await;
     }
-    assert!(accepted.len() < 500, "batched: {} requests", accepted.len());
-    let want: Vec<String> = msgs.iter().map(Msg::as_str).collect();
-    assert_eq!(lines, want, "all 500, once each, in order");
-    stop(runner).await;
 }
 
 // ---------------------------------------------------------------- elasticsearch sink
@@ -671,99 +699,103 @@ async fn bulk(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn elasticsearch_sink_indexes_deletes_retries_and_dead_letters_per_item() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = broker(dir.path()).await;
-    let url = b.service_url();
-    let es = Arc::new(FakeEs::default());
-    let peer = serve(
-        Router::new()
-            .route("/_bulk", post(bulk))
-            .with_state(es.clone()),
-    )
-    .await;
-    let (input, dlq) = (topic("es-in"), topic("es-dlq"));
-    let spec = sink_spec(
-        "search",
-        &input,
-        "elasticsearch",
-        json!({"url": format!("http://{peer}"), "index": "orders", "batchSize": 40, "lingerMs": 20, "retryBackoffMs": 5}),
-        json!({"deadLetterTopic": dlq, "maxMessageRetry": 0}),
-    );
-    let mut dead = subscribe(&url, &dlq, "check").await;
-    let runner = start_env(&url, &spec, &[]).await.expect("starts");
-    // 200 documents keyed o0..o199; every 20th is rejected, every 15th is busy once, then the
-    // first 30 keys are deleted by tombstones and one message is not JSON.
-    let mut msgs: Vec<Msg> = (0..200)
-        .map(|i| {
-            let doc = json!({"order": i, "reject": i % 20 == 7, "busy": i % 15 == 3});
-            Msg {
-                key: Some(format!("o{i}")),
-                payload: doc.to_string().into_bytes(),
-                ..Msg::default()
-            }
-        })
-        .collect();
-    msgs.extend((0..30).map(|i| Msg {
-        key: Some(format!("o{i}")),
-        ..Msg::default()
-    }));
-    msgs.push(Msg {
-        key: Some("bad".into()),
-        payload: b"not json".to_vec(),
-        ..Msg::default()
-    });
-    publish(&url, &input, &msgs).await;
-
-    let rejected: BTreeSet<u64> = (0..200).filter(|i| i % 20 == 7).collect();
-    let dead_letters = consume(&mut dead, rejected.len() + 1).await;
-    let m = runner.metrics.clone();
-    let total = msgs.len() as u64;
-    until("every message answered", || {
-        m.processed.get() + m.dead_lettered.get() == total
-    })
-    .await;
-    let mut dead_orders = BTreeSet::new();
-    for d in &dead_letters {
-        match serde_json::from_slice::<Value>(&d.payload) {
-            Ok(v) => {
-                dead_orders.insert(v["order"].as_u64().unwrap());
-            }
-            Err(_) => assert_eq!(d.as_str(), "not json"),
-        }
-    }
-    assert_eq!(
-        dead_orders, rejected,
-        "exactly the rejected documents are dead-lettered"
-    );
-
-    let docs = es.docs.lock().unwrap().clone();
-    let want: BTreeSet<String> = (30..200)
-        .filter(|i| !rejected.contains(i))
-        .map(|i| format!("o{i}"))
-        .collect();
-    let have: BTreeSet<String> = docs
-        .keys()
-        .map(|(idx, id)| {
-            assert_eq!(idx, "orders");
-            id.clone()
-        })
-        .collect();
-    assert_eq!(
-        have, want,
-        "indexed minus deleted minus rejected; busy ones retried in"
-    );
-    for i in (30..200).filter(|i| i % 15 == 3 && !rejected.contains(i)) {
-        assert_eq!(
-            docs[&("orders".to_string(), format!("o{i}"))]["order"],
-            json!(i)
+    for t in targets().await {
+        eprintln!(
+            "elasticsearch_sink_indexes_deletes_retries_and_dead_letters_per_item: against {}",
+            t.name()
         );
+        let url = t.service_url();
+        let es = Arc::new(FakeEs::default());
+        let peer = serve(
+            Router::new()
+                .route("/_bulk", post(bulk))
+                .with_state(es.clone()),
+        )
+        .await;
+        let (input, dlq) = (topic("es-in"), topic("es-dlq"));
+        let spec = sink_spec(
+            "search",
+            &input,
+            "elasticsearch",
+            json!({"url": format!("http://{peer}"), "index": "orders", "batchSize": 40, "lingerMs": 20, "retryBackoffMs": 5}),
+            json!({"deadLetterTopic": dlq, "maxMessageRetry": 0}),
+        );
+        let mut dead = subscribe(&url, &dlq, "check").await;
+        let runner = start_env(&url, &spec, &[]).await.expect("starts");
+        // 200 documents keyed o0..o199; every 20th is rejected, every 15th is busy once, then the
+        // first 30 keys are deleted by tombstones and one message is not JSON.
+        let mut msgs: Vec<Msg> = (0..200)
+            .map(|i| {
+                let doc = json!({"order": i, "reject": i % 20 == 7, "busy": i % 15 == 3});
+                Msg {
+                    key: Some(format!("o{i}")),
+                    payload: doc.to_string().into_bytes(),
+                    ..Msg::default()
+                }
+            })
+            .collect();
+        msgs.extend((0..30).map(|i| Msg {
+            key: Some(format!("o{i}")),
+            ..Msg::default()
+        }));
+        msgs.push(Msg {
+            key: Some("bad".into()),
+            payload: b"not json".to_vec(),
+            ..Msg::default()
+        });
+        publish(&url, &input, &msgs).await;
+
+        let rejected: BTreeSet<u64> = (0..200).filter(|i| i % 20 == 7).collect();
+        let dead_letters = consume(&mut dead, rejected.len() + 1).await;
+        let m = runner.metrics.clone();
+        let total = msgs.len() as u64;
+        until("every message answered", || {
+            m.processed.get() + m.dead_lettered.get() == total
+        })
+        .await;
+        let mut dead_orders = BTreeSet::new();
+        for d in &dead_letters {
+            match serde_json::from_slice::<Value>(&d.payload) {
+                Ok(v) => {
+                    dead_orders.insert(v["order"].as_u64().unwrap());
+                }
+                Err(_) => assert_eq!(d.as_str(), "not json"),
+            }
+        }
+        assert_eq!(
+            dead_orders, rejected,
+            "exactly the rejected documents are dead-lettered"
+        );
+
+        let docs = es.docs.lock().unwrap().clone();
+        let want: BTreeSet<String> = (30..200)
+            .filter(|i| !rejected.contains(i))
+            .map(|i| format!("o{i}"))
+            .collect();
+        let have: BTreeSet<String> = docs
+            .keys()
+            .map(|(idx, id)| {
+                assert_eq!(idx, "orders");
+                id.clone()
+            })
+            .collect();
+        assert_eq!(
+            have, want,
+            "indexed minus deleted minus rejected; busy ones retried in"
+        );
+        for i in (30..200).filter(|i| i % 15 == 3 && !rejected.contains(i)) {
+            assert_eq!(
+                docs[&("orders".to_string(), format!("o{i}"))]["order"],
+                json!(i)
+            );
+        }
+        assert_eq!(m.processed.get() + m.dead_lettered.get(), total, "in = out");
+        assert!(
+            es.requests.load(Ordering::SeqCst) < msgs.len(),
+            "bulk requests carry batches"
+        );
+        stop(runner).await;
     }
-    assert_eq!(m.processed.get() + m.dead_lettered.get(), total, "in = out");
-    assert!(
-        es.requests.load(Ordering::SeqCst) < msgs.len(),
-        "bulk requests carry batches"
-    );
-    stop(runner).await;
 }
 
 // ---------------------------------------------------------------- https (both sinks)
@@ -923,123 +955,128 @@ async fn https_client_verifies_the_ca_and_the_host_name() {
 /// dead-letters after its retries.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sinks_deliver_over_https_and_refuse_a_wrong_ca() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = broker(dir.path()).await;
-    let url = b.service_url();
-    let (ca, server) = tls_peer(&["127.0.0.1"]);
-    let ca_file = dir.path().join("ca.crt");
-    std::fs::write(&ca_file, &ca).unwrap();
-    let refused = Arc::new(AtomicUsize::new(0));
-    let es = Arc::new(FakeEs::default());
-    let rec = Arc::new(Recorder::default());
-    let app = Router::new()
-        .route("/_bulk", post(bulk))
-        .with_state(es.clone())
-        .merge(
-            Router::new()
-                .route("/hook", post(record))
-                .with_state(rec.clone()),
+    for t in targets().await {
+        eprintln!(
+            "sinks_deliver_over_https_and_refuse_a_wrong_ca: against {}",
+            t.name()
         );
-    let peer = serve_tls(app, server, refused.clone()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let url = t.service_url();
+        let (ca, server) = tls_peer(&["127.0.0.1"]);
+        let ca_file = dir.path().join("ca.crt");
+        std::fs::write(&ca_file, &ca).unwrap();
+        let refused = Arc::new(AtomicUsize::new(0));
+        let es = Arc::new(FakeEs::default());
+        let rec = Arc::new(Recorder::default());
+        let app = Router::new()
+            .route("/_bulk", post(bulk))
+            .with_state(es.clone())
+            .merge(
+                Router::new()
+                    .route("/hook", post(record))
+                    .with_state(rec.clone()),
+            );
+        let peer = serve_tls(app, server, refused.clone()).await;
 
-    let es_in = topic("es-tls-in");
-    let es_spec = sink_spec(
-        "search-tls",
-        &es_in,
-        "elasticsearch",
-        json!({"url": format!("https://{peer}"), "index": "orders", "batchSize": 20, "lingerMs": 10,
-               "ssl": {"enabled": true, "caFile": ca_file}}),
-        json!({}),
-    );
-    let hook_in = topic("hook-tls-in");
-    let hook_spec = sink_spec(
-        "hook-tls",
-        &hook_in,
-        "http",
-        json!({"url": format!("https://{peer}/hook"), "lingerMs": 1}),
-        json!({"secretsMap": {"caCert": {"path": "es-ca", "key": "ca.crt"}}}),
-    );
-    let es_sink = start_env(&url, &es_spec, &[]).await.expect("starts");
-    let hook = start_env(&url, &hook_spec, &[("caCert", &ca)])
-        .await
-        .expect("starts");
-    let docs: Vec<Msg> = (0..100)
-        .map(|i| Msg {
-            key: Some(format!("d{i}")),
-            payload: json!({"n": i}).to_string().into_bytes(),
-            ..Msg::default()
+        let es_in = topic("es-tls-in");
+        let es_spec = sink_spec(
+            "search-tls",
+            &es_in,
+            "elasticsearch",
+            json!({"url": format!("https://{peer}"), "index": "orders", "batchSize": 20, "lingerMs": 10,
+                   "ssl": {"enabled": true, "caFile": ca_file}}),
+            json!({}),
+        );
+        let hook_in = topic("hook-tls-in");
+        let hook_spec = sink_spec(
+            "hook-tls",
+            &hook_in,
+            "http",
+            json!({"url": format!("https://{peer}/hook"), "lingerMs": 1}),
+            json!({"secretsMap": {"caCert": {"path": "es-ca", "key": "ca.crt"}}}),
+        );
+        let es_sink = start_env(&url, &es_spec, &[]).await.expect("starts");
+        let hook = start_env(&url, &hook_spec, &[("caCert", &ca)])
+            .await
+            .expect("starts");
+        let docs: Vec<Msg> = (0..100)
+            .map(|i| Msg {
+                key: Some(format!("d{i}")),
+                payload: json!({"n": i}).to_string().into_bytes(),
+                ..Msg::default()
+            })
+            .collect();
+        publish(&url, &es_in, &docs).await;
+        let hooks: Vec<Msg> = (0..10).map(|i| Msg::text(&format!("h{i}"))).collect();
+        publish(&url, &hook_in, &hooks).await;
+        let (me, mh) = (es_sink.metrics.clone(), hook.metrics.clone());
+        until("all delivered over https", || {
+            me.processed.get() == 100 && mh.processed.get() == 10
         })
-        .collect();
-    publish(&url, &es_in, &docs).await;
-    let hooks: Vec<Msg> = (0..10).map(|i| Msg::text(&format!("h{i}"))).collect();
-    publish(&url, &hook_in, &hooks).await;
-    let (me, mh) = (es_sink.metrics.clone(), hook.metrics.clone());
-    until("all delivered over https", || {
-        me.processed.get() == 100 && mh.processed.get() == 10
-    })
-    .await;
-    assert_eq!(es.docs.lock().unwrap().len(), 100);
-    let bodies: Vec<Vec<u8>> = rec
-        .accepted
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(_, b)| b.clone())
-        .collect();
-    assert_eq!(
-        bodies,
-        hooks.iter().map(|m| m.payload.clone()).collect::<Vec<_>>()
-    );
-    stop(es_sink).await;
-    stop(hook).await;
-    assert_eq!(refused.load(Ordering::SeqCst), 0);
+        .await;
+        assert_eq!(es.docs.lock().unwrap().len(), 100);
+        let bodies: Vec<Vec<u8>> = rec
+            .accepted
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, b)| b.clone())
+            .collect();
+        assert_eq!(
+            bodies,
+            hooks.iter().map(|m| m.payload.clone()).collect::<Vec<_>>()
+        );
+        stop(es_sink).await;
+        stop(hook).await;
+        assert_eq!(refused.load(Ordering::SeqCst), 0);
 
-    // Trusting another CA: every attempt's handshake is refused, nothing reaches _bulk.
-    let (other_ca, _) = tls_peer(&["127.0.0.1"]);
-    let other_file = dir.path().join("other.crt");
-    std::fs::write(&other_file, &other_ca).unwrap();
-    let (wrong_in, dlq) = (topic("es-wrong-in"), topic("es-wrong-dlq"));
-    let wrong_spec = sink_spec(
-        "search-wrong",
-        &wrong_in,
-        "elasticsearch",
-        json!({"url": format!("https://{peer}"), "index": "orders", "lingerMs": 1, "maxRetries": 2,
-               "retryBackoffMs": 5, "ssl": {"caFile": other_file}}),
-        json!({"deadLetterTopic": dlq, "maxMessageRetry": 0}),
-    );
-    let mut dead = subscribe(&url, &dlq, "check").await;
-    let requests_before = es.requests.load(Ordering::SeqCst);
-    let wrong = start_env(&url, &wrong_spec, &[]).await.expect("starts");
-    publish(&url, &wrong_in, &[Msg::text("{\"n\": -1}")]).await;
-    let dead = consume(&mut dead, 1).await;
-    assert_eq!(dead[0].as_str(), "{\"n\": -1}");
-    assert_eq!(wrong.metrics.processed.get(), 0);
-    assert_eq!(
-        es.requests.load(Ordering::SeqCst),
-        requests_before,
-        "no request got through"
-    );
-    assert_eq!(
-        refused.load(Ordering::SeqCst),
-        3,
-        "first try and 2 retries, each refused"
-    );
-    stop(wrong).await;
+        // Trusting another CA: every attempt's handshake is refused, nothing reaches _bulk.
+        let (other_ca, _) = tls_peer(&["127.0.0.1"]);
+        let other_file = dir.path().join("other.crt");
+        std::fs::write(&other_file, &other_ca).unwrap();
+        let (wrong_in, dlq) = (topic("es-wrong-in"), topic("es-wrong-dlq"));
+        let wrong_spec = sink_spec(
+            "search-wrong",
+            &wrong_in,
+            "elasticsearch",
+            json!({"url": format!("https://{peer}"), "index": "orders", "lingerMs": 1, "maxRetries": 2,
+                   "retryBackoffMs": 5, "ssl": {"caFile": other_file}}),
+            json!({"deadLetterTopic": dlq, "maxMessageRetry": 0}),
+        );
+        let mut dead = subscribe(&url, &dlq, "check").await;
+        let requests_before = es.requests.load(Ordering::SeqCst);
+        let wrong = start_env(&url, &wrong_spec, &[]).await.expect("starts");
+        publish(&url, &wrong_in, &[Msg::text("{\"n\": -1}")]).await;
+        let dead = consume(&mut dead, 1).await;
+        assert_eq!(dead[0].as_str(), "{\"n\": -1}");
+        assert_eq!(wrong.metrics.processed.get(), 0);
+        assert_eq!(
+            es.requests.load(Ordering::SeqCst),
+            requests_before,
+            "no request got through"
+        );
+        assert_eq!(
+            refused.load(Ordering::SeqCst),
+            3,
+            "first try and 2 retries, each refused"
+        );
+        stop(wrong).await;
 
-    // A CA file that is not there stops the start, naming the field.
-    let missing = sink_spec(
-        "search-missing",
-        &wrong_in,
-        "elasticsearch",
-        json!({"url": format!("https://{peer}"), "index": "orders", "ssl": {"caFile": "/nonexistent/ca.crt"}}),
-        json!({}),
-    );
-    let Err(err) = start_env(&url, &missing, &[]).await else {
-        panic!("a missing CA file must stop the start");
-    };
-    let err = err.to_string();
-    assert!(
-        err.contains("spec.sinkConfig.ssl.caFile") && err.contains("/nonexistent/ca.crt"),
-        "{err}"
-    );
+        // A CA file that is not there stops the start, naming the field.
+        let missing = sink_spec(
+            "search-missing",
+            &wrong_in,
+            "elasticsearch",
+            json!({"url": format!("https://{peer}"), "index": "orders", "ssl": {"caFile": "/nonexistent/ca.crt"}}),
+            json!({}),
+        );
+        let Err(err) = start_env(&url, &missing, &[]).await else {
+            panic!("a missing CA file must stop the start");
+        };
+        let err = err.to_string();
+        assert!(
+            err.contains("spec.sinkConfig.ssl.caFile") && err.contains("/nonexistent/ca.crt"),
+            "{err}"
+        );
+    }
 }

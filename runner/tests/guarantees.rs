@@ -48,10 +48,10 @@ async fn received(port: u16) -> u64 {
 
 /// Produces N messages at a steady pace, kills the runner once it has taken some, restarts
 /// it, and returns how many times each payload reached the output.
-async fn crash_run(guarantee: &str) -> HashMap<String, usize> {
+async fn crash_run(t: &Target, guarantee: &str) -> HashMap<String, usize> {
+    eprintln!("{guarantee}: against {}", t.name());
     let dir = tempfile::tempdir().unwrap();
-    let b = broker(dir.path()).await;
-    let url = b.service_url();
+    let url = t.service_url();
     let (input, output) = (topic("g-in"), topic("g-out"));
     let spec = dir.path().join("spec.json");
     std::fs::write(
@@ -107,60 +107,65 @@ async fn crash_run(guarantee: &str) -> HashMap<String, usize> {
         *counts.entry(m.as_str()).or_insert(0) += 1;
     }
     again.start_kill().ok();
-    b.shutdown();
     counts
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn atleast_once_loses_nothing_across_kill_9() {
-    let counts = crash_run("atleast_once").await;
-    let missing: Vec<usize> = (0..N)
-        .filter(|i| !counts.contains_key(&format!("m{i}")))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "lost {} messages: {:?}",
-        missing.len(),
-        &missing[..missing.len().min(10)]
-    );
+    for t in targets().await {
+        let counts = crash_run(&t, "atleast_once").await;
+        let missing: Vec<usize> = (0..N)
+            .filter(|i| !counts.contains_key(&format!("m{i}")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "lost {} messages: {:?}",
+            missing.len(),
+            &missing[..missing.len().min(10)]
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn effectively_once_loses_and_duplicates_nothing_across_kill_9() {
-    let counts = crash_run("effectively_once").await;
-    let missing: Vec<usize> = (0..N)
-        .filter(|i| !counts.contains_key(&format!("m{i}")))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "lost {}: {:?}",
-        missing.len(),
-        &missing[..missing.len().min(10)]
-    );
-    let dups: Vec<(&String, &usize)> = counts.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(
-        dups.is_empty(),
-        "duplicated {}: {:?}",
-        dups.len(),
-        &dups[..dups.len().min(10)]
-    );
+    for t in targets().await {
+        let counts = crash_run(&t, "effectively_once").await;
+        let missing: Vec<usize> = (0..N)
+            .filter(|i| !counts.contains_key(&format!("m{i}")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "lost {}: {:?}",
+            missing.len(),
+            &missing[..missing.len().min(10)]
+        );
+        let dups: Vec<(&String, &usize)> = counts.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(
+            dups.is_empty(),
+            "duplicated {}: {:?}",
+            dups.len(),
+            &dups[..dups.len().min(10)]
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn atmost_once_never_redelivers_across_kill_9() {
-    let counts = crash_run("atmost_once").await;
-    let dups: Vec<(&String, &usize)> = counts.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(
-        dups.is_empty(),
-        "redelivered {}: {:?}",
-        dups.len(),
-        &dups[..dups.len().min(10)]
-    );
-    assert!(
-        counts.len() > N / 2,
-        "most messages still flow ({})",
-        counts.len()
-    );
+    for t in targets().await {
+        let counts = crash_run(&t, "atmost_once").await;
+        let dups: Vec<(&String, &usize)> = counts.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(
+            dups.is_empty(),
+            "redelivered {}: {:?}",
+            dups.len(),
+            &dups[..dups.len().min(10)]
+        );
+        assert!(
+            counts.len() > N / 2,
+            "most messages still flow ({})",
+            counts.len()
+        );
+    }
 }
 
 // Three Key_Shared instances: every message processed once, each key's messages in order, the
@@ -168,59 +173,62 @@ async fn atmost_once_never_redelivers_across_kill_9() {
 // were clean on 2026-11-27, the cause of the earlier ones not identified: watch for it.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retain_key_ordering_keeps_per_key_order_across_instances() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = broker(dir.path()).await;
-    let url = b.service_url();
-    let (input, output) = (topic("ko-in"), topic("ko-out"));
-    let spec = format!(
-        r#"{{"kind":"Function","objectName":"ko","input":{{"topics":["{input}"]}},
-            "output":{{"topic":"{output}"}},"subscriptionPosition":"earliest",
-            "retainKeyOrdering":true,"replicas":3,"builtin":{{"name":"identity"}}}}"#
-    );
-    let mut out = subscribe(&url, &output, "check").await;
-    let mut runners = Vec::new();
-    for id in 0..3 {
-        runners.push(start(&url, &spec, id, 3).await);
+    for t in targets().await {
+        eprintln!(
+            "retain_key_ordering_keeps_per_key_order_across_instances: against {}",
+            t.name()
+        );
+        let url = t.service_url();
+        let (input, output) = (topic("ko-in"), topic("ko-out"));
+        let spec = format!(
+            r#"{{"kind":"Function","objectName":"ko","input":{{"topics":["{input}"]}},
+                "output":{{"topic":"{output}"}},"subscriptionPosition":"earliest",
+                "retainKeyOrdering":true,"replicas":3,"builtin":{{"name":"identity"}}}}"#
+        );
+        let mut out = subscribe(&url, &output, "check").await;
+        let mut runners = Vec::new();
+        for id in 0..3 {
+            runners.push(start(&url, &spec, id, 3).await);
+        }
+        // Key ranges are assigned as consumers join: produce once all three have.
+        for r in &runners {
+            let m = r.metrics.clone();
+            until("subscribed", || m.subscribed.get() == 1).await;
+        }
+        py_client(&["produce_keyed", &url, &input, "600", "12"]).await;
+        let got = consume(&mut out, 600).await;
+        let extra = drain(&mut out, Duration::from_millis(500)).await;
+        assert!(
+            extra.is_empty(),
+            "{} duplicates, e.g. {:?}",
+            extra.len(),
+            extra.first()
+        );
+        let per_instance: Vec<u64> = runners.iter().map(|r| r.metrics.received.get()).collect();
+        eprintln!("received per instance: {per_instance:?}");
+        assert_eq!(
+            per_instance.iter().sum::<u64>(),
+            600,
+            "a steady Key_Shared subscription redelivers nothing"
+        );
+        let distinct: std::collections::HashSet<String> = got.iter().map(Msg::as_str).collect();
+        eprintln!("distinct outputs: {}", distinct.len());
+        let mut last: BTreeMap<String, i64> = BTreeMap::new();
+        for m in &got {
+            let text = m.as_str();
+            let (key, seq) = text.split_once(':').expect("key:seq");
+            let seq: i64 = seq.parse().expect("seq");
+            let prev = last.insert(key.to_string(), seq).unwrap_or(-1);
+            assert!(seq > prev, "key {key}: {seq} after {prev}");
+            assert_eq!(m.key.as_deref(), Some(key), "key carried to the output");
+        }
+        let busy = runners
+            .iter()
+            .filter(|r| r.metrics.received.get() > 0)
+            .count();
+        assert!(busy >= 2, "work spread over instances ({busy} busy)");
+        for r in runners {
+            stop(r).await;
+        }
     }
-    // Key ranges are assigned as consumers join: produce once all three have.
-    for r in &runners {
-        let m = r.metrics.clone();
-        until("subscribed", || m.subscribed.get() == 1).await;
-    }
-    py_client(&["produce_keyed", &url, &input, "600", "12"]).await;
-    let got = consume(&mut out, 600).await;
-    let extra = drain(&mut out, Duration::from_millis(500)).await;
-    assert!(
-        extra.is_empty(),
-        "{} duplicates, e.g. {:?}",
-        extra.len(),
-        extra.first()
-    );
-    let per_instance: Vec<u64> = runners.iter().map(|r| r.metrics.received.get()).collect();
-    eprintln!("received per instance: {per_instance:?}");
-    assert_eq!(
-        per_instance.iter().sum::<u64>(),
-        600,
-        "a steady Key_Shared subscription redelivers nothing"
-    );
-    let distinct: std::collections::HashSet<String> = got.iter().map(Msg::as_str).collect();
-    eprintln!("distinct outputs: {}", distinct.len());
-    let mut last: BTreeMap<String, i64> = BTreeMap::new();
-    for m in &got {
-        let text = m.as_str();
-        let (key, seq) = text.split_once(':').expect("key:seq");
-        let seq: i64 = seq.parse().expect("seq");
-        let prev = last.insert(key.to_string(), seq).unwrap_or(-1);
-        assert!(seq > prev, "key {key}: {seq} after {prev}");
-        assert_eq!(m.key.as_deref(), Some(key), "key carried to the output");
-    }
-    let busy = runners
-        .iter()
-        .filter(|r| r.metrics.received.get() > 0)
-        .count();
-    assert!(busy >= 2, "work spread over instances ({busy} busy)");
-    for r in runners {
-        stop(r).await;
-    }
-    b.shutdown();
 }

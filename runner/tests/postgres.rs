@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    Msg, broker, drain, produce, runner_bin, start, stop, subscribe, topic, until, within,
+    Msg, drain, produce, runner_bin, start, stop, subscribe, targets, topic, until, within,
 };
 use serde_json::{Value, json};
 use tokio_postgres::{Client, NoTls};
@@ -75,7 +75,7 @@ fn cdc_spec(pg: &Pg, name: &str, out: &str) -> String {
     json!({
         "kind": "Source", "objectName": name,
         "builtin": {"name": "postgres-cdc"},
-        "output": {"topic": out},
+        "output": {"topic": topic(out)},
         "sourceConfig": {"host": "127.0.0.1", "port": pg.port, "database": "postgres",
                          "tables": ["public.orders"], "pollIntervalMs": 20},
     })
@@ -86,7 +86,7 @@ fn sink_spec(pg: &Pg, name: &str, input: &str, batch: usize) -> String {
     json!({
         "kind": "Sink", "objectName": name,
         "builtin": {"name": "postgres"},
-        "input": {"topics": [input]},
+        "input": {"topics": [topic(input)]},
         "subscriptionPosition": "earliest",
         "sinkConfig": {"host": "127.0.0.1", "port": pg.port, "database": "postgres",
                        "table": "public.copy", "batchSize": batch, "lingerMs": 5},
@@ -137,102 +137,107 @@ impl Drop for Runner {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cdc_captures_inserts_updates_deletes_in_commit_order() {
-    let pg = Pg::start();
-    let db = pg.client().await;
-    db.batch_execute(ORDERS).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let b = broker(dir.path()).await;
-    let url = b.service_url();
-    let mut watch = subscribe(&url, &topic("changes"), "watch").await;
-    let source = start(&url, &cdc_spec(&pg, "cdc", "changes"), 0, 1).await;
-    // Wait for the slot: changes before it exist are not captured (as Debezium's initial
-    // position without a snapshot).
-    within("slot", async {
-        while db
-            .query_opt(
-                "SELECT 1 FROM pg_replication_slots WHERE slot_name = 'fmesh_cdc'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .is_none()
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
-    db.batch_execute(
-        "INSERT INTO orders VALUES (1, 'apple', 3, 1.50, '{\"fresh\": true}');
-         INSERT INTO orders VALUES (2, 'pear', 1, 0.80, NULL);
-         UPDATE orders SET qty = 4 WHERE id = 1;
-         BEGIN; DELETE FROM orders WHERE id = 2; UPDATE orders SET id = 10 WHERE id = 1; COMMIT;",
-    )
-    .await
-    .unwrap();
-    let got = common::consume(&mut watch, 5).await;
-    let ops: Vec<(String, String)> = got
-        .iter()
-        .map(|m| {
-            (
-                json_of(m)["op"].as_str().unwrap().to_string(),
-                m.key.clone().unwrap(),
-            )
+    for t in targets().await {
+        eprintln!(
+            "cdc_captures_inserts_updates_deletes_in_commit_order: against {}",
+            t.name()
+        );
+        let pg = Pg::start();
+        let db = pg.client().await;
+        db.batch_execute(ORDERS).await.unwrap();
+        let url = t.service_url();
+        let mut watch = subscribe(&url, &topic("changes"), "watch").await;
+        let source = start(&url, &cdc_spec(&pg, "cdc", "changes"), 0, 1).await;
+        // Wait for the slot: changes before it exist are not captured (as Debezium's initial
+        // position without a snapshot).
+        within("slot", async {
+            while db
+                .query_opt(
+                    "SELECT 1 FROM pg_replication_slots WHERE slot_name = 'fmesh_cdc'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .is_none()
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         })
-        .collect();
-    assert_eq!(
-        ops,
-        [
-            ("c", r#"{"id":1}"#),
-            ("c", r#"{"id":2}"#),
-            ("u", r#"{"id":1}"#),
-            ("d", r#"{"id":2}"#),
-            ("u", r#"{"id":10}"#)
-        ]
-        .map(|(o, k)| (o.to_string(), k.to_string()))
-    );
-    let first = json_of(&got[0]);
-    assert_eq!(first["before"], Value::Null);
-    assert_eq!(
-        first["after"],
-        json!({"id": 1, "item": "apple", "qty": 3, "price": "1.50", "tags": {"fresh": true}})
-    );
-    assert_eq!(
-        (
-            first["source"]["table"].as_str(),
-            first["source"]["schema"].as_str()
-        ),
-        (Some("orders"), Some("public"))
-    );
-    assert!(first["ts_ms"].as_i64().unwrap() >= first["source"]["ts_ms"].as_i64().unwrap());
-    assert_eq!(json_of(&got[3])["before"], json!({"id": 2}));
-    // The key changed: the old key comes in `before`.
-    assert_eq!(json_of(&got[4])["before"], json!({"id": 1}));
-    assert_eq!(json_of(&got[4])["after"]["qty"], 4);
-    // Commit order: LSNs never go back; the last two share one transaction.
-    let lsns: Vec<u64> = got
-        .iter()
-        .map(|m| json_of(m)["source"]["lsn"].as_u64().unwrap())
-        .collect();
-    assert!(lsns.windows(2).all(|w| w[0] <= w[1]), "{lsns:?}");
-    assert_eq!(lsns[3], lsns[4]);
-    stop(source).await;
+        .await;
+        db.batch_execute(
+            "INSERT INTO orders VALUES (1, 'apple', 3, 1.50, '{\"fresh\": true}');
+             INSERT INTO orders VALUES (2, 'pear', 1, 0.80, NULL);
+             UPDATE orders SET qty = 4 WHERE id = 1;
+             BEGIN; DELETE FROM orders WHERE id = 2; UPDATE orders SET id = 10 WHERE id = 1; COMMIT;",
+        )
+        .await
+        .unwrap();
+        let got = common::consume(&mut watch, 5).await;
+        let ops: Vec<(String, String)> = got
+            .iter()
+            .map(|m| {
+                (
+                    json_of(m)["op"].as_str().unwrap().to_string(),
+                    m.key.clone().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            ops,
+            [
+                ("c", r#"{"id":1}"#),
+                ("c", r#"{"id":2}"#),
+                ("u", r#"{"id":1}"#),
+                ("d", r#"{"id":2}"#),
+                ("u", r#"{"id":10}"#)
+            ]
+            .map(|(o, k)| (o.to_string(), k.to_string()))
+        );
+        let first = json_of(&got[0]);
+        assert_eq!(first["before"], Value::Null);
+        assert_eq!(
+            first["after"],
+            json!({"id": 1, "item": "apple", "qty": 3, "price": "1.50", "tags": {"fresh": true}})
+        );
+        assert_eq!(
+            (
+                first["source"]["table"].as_str(),
+                first["source"]["schema"].as_str()
+            ),
+            (Some("orders"), Some("public"))
+        );
+        assert!(first["ts_ms"].as_i64().unwrap() >= first["source"]["ts_ms"].as_i64().unwrap());
+        assert_eq!(json_of(&got[3])["before"], json!({"id": 2}));
+        // The key changed: the old key comes in `before`.
+        assert_eq!(json_of(&got[4])["before"], json!({"id": 1}));
+        assert_eq!(json_of(&got[4])["after"]["qty"], 4);
+        // Commit order: LSNs never go back; the last two share one transaction.
+        let lsns: Vec<u64> = got
+            .iter()
+            .map(|m| json_of(m)["source"]["lsn"].as_u64().unwrap())
+            .collect();
+        assert!(lsns.windows(2).all(|w| w[0] <= w[1]), "{lsns:?}");
+        assert_eq!(lsns[3], lsns[4]);
+        stop(source).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cdc_refuses_a_second_replica() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = broker(dir.path()).await;
-    let spec = json!({
-        "kind": "Source", "objectName": "twice",
-        "builtin": {"name": "postgres-cdc"},
-        "output": {"topic": "twice"},
-        "sourceConfig": {"host": "127.0.0.1", "database": "postgres", "tables": ["t"]},
-    });
-    let source = start(&b.service_url(), &spec.to_string(), 1, 2).await;
-    let err = within("the instance ends", source.wait())
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("spec.replicas"), "{err}");
+    for t in targets().await {
+        eprintln!("cdc_refuses_a_second_replica: against {}", t.name());
+        let spec = json!({
+            "kind": "Source", "objectName": "twice",
+            "builtin": {"name": "postgres-cdc"},
+            "output": {"topic": "twice"},
+            "sourceConfig": {"host": "127.0.0.1", "database": "postgres", "tables": ["t"]},
+        });
+        let source = start(&t.service_url(), &spec.to_string(), 1, 2).await;
+        let err = within("the instance ends", source.wait())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("spec.replicas"), "{err}");
+    }
 }
 
 /// Rows keep being inserted while the source is SIGKILLed twice; after the last restart every
@@ -240,88 +245,92 @@ async fn cdc_refuses_a_second_replica() {
 /// allowed: at-least-once).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cdc_resumes_after_a_kill_without_gaps() {
-    const ROWS: i32 = 600;
-    let pg = Pg::start();
-    let db = pg.client().await;
-    db.batch_execute(ORDERS).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let b = broker(dir.path()).await;
-    let url = b.service_url();
-    let mut watch = subscribe(&url, &topic("orders-cdc"), "watch").await;
-    let spec = cdc_spec(&pg, "resume", "orders-cdc");
-    // Slot and publication first, so that every row below is captured.
-    let first = Runner::spawn(&url, &spec);
-    within("slot", async {
-        while db
-            .query_opt(
-                "SELECT 1 FROM pg_replication_slots WHERE slot_name = 'fmesh_resume'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .is_none()
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
-    let writer = {
+    for t in targets().await {
+        eprintln!(
+            "cdc_resumes_after_a_kill_without_gaps: against {}",
+            t.name()
+        );
+        const ROWS: i32 = 600;
+        let pg = Pg::start();
         let db = pg.client().await;
-        tokio::spawn(async move {
-            for i in 0..ROWS / 3 {
-                let id = i * 3;
-                let sql = format!(
-                    "INSERT INTO orders (id, item) VALUES ({id}, 'a'), ({}, 'b'), ({}, 'c')",
-                    id + 1,
-                    id + 2
-                );
-                db.batch_execute(&sql).await.unwrap();
-                tokio::time::sleep(Duration::from_millis(3)).await;
+        db.batch_execute(ORDERS).await.unwrap();
+        let url = t.service_url();
+        let mut watch = subscribe(&url, &topic("orders-cdc"), "watch").await;
+        let spec = cdc_spec(&pg, "resume", "orders-cdc");
+        // Slot and publication first, so that every row below is captured.
+        let first = Runner::spawn(&url, &spec);
+        within("slot", async {
+            while db
+                .query_opt(
+                    "SELECT 1 FROM pg_replication_slots WHERE slot_name = 'fmesh_resume'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .is_none()
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })
-    };
-    let mut seen = Vec::new();
-    seen.extend(common::consume(&mut watch, 60).await);
-    first.kill();
-    let second = Runner::spawn(&url, &spec);
-    seen.extend(common::consume(&mut watch, 60).await);
-    second.kill();
-    writer.await.unwrap();
-    let _last = Runner::spawn(&url, &spec);
-    let want: BTreeSet<i64> = (0..ROWS as i64).collect();
-    within("every row after the kills", async {
-        loop {
-            let ids: BTreeSet<i64> = seen
-                .iter()
-                .map(|m| json_of(m)["after"]["id"].as_i64().unwrap())
-                .collect();
-            if ids == want {
-                break;
+        .await;
+        let writer = {
+            let db = pg.client().await;
+            tokio::spawn(async move {
+                for i in 0..ROWS / 3 {
+                    let id = i * 3;
+                    let sql = format!(
+                        "INSERT INTO orders (id, item) VALUES ({id}, 'a'), ({}, 'b'), ({}, 'c')",
+                        id + 1,
+                        id + 2
+                    );
+                    db.batch_execute(&sql).await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(3)).await;
+                }
+            })
+        };
+        let mut seen = Vec::new();
+        seen.extend(common::consume(&mut watch, 60).await);
+        first.kill();
+        let second = Runner::spawn(&url, &spec);
+        seen.extend(common::consume(&mut watch, 60).await);
+        second.kill();
+        writer.await.unwrap();
+        let _last = Runner::spawn(&url, &spec);
+        let want: BTreeSet<i64> = (0..ROWS as i64).collect();
+        within("every row after the kills", async {
+            loop {
+                let ids: BTreeSet<i64> = seen
+                    .iter()
+                    .map(|m| json_of(m)["after"]["id"].as_i64().unwrap())
+                    .collect();
+                if ids == want {
+                    break;
+                }
+                seen.extend(drain(&mut watch, Duration::from_millis(500)).await);
             }
-            seen.extend(drain(&mut watch, Duration::from_millis(500)).await);
+        })
+        .await;
+        let mut firsts = Vec::new();
+        let mut met = BTreeSet::new();
+        for m in &seen {
+            let id = json_of(m)["after"]["id"].as_i64().unwrap();
+            if met.insert(id) {
+                firsts.push(id);
+            }
         }
-    })
-    .await;
-    let mut firsts = Vec::new();
-    let mut met = BTreeSet::new();
-    for m in &seen {
-        let id = json_of(m)["after"]["id"].as_i64().unwrap();
-        if met.insert(id) {
-            firsts.push(id);
-        }
+        assert_eq!(
+            firsts,
+            (0..ROWS as i64).collect::<Vec<_>>(),
+            "first copies in commit order"
+        );
+        // The slot moved: nothing older than what was published is kept.
+        let row = db
+            .query_one("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = 'fmesh_resume'", &[])
+            .await
+            .unwrap();
+        let confirmed: String = row.get(0);
+        assert_ne!(confirmed, "0/0");
     }
-    assert_eq!(
-        firsts,
-        (0..ROWS as i64).collect::<Vec<_>>(),
-        "first copies in commit order"
-    );
-    // The slot moved: nothing older than what was published is kept.
-    let row = db
-        .query_one("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = 'fmesh_resume'", &[])
-        .await
-        .unwrap();
-    let confirmed: String = row.get(0);
-    assert_ne!(confirmed, "0/0");
 }
 
 fn op_and_id(m: &Msg) -> (String, i64) {
@@ -342,90 +351,94 @@ fn op_and_id(m: &Msg) -> (String, i64) {
 /// event — never both, never neither (the slot streams from the snapshot it exported).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cdc_snapshot_reads_existing_rows_consistently_with_the_stream() {
-    const OLD: i64 = 3000;
-    const NEW: i64 = 300;
-    let pg = Pg::start();
-    let db = pg.client().await;
-    db.batch_execute(ORDERS).await.unwrap();
-    db.batch_execute(&format!(
-        "INSERT INTO orders SELECT g, 'item-' || g, 1, g % 100, NULL FROM generate_series(0, {}) g",
-        OLD - 1
-    ))
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let b = broker(dir.path()).await;
-    let url = b.service_url();
-    let mut watch = subscribe(&url, &topic("snap"), "watch").await;
-    let source = start(&url, &cdc_spec(&pg, "snap", "snap"), 0, 1).await;
-    // Writes race the snapshot: some commit before the slot's snapshot, most after.
-    let writer = {
+    for t in targets().await {
+        eprintln!(
+            "cdc_snapshot_reads_existing_rows_consistently_with_the_stream: against {}",
+            t.name()
+        );
+        const OLD: i64 = 3000;
+        const NEW: i64 = 300;
+        let pg = Pg::start();
         let db = pg.client().await;
-        tokio::spawn(async move {
-            for i in 0..NEW {
-                db.batch_execute(&format!(
-                    "INSERT INTO orders (id, item) VALUES ({}, 'new'); UPDATE orders SET qty = 99 WHERE id = {i}",
-                    OLD + i
-                ))
-                .await
-                .unwrap();
+        db.batch_execute(ORDERS).await.unwrap();
+        db.batch_execute(&format!(
+            "INSERT INTO orders SELECT g, 'item-' || g, 1, g % 100, NULL FROM generate_series(0, {}) g",
+            OLD - 1
+        ))
+        .await
+        .unwrap();
+        let url = t.service_url();
+        let mut watch = subscribe(&url, &topic("snap"), "watch").await;
+        let source = start(&url, &cdc_spec(&pg, "snap", "snap"), 0, 1).await;
+        // Writes race the snapshot: some commit before the slot's snapshot, most after.
+        let writer = {
+            let db = pg.client().await;
+            tokio::spawn(async move {
+                for i in 0..NEW {
+                    db.batch_execute(&format!(
+                        "INSERT INTO orders (id, item) VALUES ({}, 'new'); UPDATE orders SET qty = 99 WHERE id = {i}",
+                        OLD + i
+                    ))
+                    .await
+                    .unwrap();
+                }
+            })
+        };
+        let mut seen: Vec<Msg> = Vec::new();
+        within("every row and every update", async {
+            loop {
+                seen.extend(drain(&mut watch, Duration::from_millis(300)).await);
+                let mut qty = BTreeMap::new();
+                for m in &seen {
+                    let v = json_of(m);
+                    qty.insert(
+                        v["after"]["id"].as_i64().unwrap(),
+                        v["after"]["qty"].as_i64(),
+                    );
+                }
+                let done = qty.len() as i64 == OLD + NEW
+                    && (0..NEW).all(|i| qty.get(&i) == Some(&Some(99)));
+                if done && writer.is_finished() {
+                    break;
+                }
             }
         })
-    };
-    let mut seen: Vec<Msg> = Vec::new();
-    within("every row and every update", async {
-        loop {
-            seen.extend(drain(&mut watch, Duration::from_millis(300)).await);
-            let mut qty = BTreeMap::new();
-            for m in &seen {
-                let v = json_of(m);
-                qty.insert(
-                    v["after"]["id"].as_i64().unwrap(),
-                    v["after"]["qty"].as_i64(),
-                );
-            }
-            let done =
-                qty.len() as i64 == OLD + NEW && (0..NEW).all(|i| qty.get(&i) == Some(&Some(99)));
-            if done && writer.is_finished() {
-                break;
-            }
+        .await;
+        seen.extend(drain(&mut watch, Duration::from_millis(500)).await);
+        let events: Vec<(String, i64)> = seen.iter().map(op_and_id).collect();
+        let reads = events.iter().filter(|(op, _)| op == "r").count();
+        let last_read = events.iter().rposition(|(op, _)| op == "r").unwrap();
+        assert!(
+            events[..last_read].iter().all(|(op, _)| op == "r"),
+            "the snapshot comes before the stream"
+        );
+        let mut per_id: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
+        for (op, id) in &events {
+            per_id.entry(*id).or_default().push(op);
         }
-    })
-    .await;
-    seen.extend(drain(&mut watch, Duration::from_millis(500)).await);
-    let events: Vec<(String, i64)> = seen.iter().map(op_and_id).collect();
-    let reads = events.iter().filter(|(op, _)| op == "r").count();
-    let last_read = events.iter().rposition(|(op, _)| op == "r").unwrap();
-    assert!(
-        events[..last_read].iter().all(|(op, _)| op == "r"),
-        "the snapshot comes before the stream"
-    );
-    let mut per_id: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
-    for (op, id) in &events {
-        per_id.entry(*id).or_default().push(op);
+        for id in 0..OLD + NEW {
+            let ops = &per_id[&id];
+            let first = json_of(&seen[events.iter().position(|(_, i)| *i == id).unwrap()]);
+            let want: &[&str] = match (id < OLD, id < NEW, ops[0]) {
+                // Updated after the snapshot: the old row, then the update; before: the new row.
+                (true, true, "r") if first["after"]["qty"] == 1 => &["r", "u"],
+                (true, _, _) => &["r"],
+                (false, _, "r") => &["r"],
+                (false, _, _) => &["c"],
+            };
+            assert_eq!(ops, want, "row {id}");
+        }
+        assert!(reads >= OLD as usize, "{reads} read events");
+        // Whether the writes raced the snapshot (they should: 300 transactions after the start).
+        println!(
+            "{reads} read events, {} change events",
+            events.len() - reads
+        );
+        let r = json_of(&seen[0]);
+        assert_eq!(r["source"]["snapshot"], "true");
+        assert_eq!(r["before"], Value::Null);
+        stop(source).await;
     }
-    for id in 0..OLD + NEW {
-        let ops = &per_id[&id];
-        let first = json_of(&seen[events.iter().position(|(_, i)| *i == id).unwrap()]);
-        let want: &[&str] = match (id < OLD, id < NEW, ops[0]) {
-            // Updated after the snapshot: the old row, then the update; before: the new row.
-            (true, true, "r") if first["after"]["qty"] == 1 => &["r", "u"],
-            (true, _, _) => &["r"],
-            (false, _, "r") => &["r"],
-            (false, _, _) => &["c"],
-        };
-        assert_eq!(ops, want, "row {id}");
-    }
-    assert!(reads >= OLD as usize, "{reads} read events");
-    // Whether the writes raced the snapshot (they should: 300 transactions after the start).
-    println!(
-        "{reads} read events, {} change events",
-        events.len() - reads
-    );
-    let r = json_of(&seen[0]);
-    assert_eq!(r["source"]["snapshot"], "true");
-    assert_eq!(r["before"], Value::Null);
-    stop(source).await;
 }
 
 /// A kill in the middle of the snapshot leaves no slot (the temporary one dies with its
@@ -433,72 +446,76 @@ async fn cdc_snapshot_reads_existing_rows_consistently_with_the_stream() {
 /// then changes stream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cdc_snapshot_restarts_after_a_kill_mid_snapshot() {
-    const ROWS: i64 = 20_000;
-    let pg = Pg::start();
-    let db = pg.client().await;
-    db.batch_execute(ORDERS).await.unwrap();
-    db.batch_execute(&format!(
-        "INSERT INTO orders SELECT g, 'item-' || g FROM generate_series(0, {}) g",
-        ROWS - 1
-    ))
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let b = broker(dir.path()).await;
-    let url = b.service_url();
-    let mut watch = subscribe(&url, &topic("snapkill"), "watch").await;
-    let mut spec: Value = serde_json::from_str(&cdc_spec(&pg, "snapkill", "snapkill")).unwrap();
-    spec["sourceConfig"]["maxChangesPerPoll"] = json!(500);
-    let spec = spec.to_string();
-    let slot = || async {
-        db.query_opt(
-            "SELECT 1 FROM pg_replication_slots WHERE slot_name = 'fmesh_snapkill'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .is_some()
-    };
-    let first = Runner::spawn(&url, &spec);
-    let mut seen = common::consume(&mut watch, 1000).await;
-    first.kill();
-    assert!(!slot().await, "killed before the snapshot was complete");
-    let _second = Runner::spawn(&url, &spec);
-    within("every row after the restart", async {
-        loop {
-            let ids: BTreeSet<i64> = seen.iter().map(|m| op_and_id(m).1).collect();
-            if ids.len() as i64 == ROWS {
-                break;
-            }
-            seen.extend(drain(&mut watch, Duration::from_millis(300)).await);
-        }
-    })
-    .await;
-    within("the slot", async {
-        while !slot().await {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
-    db.batch_execute("INSERT INTO orders (id, item) VALUES (-1, 'after')")
+    for t in targets().await {
+        eprintln!(
+            "cdc_snapshot_restarts_after_a_kill_mid_snapshot: against {}",
+            t.name()
+        );
+        const ROWS: i64 = 20_000;
+        let pg = Pg::start();
+        let db = pg.client().await;
+        db.batch_execute(ORDERS).await.unwrap();
+        db.batch_execute(&format!(
+            "INSERT INTO orders SELECT g, 'item-' || g FROM generate_series(0, {}) g",
+            ROWS - 1
+        ))
         .await
         .unwrap();
-    let after = loop {
-        let m = common::consume(&mut watch, 1).await.remove(0);
-        if op_and_id(&m).0 != "r" {
-            break m;
-        }
-    };
-    assert_eq!(op_and_id(&after), ("c".to_string(), -1));
-    let temp: i64 = db
-        .query_one(
-            "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE '%_snap'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(temp, 0, "temporary slots are gone with their sessions");
+        let url = t.service_url();
+        let mut watch = subscribe(&url, &topic("snapkill"), "watch").await;
+        let mut spec: Value = serde_json::from_str(&cdc_spec(&pg, "snapkill", "snapkill")).unwrap();
+        spec["sourceConfig"]["maxChangesPerPoll"] = json!(500);
+        let spec = spec.to_string();
+        let slot = || async {
+            db.query_opt(
+                "SELECT 1 FROM pg_replication_slots WHERE slot_name = 'fmesh_snapkill'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .is_some()
+        };
+        let first = Runner::spawn(&url, &spec);
+        let mut seen = common::consume(&mut watch, 1000).await;
+        first.kill();
+        assert!(!slot().await, "killed before the snapshot was complete");
+        let _second = Runner::spawn(&url, &spec);
+        within("every row after the restart", async {
+            loop {
+                let ids: BTreeSet<i64> = seen.iter().map(|m| op_and_id(m).1).collect();
+                if ids.len() as i64 == ROWS {
+                    break;
+                }
+                seen.extend(drain(&mut watch, Duration::from_millis(300)).await);
+            }
+        })
+        .await;
+        within("the slot", async {
+            while !slot().await {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        db.batch_execute("INSERT INTO orders (id, item) VALUES (-1, 'after')")
+            .await
+            .unwrap();
+        let after = loop {
+            let m = common::consume(&mut watch, 1).await.remove(0);
+            if op_and_id(&m).0 != "r" {
+                break m;
+            }
+        };
+        assert_eq!(op_and_id(&after), ("c".to_string(), -1));
+        let temp: i64 = db
+            .query_one(
+                "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE '%_snap'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(temp, 0, "temporary slots are gone with their sessions");
+    }
 }
 
 /// The snapshot's replication session signs in as Postgres asks (SCRAM-SHA-256, md5,
@@ -506,108 +523,112 @@ async fn cdc_snapshot_restarts_after_a_kill_mid_snapshot() {
 /// `secretsMap.password`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cdc_snapshot_session_authenticates_with_a_password() {
-    use fmesh_runner::connectors::postgres::Target;
-    use fmesh_runner::connectors::postgres_walsender::Walsender;
-    let pg = Pg::start();
-    let db = pg.client().await;
-    db.batch_execute(ORDERS).await.unwrap();
-    db.batch_execute(
-        "INSERT INTO orders VALUES (1, 'apple', 3, 1.50, NULL);
-         CREATE ROLE cdc LOGIN REPLICATION PASSWORD 'pw-scram';
-         ALTER TABLE orders OWNER TO cdc;
-         GRANT CREATE ON DATABASE postgres TO cdc;
-         SET password_encryption = 'md5';
-         CREATE ROLE cdc_md5 LOGIN REPLICATION PASSWORD 'pw-md5';
-         CREATE ROLE cdc_plain LOGIN REPLICATION PASSWORD 'pw-plain';",
-    )
-    .await
-    .unwrap();
-    let hba = pg.dir.path().join("data/pg_hba.conf");
-    let trust = std::fs::read_to_string(&hba).unwrap();
-    std::fs::write(
-        &hba,
-        format!(
-            "host all cdc 127.0.0.1/32 scram-sha-256\nhost all cdc_md5 127.0.0.1/32 md5\n\
-             host all cdc_plain 127.0.0.1/32 password\n{trust}"
-        ),
-    )
-    .unwrap();
-    db.query_one("SELECT pg_reload_conf()", &[]).await.unwrap();
-    let target = |user: &str, password: Option<&str>| Target {
-        host: "127.0.0.1".into(),
-        port: pg.port,
-        database: "postgres".into(),
-        user: user.into(),
-        password: password.map(str::to_string),
-    };
-    for (user, password) in [
-        ("cdc", "pw-scram"),
-        ("cdc_md5", "pw-md5"),
-        ("cdc_plain", "pw-plain"),
-    ] {
-        let mut wal = Walsender::connect(&target(user, Some(password)), "test")
-            .await
-            .unwrap_or_else(|e| panic!("{user}: {e}"));
-        let slot = wal
-            .create_temporary_slot(&format!("t_{user}"))
-            .await
-            .unwrap();
-        assert!(
-            !slot.snapshot.is_empty() && slot.lsn.contains('/'),
-            "{slot:?}"
+    for t in targets().await {
+        eprintln!(
+            "cdc_snapshot_session_authenticates_with_a_password: against {}",
+            t.name()
         );
-        wal.close().await;
-        let err = Walsender::connect(&target(user, Some("wrong")), "test")
-            .await
-            .err()
-            .map(|e| e.to_string());
-        let err = err.expect("a wrong password is refused");
-        assert!(
-            err.contains("password authentication failed"),
-            "{user}: {err}"
-        );
-        let err = Walsender::connect(&target(user, None), "test")
-            .await
-            .err()
-            .map(|e| e.to_string());
-        assert!(
-            err.expect("refused").contains("secretsMap.password"),
-            "{user}"
-        );
-    }
+        use fmesh_runner::connectors::postgres::Target;
+        use fmesh_runner::connectors::postgres_walsender::Walsender;
+        let pg = Pg::start();
+        let db = pg.client().await;
+        db.batch_execute(ORDERS).await.unwrap();
+        db.batch_execute(
+            "INSERT INTO orders VALUES (1, 'apple', 3, 1.50, NULL);
+             CREATE ROLE cdc LOGIN REPLICATION PASSWORD 'pw-scram';
+             ALTER TABLE orders OWNER TO cdc;
+             GRANT CREATE ON DATABASE postgres TO cdc;
+             SET password_encryption = 'md5';
+             CREATE ROLE cdc_md5 LOGIN REPLICATION PASSWORD 'pw-md5';
+             CREATE ROLE cdc_plain LOGIN REPLICATION PASSWORD 'pw-plain';",
+        )
+        .await
+        .unwrap();
+        let hba = pg.dir.path().join("data/pg_hba.conf");
+        let trust = std::fs::read_to_string(&hba).unwrap();
+        std::fs::write(
+            &hba,
+            format!(
+                "host all cdc 127.0.0.1/32 scram-sha-256\nhost all cdc_md5 127.0.0.1/32 md5\n\
+                 host all cdc_plain 127.0.0.1/32 password\n{trust}"
+            ),
+        )
+        .unwrap();
+        db.query_one("SELECT pg_reload_conf()", &[]).await.unwrap();
+        let target = |user: &str, password: Option<&str>| Target {
+            host: "127.0.0.1".into(),
+            port: pg.port,
+            database: "postgres".into(),
+            user: user.into(),
+            password: password.map(str::to_string),
+        };
+        for (user, password) in [
+            ("cdc", "pw-scram"),
+            ("cdc_md5", "pw-md5"),
+            ("cdc_plain", "pw-plain"),
+        ] {
+            let mut wal = Walsender::connect(&target(user, Some(password)), "test")
+                .await
+                .unwrap_or_else(|e| panic!("{user}: {e}"));
+            let slot = wal
+                .create_temporary_slot(&format!("t_{user}"))
+                .await
+                .unwrap();
+            assert!(
+                !slot.snapshot.is_empty() && slot.lsn.contains('/'),
+                "{slot:?}"
+            );
+            wal.close().await;
+            let err = Walsender::connect(&target(user, Some("wrong")), "test")
+                .await
+                .err()
+                .map(|e| e.to_string());
+            let err = err.expect("a wrong password is refused");
+            assert!(
+                err.contains("password authentication failed"),
+                "{user}: {err}"
+            );
+            let err = Walsender::connect(&target(user, None), "test")
+                .await
+                .err()
+                .map(|e| e.to_string());
+            assert!(
+                err.expect("refused").contains("secretsMap.password"),
+                "{user}"
+            );
+        }
 
-    let dir = tempfile::tempdir().unwrap();
-    let b = broker(dir.path()).await;
-    let url = b.service_url();
-    let mut watch = subscribe(&url, &topic("scram"), "watch").await;
-    let mut spec: Value = serde_json::from_str(&cdc_spec(&pg, "scram", "scram")).unwrap();
-    spec["sourceConfig"]["user"] = json!("cdc");
-    spec["secretsMap"] = json!({"password": {"path": "pg", "key": "password"}});
-    let plan = fmesh_runner::spec::parse(&spec.to_string(), &|k| {
-        (k == "password").then(|| "pw-scram".to_string())
-    })
-    .unwrap();
-    let source = within(
-        "runner starts",
-        fmesh_runner::start_instance(fmesh_runner::InstanceConfig {
-            plan,
-            connection: fmesh_runner::Connection {
-                url: url.clone(),
-                ..Default::default()
-            },
-            identity: fmesh_runner::InstanceIdentity {
-                instance_id: 0,
-                instance_count: 1,
-            },
-            metrics_addr: None,
-            drain_timeout: Duration::from_secs(5),
-        }),
-    )
-    .await
-    .unwrap();
-    let got = common::consume(&mut watch, 1).await;
-    assert_eq!(op_and_id(&got[0]), ("r".to_string(), 1));
-    stop(source).await;
+        let url = t.service_url();
+        let mut watch = subscribe(&url, &topic("scram"), "watch").await;
+        let mut spec: Value = serde_json::from_str(&cdc_spec(&pg, "scram", "scram")).unwrap();
+        spec["sourceConfig"]["user"] = json!("cdc");
+        spec["secretsMap"] = json!({"password": {"path": "pg", "key": "password"}});
+        let plan = fmesh_runner::spec::parse(&spec.to_string(), &|k| {
+            (k == "password").then(|| "pw-scram".to_string())
+        })
+        .unwrap();
+        let source = within(
+            "runner starts",
+            fmesh_runner::start_instance(fmesh_runner::InstanceConfig {
+                plan,
+                connection: fmesh_runner::Connection {
+                    url: url.clone(),
+                    ..Default::default()
+                },
+                identity: fmesh_runner::InstanceIdentity {
+                    instance_id: 0,
+                    instance_count: 1,
+                },
+                metrics_addr: None,
+                drain_timeout: Duration::from_secs(5),
+            }),
+        )
+        .await
+        .unwrap();
+        let got = common::consume(&mut watch, 1).await;
+        assert_eq!(op_and_id(&got[0]), ("r".to_string(), 1));
+        stop(source).await;
+    }
 }
 
 async fn copy_table(db: &Client) {
@@ -627,114 +648,119 @@ async fn rows(db: &Client) -> BTreeMap<i32, (String, Option<i32>)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sink_upserts_deletes_and_refuses_bad_rows() {
-    let pg = Pg::start();
-    let db = pg.client().await;
-    copy_table(&db).await;
-    let dir = tempfile::tempdir().unwrap();
-    let b = broker(dir.path()).await;
-    let url = b.service_url();
-    let msgs = [
-        json!({"id": 1, "item": "apple", "qty": 1}),
-        json!({"op": "c", "before": null, "after": {"id": 2, "item": "pear", "qty": 2, "price": "0.80", "tags": ["x"]}}),
-        json!({"id": 1, "item": "apple", "qty": 5}),
-        json!({"id": 3, "item": "plum", "colour": "red"}),
-        json!({"op": "d", "before": {"id": 2}, "after": null}),
-        json!({"id": 4, "item": "fig", "qty": "many"}),
-        json!({"id": 5, "item": "kiwi"}),
-    ];
-    let dlq = topic("copy-dlq");
-    let mut dead = subscribe(&url, &dlq, "watch").await;
-    let msgs: Vec<Msg> = msgs.iter().map(|v| Msg::text(&v.to_string())).collect();
-    produce(&url, &topic("rows"), &msgs).await;
-    let mut spec: Value = serde_json::from_str(&sink_spec(&pg, "copier", "rows", 100)).unwrap();
-    spec["deadLetterTopic"] = json!(dlq);
-    spec["maxMessageRetry"] = json!(0);
-    let sink = start(&url, &spec.to_string(), 0, 1).await;
-    until("all answered", || {
-        sink.metrics.processed.get() + sink.metrics.system_exceptions.get() >= 7
-    })
-    .await;
-    assert_eq!(sink.metrics.processed.get(), 5);
-    let want = BTreeMap::from([
-        (1, ("apple".to_string(), Some(5))),
-        (5, ("kiwi".to_string(), None)),
-    ]);
-    assert_eq!(rows(&db).await, want);
-    let dead: Vec<String> = common::consume(&mut dead, 2)
-        .await
-        .iter()
-        .map(Msg::as_str)
-        .collect();
-    assert!(
-        dead.iter().any(|d| d.contains("colour")) && dead.iter().any(|d| d.contains("many")),
-        "{dead:?}"
-    );
-    stop(sink).await;
+    for t in targets().await {
+        eprintln!(
+            "sink_upserts_deletes_and_refuses_bad_rows: against {}",
+            t.name()
+        );
+        let pg = Pg::start();
+        let db = pg.client().await;
+        copy_table(&db).await;
+        let url = t.service_url();
+        let msgs = [
+            json!({"id": 1, "item": "apple", "qty": 1}),
+            json!({"op": "c", "before": null, "after": {"id": 2, "item": "pear", "qty": 2, "price": "0.80", "tags": ["x"]}}),
+            json!({"id": 1, "item": "apple", "qty": 5}),
+            json!({"id": 3, "item": "plum", "colour": "red"}),
+            json!({"op": "d", "before": {"id": 2}, "after": null}),
+            json!({"id": 4, "item": "fig", "qty": "many"}),
+            json!({"id": 5, "item": "kiwi"}),
+        ];
+        let dlq = topic("copy-dlq");
+        let mut dead = subscribe(&url, &dlq, "watch").await;
+        let msgs: Vec<Msg> = msgs.iter().map(|v| Msg::text(&v.to_string())).collect();
+        produce(&url, &topic("rows"), &msgs).await;
+        let mut spec: Value = serde_json::from_str(&sink_spec(&pg, "copier", "rows", 100)).unwrap();
+        spec["deadLetterTopic"] = json!(dlq);
+        spec["maxMessageRetry"] = json!(0);
+        let sink = start(&url, &spec.to_string(), 0, 1).await;
+        until("all answered", || {
+            sink.metrics.processed.get() + sink.metrics.system_exceptions.get() >= 7
+        })
+        .await;
+        assert_eq!(sink.metrics.processed.get(), 5);
+        let want = BTreeMap::from([
+            (1, ("apple".to_string(), Some(5))),
+            (5, ("kiwi".to_string(), None)),
+        ]);
+        assert_eq!(rows(&db).await, want);
+        let dead: Vec<String> = common::consume(&mut dead, 2)
+            .await
+            .iter()
+            .map(Msg::as_str)
+            .collect();
+        assert!(
+            dead.iter().any(|d| d.contains("colour")) && dead.iter().any(|d| d.contains("many")),
+            "{dead:?}"
+        );
+        stop(sink).await;
+    }
 }
 
 /// The sink is SIGKILLed while it writes: after a restart the table holds exactly the final
 /// state, every row once, nothing lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sink_survives_a_kill_mid_batch() {
-    const KEYS: i32 = 5000;
-    let pg = Pg::start();
-    let db = pg.client().await;
-    copy_table(&db).await;
-    let dir = tempfile::tempdir().unwrap();
-    let b = broker(dir.path()).await;
-    let url = b.service_url();
-    // Every key written twice (the second wins), every tenth deleted at the end.
-    let mut msgs = Vec::new();
-    for round in 0..2 {
-        for id in 0..KEYS {
+    for t in targets().await {
+        eprintln!("sink_survives_a_kill_mid_batch: against {}", t.name());
+        const KEYS: i32 = 5000;
+        let pg = Pg::start();
+        let db = pg.client().await;
+        copy_table(&db).await;
+        let url = t.service_url();
+        // Every key written twice (the second wins), every tenth deleted at the end.
+        let mut msgs = Vec::new();
+        for round in 0..2 {
+            for id in 0..KEYS {
+                msgs.push(Msg::text(
+                    &json!({"id": id, "item": format!("r{round}"), "qty": id}).to_string(),
+                ));
+            }
+        }
+        for id in (0..KEYS).step_by(10) {
             msgs.push(Msg::text(
-                &json!({"id": id, "item": format!("r{round}"), "qty": id}).to_string(),
+                &json!({"op": "d", "before": {"id": id}, "after": null}).to_string(),
             ));
         }
-    }
-    for id in (0..KEYS).step_by(10) {
-        msgs.push(Msg::text(
-            &json!({"op": "d", "before": {"id": id}, "after": null}).to_string(),
-        ));
-    }
-    produce_many(&url, &topic("bulk"), &msgs).await;
-    let spec = sink_spec(&pg, "bulk", "bulk", 200);
-    let first = Runner::spawn(&url, &spec);
-    within("some batches committed", async {
-        loop {
-            let n: i64 = db
-                .query_one("SELECT count(*) FROM copy", &[])
-                .await
-                .unwrap()
-                .get(0);
-            if n >= 500 {
-                break;
+        produce_many(&url, &topic("bulk"), &msgs).await;
+        let spec = sink_spec(&pg, "bulk", "bulk", 200);
+        let first = Runner::spawn(&url, &spec);
+        within("some batches committed", async {
+            loop {
+                let n: i64 = db
+                    .query_one("SELECT count(*) FROM copy", &[])
+                    .await
+                    .unwrap()
+                    .get(0);
+                if n >= 500 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
-    first.kill();
-    let partial: i64 = db
-        .query_one("SELECT count(*) FROM copy", &[])
-        .await
-        .unwrap()
-        .get(0);
-    let _second = Runner::spawn(&url, &spec);
-    let want: BTreeMap<i32, (String, Option<i32>)> = (0..KEYS)
-        .filter(|id| id % 10 != 0)
-        .map(|id| (id, ("r1".to_string(), Some(id))))
-        .collect();
-    within("final state", async {
-        while rows(&db).await != want {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await;
-    assert!(
-        partial < (KEYS as i64),
-        "killed before the end ({partial} rows)"
-    );
+        })
+        .await;
+        first.kill();
+        let partial: i64 = db
+            .query_one("SELECT count(*) FROM copy", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let _second = Runner::spawn(&url, &spec);
+        let want: BTreeMap<i32, (String, Option<i32>)> = (0..KEYS)
+            .filter(|id| id % 10 != 0)
+            .map(|id| (id, ("r1".to_string(), Some(id))))
+            .collect();
+        within("final state", async {
+            while rows(&db).await != want {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        assert!(
+            partial < (KEYS as i64),
+            "killed before the end ({partial} rows)"
+        );
+    }
 }
 
 /// `cargo test -p fmesh-runner --release --test postgres -- --ignored --nocapture bench`
@@ -772,7 +798,7 @@ async fn bench_postgres_connectors_against_copy() {
     psql(&pg, &format!("\\copy floor FROM '{}' CSV", csv.display()));
     let floor = N as f64 / t.elapsed().as_secs_f64();
 
-    let b = broker(&dir.path().join("broker")).await;
+    let b = fmesh_broker::testing::fmesh(|_| {}).await;
     let url = b.service_url();
     let source = start(&url, &cdc_spec(&pg, "bench", "bench-changes"), 0, 1).await;
     within("slot", async {

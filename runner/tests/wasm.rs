@@ -34,146 +34,155 @@ fn with_top(spec: String, top: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upper_uses_config_properties_counters_logs_and_publish() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = broker(dir.path()).await;
-    let url = b.service_url();
-    let spec = with_top(
-        wasm_spec("upper", "upper", ""),
-        &format!(
-            r#""funcConfig":{{"suffix":"!","audit":"{}"}}"#,
-            topic("upper-audit")
-        ),
-    );
-    let runner = start(&url, &spec, 0, 1).await;
-    let mut out = subscribe(&url, &topic("upper-out"), "check").await;
-    let mut audit = subscribe(&url, &topic("upper-audit"), "check").await;
-    let tagged = Msg {
-        payload: b"hello".to_vec(),
-        properties: HashMap::from([("tag".to_string(), "#t".to_string())]),
-        ..Msg::default()
-    };
-    produce(&url, &topic("upper-in"), &[tagged, Msg::text("World 42")]).await;
-    let got: Vec<String> = consume(&mut out, 2).await.iter().map(Msg::as_str).collect();
-    assert_eq!(got, ["HELLO!#t", "WORLD 42!"]);
-    let originals: Vec<String> = consume(&mut audit, 2)
-        .await
-        .iter()
-        .map(Msg::as_str)
-        .collect();
-    assert_eq!(originals, ["hello", "World 42"]);
-    assert_eq!(runner.metrics.user_exceptions.get(), 0);
-    stop(runner).await;
-    b.shutdown();
+    for t in targets().await {
+        eprintln!(
+            "upper_uses_config_properties_counters_logs_and_publish: against {}",
+            t.name()
+        );
+        let url = t.service_url();
+        let spec = with_top(
+            wasm_spec("upper", "upper", ""),
+            &format!(
+                r#""funcConfig":{{"suffix":"!","audit":"{}"}}"#,
+                topic("upper-audit")
+            ),
+        );
+        let runner = start(&url, &spec, 0, 1).await;
+        let mut out = subscribe(&url, &topic("upper-out"), "check").await;
+        let mut audit = subscribe(&url, &topic("upper-audit"), "check").await;
+        let tagged = Msg {
+            payload: b"hello".to_vec(),
+            properties: HashMap::from([("tag".to_string(), "#t".to_string())]),
+            ..Msg::default()
+        };
+        produce(&url, &topic("upper-in"), &[tagged, Msg::text("World 42")]).await;
+        let got: Vec<String> = consume(&mut out, 2).await.iter().map(Msg::as_str).collect();
+        assert_eq!(got, ["HELLO!#t", "WORLD 42!"]);
+        let originals: Vec<String> = consume(&mut audit, 2)
+            .await
+            .iter()
+            .map(Msg::as_str)
+            .collect();
+        assert_eq!(originals, ["hello", "World 42"]);
+        assert_eq!(runner.metrics.user_exceptions.get(), 0);
+        stop(runner).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runaway_function_is_cut_off_by_fuel_and_by_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = broker(dir.path()).await;
-    let url = b.service_url();
-    for (name, extra, top) in [
-        (
-            "fuel",
-            r#","fuelPerMessage":1000000"#,
-            r#""maxMessageRetry":0"#,
-        ),
-        ("clock", "", r#""maxMessageRetry":0,"timeout":300"#),
-    ] {
-        let dlq = topic(&format!("{name}-dlq"));
-        let spec = with_top(
-            wasm_spec(name, "runaway", extra),
-            &format!(r#"{top},"deadLetterTopic":"{dlq}""#),
+    for t in targets().await {
+        eprintln!(
+            "runaway_function_is_cut_off_by_fuel_and_by_time: against {}",
+            t.name()
         );
-        let runner = start(&url, &spec, 0, 1).await;
-        let mut out = subscribe(&url, &topic(&format!("{name}-out")), "check").await;
-        let mut dead = subscribe(&url, &dlq, "check").await;
-        let started = std::time::Instant::now();
-        produce(
-            &url,
-            &topic(&format!("{name}-in")),
-            &[Msg::text("loop"), Msg::text("ok")],
-        )
-        .await;
-        assert_eq!(consume(&mut out, 1).await[0].as_str(), "ok");
-        assert_eq!(consume(&mut dead, 1).await[0].as_str(), "loop");
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{name}: cut off quickly"
-        );
-        assert_eq!(
-            runner.metrics.user_exceptions.get(),
-            1,
-            "{name}: counted as a user error"
-        );
-        stop(runner).await;
+        let url = t.service_url();
+        for (name, extra, top) in [
+            (
+                "fuel",
+                r#","fuelPerMessage":1000000"#,
+                r#""maxMessageRetry":0"#,
+            ),
+            ("clock", "", r#""maxMessageRetry":0,"timeout":300"#),
+        ] {
+            let dlq = topic(&format!("{name}-dlq"));
+            let spec = with_top(
+                wasm_spec(name, "runaway", extra),
+                &format!(r#"{top},"deadLetterTopic":"{dlq}""#),
+            );
+            let runner = start(&url, &spec, 0, 1).await;
+            let mut out = subscribe(&url, &topic(&format!("{name}-out")), "check").await;
+            let mut dead = subscribe(&url, &dlq, "check").await;
+            let started = std::time::Instant::now();
+            produce(
+                &url,
+                &topic(&format!("{name}-in")),
+                &[Msg::text("loop"), Msg::text("ok")],
+            )
+            .await;
+            assert_eq!(consume(&mut out, 1).await[0].as_str(), "ok");
+            assert_eq!(consume(&mut dead, 1).await[0].as_str(), "loop");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{name}: cut off quickly"
+            );
+            assert_eq!(
+                runner.metrics.user_exceptions.get(),
+                1,
+                "{name}: counted as a user error"
+            );
+            stop(runner).await;
+        }
     }
-    b.shutdown();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_hog_is_stopped_at_the_cap() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = broker(dir.path()).await;
-    let url = b.service_url();
-    let dlq = topic("hog-dlq");
-    let spec = with_top(
-        wasm_spec("hog", "hog", r#","maxMemory":"4Mi""#),
-        &format!(r#""maxMessageRetry":0,"deadLetterTopic":"{dlq}""#),
-    );
-    let runner = start(&url, &spec, 0, 1).await;
-    let mut out = subscribe(&url, &topic("hog-out"), "check").await;
-    let mut dead = subscribe(&url, &dlq, "check").await;
-    produce(
-        &url,
-        &topic("hog-in"),
-        &[Msg::text("hog"), Msg::text("fine")],
-    )
-    .await;
-    assert_eq!(consume(&mut out, 1).await[0].as_str(), "fine");
-    assert_eq!(consume(&mut dead, 1).await[0].as_str(), "hog");
-    assert_eq!(runner.metrics.user_exceptions.get(), 1);
-    stop(runner).await;
-    b.shutdown();
+    for t in targets().await {
+        eprintln!("memory_hog_is_stopped_at_the_cap: against {}", t.name());
+        let url = t.service_url();
+        let dlq = topic("hog-dlq");
+        let spec = with_top(
+            wasm_spec("hog", "hog", r#","maxMemory":"4Mi""#),
+            &format!(r#""maxMessageRetry":0,"deadLetterTopic":"{dlq}""#),
+        );
+        let runner = start(&url, &spec, 0, 1).await;
+        let mut out = subscribe(&url, &topic("hog-out"), "check").await;
+        let mut dead = subscribe(&url, &dlq, "check").await;
+        produce(
+            &url,
+            &topic("hog-in"),
+            &[Msg::text("hog"), Msg::text("fine")],
+        )
+        .await;
+        assert_eq!(consume(&mut out, 1).await[0].as_str(), "fine");
+        assert_eq!(consume(&mut dead, 1).await[0].as_str(), "hog");
+        assert_eq!(runner.metrics.user_exceptions.get(), 1);
+        stop(runner).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letter_after_retries_keeps_payload_and_properties() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = broker(dir.path()).await;
-    let url = b.service_url();
-    let dlq = topic("fail-dlq");
-    let spec = with_top(
-        wasm_spec("fail", "fail", ""),
-        &format!(r#""maxMessageRetry":2,"deadLetterTopic":"{dlq}""#),
-    );
-    let runner = start(&url, &spec, 0, 1).await;
-    let mut out = subscribe(&url, &topic("fail-out"), "check").await;
-    let mut dead = subscribe(&url, &dlq, "check").await;
-    let bad = Msg {
-        key: Some("user-7".into()),
-        payload: b"bad payload".to_vec(),
-        properties: HashMap::from([("trace".to_string(), "abc".to_string())]),
-    };
-    produce(&url, &topic("fail-in"), &[bad.clone(), Msg::text("good")]).await;
-    assert_eq!(consume(&mut out, 1).await[0].as_str(), "good");
-    assert_eq!(
-        consume(&mut dead, 1).await,
-        vec![bad],
-        "original payload, key, properties"
-    );
-    assert_eq!(
-        runner.metrics.user_exceptions.get(),
-        3,
-        "one attempt plus two retries"
-    );
-    assert_eq!(runner.metrics.dead_lettered.get(), 1);
-    stop(runner).await;
-    // The failed message was acknowledged once dead-lettered: nothing comes back.
-    let again = start(&url, &spec, 0, 1).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(again.metrics.received.get(), 0);
-    stop(again).await;
-    b.shutdown();
+    for t in targets().await {
+        eprintln!(
+            "dead_letter_after_retries_keeps_payload_and_properties: against {}",
+            t.name()
+        );
+        let url = t.service_url();
+        let dlq = topic("fail-dlq");
+        let spec = with_top(
+            wasm_spec("fail", "fail", ""),
+            &format!(r#""maxMessageRetry":2,"deadLetterTopic":"{dlq}""#),
+        );
+        let runner = start(&url, &spec, 0, 1).await;
+        let mut out = subscribe(&url, &topic("fail-out"), "check").await;
+        let mut dead = subscribe(&url, &dlq, "check").await;
+        let bad = Msg {
+            key: Some("user-7".into()),
+            payload: b"bad payload".to_vec(),
+            properties: HashMap::from([("trace".to_string(), "abc".to_string())]),
+        };
+        produce(&url, &topic("fail-in"), &[bad.clone(), Msg::text("good")]).await;
+        assert_eq!(consume(&mut out, 1).await[0].as_str(), "good");
+        assert_eq!(
+            consume(&mut dead, 1).await,
+            vec![bad],
+            "original payload, key, properties"
+        );
+        assert_eq!(
+            runner.metrics.user_exceptions.get(),
+            3,
+            "one attempt plus two retries"
+        );
+        assert_eq!(runner.metrics.dead_lettered.get(), 1);
+        stop(runner).await;
+        // The failed message was acknowledged once dead-lettered: nothing comes back.
+        let again = start(&url, &spec, 0, 1).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(again.metrics.received.get(), 0);
+        stop(again).await;
+    }
 }
 
 #[tokio::test]

@@ -1,7 +1,9 @@
-//! Side-by-side figures on the embedded broker: (a) a bare pulsar-rs consume→produce loop,
+//! Side-by-side figures on fmesh-broker (in this process) and, when `--pulsar-url` names one,
+//! Apache Pulsar, in one run: (a) a bare pulsar-rs consume→produce loop (the floor),
 //! (b) fmesh-runner with an identity wasm function, (c) with the Rust exec identity,
-//! (d) with a Python identity through the shim. Throughput at 100 B and 1 KiB, p50/p99
-//! latency at a fixed rate, peak RSS, and time from process start to first output.
+//! (d) with a Python identity through the shim, (e) with the builtin identity. Throughput at
+//! 100 B and 1 KiB, p50/p99 latency at a fixed rate, peak RSS, and time from process start to
+//! first output, each runtime as a share of the floor on the same broker.
 //!
 //! Build with `--release`; the runner binaries are taken from next to this one.
 
@@ -32,7 +34,7 @@ struct Args {
     /// Python interpreter for (d).
     #[arg(long, env = "FMESH_PYTHON", default_value = "python3")]
     python: String,
-    /// Only these scenarios (floor, wasm, exec, python).
+    /// Only these scenarios (floor, wasm, exec, python, builtin).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Extra members of the runners' spec, a JSON object's inside (e.g.
@@ -42,6 +44,16 @@ struct Args {
     /// The runners' `receiverQueueSize` (default: the runner's own).
     #[arg(long)]
     receiver_queue: Option<u32>,
+    /// Apache Pulsar to measure beside fmesh-broker (`fmesh-e2e pulsar up` prints it).
+    #[arg(long, env = "FMESH_PULSAR_URL")]
+    pulsar_url: Option<String>,
+    /// Only these brokers (fmesh, pulsar).
+    #[arg(long, value_delimiter = ',')]
+    brokers: Vec<String>,
+    /// Leave Nagle's algorithm on (no `TCP_NODELAY`, as upstream pulsar-rs does) in the floor's
+    /// client, to see what it costs; the runners always set `TCP_NODELAY`.
+    #[arg(long)]
+    nagle: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -50,7 +62,16 @@ enum Scenario {
     Wasm,
     Exec,
     Python,
+    Builtin,
 }
+
+const SCENARIOS: [Scenario; 5] = [
+    Scenario::Floor,
+    Scenario::Wasm,
+    Scenario::Exec,
+    Scenario::Python,
+    Scenario::Builtin,
+];
 
 impl Scenario {
     fn name(self) -> &'static str {
@@ -59,6 +80,7 @@ impl Scenario {
             Scenario::Wasm => "wasm",
             Scenario::Exec => "exec",
             Scenario::Python => "python",
+            Scenario::Builtin => "builtin",
         }
     }
 }
@@ -73,13 +95,19 @@ struct Row {
 }
 
 struct Ctx {
+    /// `fmesh` or `pulsar`, for the table.
+    broker: &'static str,
     url: String,
+    /// Unique to this run: Apache Pulsar keeps topics and subscriptions between runs.
+    run: String,
     dir: PathBuf,
     bin_dir: PathBuf,
     python: String,
     spec_extra: String,
     receiver_queue: Option<u32>,
     pulsar: Pulsar<TokioExecutor>,
+    /// The floor loop's own client (Nagle on with `--nagle`).
+    floor_client: Pulsar<TokioExecutor>,
 }
 
 enum Processor {
@@ -109,50 +137,79 @@ async fn run(args: Args) -> anyhow::Result<()> {
     ))
     .await
     .context("broker")?;
-    let url = broker.service_url();
     let bin_dir = std::env::current_exe()?
         .parent()
         .map(Path::to_path_buf)
         .context("exe dir")?;
-    let ctx = Ctx {
-        pulsar: Pulsar::builder(&url, TokioExecutor).build().await?,
-        url,
-        dir: scratch.path().to_path_buf(),
-        bin_dir,
-        python: args.python.clone(),
-        spec_extra: args.spec_extra.clone(),
-        receiver_queue: args.receiver_queue,
-    };
-    write_guests(&ctx)?;
+    let run = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis()
+    );
+    let wanted = |b: &str| args.brokers.is_empty() || args.brokers.iter().any(|w| w == b);
+    let mut brokers = Vec::new();
+    if wanted("fmesh") {
+        brokers.push(("fmesh", broker.service_url()));
+    }
+    match &args.pulsar_url {
+        Some(url) if wanted("pulsar") => brokers.push(("pulsar", url.clone())),
+        Some(_) => {}
+        None => eprintln!("no --pulsar-url / FMESH_PULSAR_URL: fmesh-broker only"),
+    }
     let mut rows = Vec::new();
-    for s in [
-        Scenario::Floor,
-        Scenario::Wasm,
-        Scenario::Exec,
-        Scenario::Python,
-    ] {
-        if !args.only.is_empty() && !args.only.iter().any(|o| o == s.name()) {
-            continue;
-        }
-        let mut row = Row::default();
-        for size in [100usize, 1024] {
-            let (tput, startup, rss) = throughput(&ctx, s, size, args.messages).await?;
-            eprintln!("{:>6} {size:>5} B: {tput:>9.0} msg/s", s.name());
-            row.tput.push((size, tput));
-            if size == 100 {
-                row.startup_ms = startup;
-                row.rss_kib = rss;
+    for (name, url) in brokers {
+        let ctx = Ctx {
+            broker: name,
+            pulsar: Pulsar::builder(&url, TokioExecutor)
+                .build()
+                .await
+                .with_context(|| format!("connect to {name} at {url}"))?,
+            floor_client: Pulsar::builder(&url, TokioExecutor)
+                .with_tcp_nodelay(!args.nagle)
+                .build()
+                .await?,
+            url,
+            run: run.clone(),
+            dir: scratch.path().to_path_buf(),
+            bin_dir: bin_dir.clone(),
+            python: args.python.clone(),
+            spec_extra: args.spec_extra.clone(),
+            receiver_queue: args.receiver_queue,
+        };
+        write_guests(&ctx)?;
+        for s in SCENARIOS {
+            if !args.only.is_empty() && !args.only.iter().any(|o| o == s.name()) {
+                continue;
             }
+            rows.push((name, s, measure(&ctx, s, &args).await?));
         }
-        let (p50, p99) = latency(&ctx, s, args.rate, args.latency_secs).await?;
-        eprintln!("{:>6} latency p50 {p50:.2} ms p99 {p99:.2} ms", s.name());
-        row.p50_ms = p50;
-        row.p99_ms = p99;
-        rows.push((s, row));
     }
     print_table(&rows, &args);
     broker.shutdown();
     Ok(())
+}
+
+async fn measure(ctx: &Ctx, s: Scenario, args: &Args) -> anyhow::Result<Row> {
+    let mut row = Row::default();
+    let who = format!("{:>6} {:>7}", ctx.broker, s.name());
+    if s == Scenario::Floor && args.nagle {
+        eprintln!("{who}: Nagle on in the floor's client (--nagle)");
+    }
+    for size in [100usize, 1024] {
+        let (tput, startup, rss) = throughput(ctx, s, size, args.messages).await?;
+        eprintln!("{who} {size:>5} B: {tput:>9.0} msg/s");
+        row.tput.push((size, tput));
+        if size == 100 {
+            row.startup_ms = startup;
+            row.rss_kib = rss;
+        }
+    }
+    let (p50, p99) = latency(ctx, s, args.rate, args.latency_secs).await?;
+    eprintln!("{who} latency p50 {p50:.2} ms p99 {p99:.2} ms");
+    row.p50_ms = p50;
+    row.p99_ms = p99;
+    Ok(row)
 }
 
 fn write_guests(ctx: &Ctx) -> anyhow::Result<()> {
@@ -187,7 +244,8 @@ fn spec(ctx: &Ctx, s: Scenario, name: &str, input: &str, output: &str) -> String
             r#""exec":{{"command":["{}"]}}"#,
             ctx.bin_dir.join("fmesh-exec-identity").display()
         ),
-        _ => format!(
+        Scenario::Builtin => r#""builtin":{"name":"identity"}"#.to_string(),
+        Scenario::Python | Scenario::Floor => format!(
             r#""python":{{"py":"{}"}},"className":"identity.process""#,
             ctx.dir.join("identity.py").display()
         ),
@@ -215,8 +273,8 @@ async fn start(
     if s == Scenario::Floor {
         let stop = CancellationToken::new();
         let (c, p) = (
-            consumer(&ctx.pulsar, input, "floor", SubType::Shared).await?,
-            ctx.pulsar.clone(),
+            consumer(&ctx.floor_client, input, "floor", SubType::Shared).await?,
+            ctx.floor_client.clone(),
         );
         let out = output.to_string();
         let st = stop.clone();
@@ -380,7 +438,7 @@ async fn throughput(
     size: usize,
     n: usize,
 ) -> anyhow::Result<(f64, Option<f64>, Option<u64>)> {
-    let name = format!("t-{}-{size}", s.name());
+    let name = format!("t-{}-{size}-{}", s.name(), ctx.run);
     let (input, output) = (format!("{name}-in"), format!("{name}-out"));
     fill(&ctx.pulsar, &input, n, size).await?;
     let mut out = consumer(&ctx.pulsar, &output, "count", SubType::Exclusive).await?;
@@ -406,7 +464,7 @@ async fn throughput(
 
 /// Sends at a fixed rate (payload = send time) and measures send→output latency.
 async fn latency(ctx: &Ctx, s: Scenario, rate: u64, secs: u64) -> anyhow::Result<(f64, f64)> {
-    let name = format!("l-{}", s.name());
+    let name = format!("l-{}-{}", s.name(), ctx.run);
     let (input, output) = (format!("{name}-in"), format!("{name}-out"));
     let mut out = consumer(&ctx.pulsar, &output, "lat", SubType::Exclusive).await?;
     let proc_ = start(ctx, s, &name, &input, &output).await?;
@@ -470,18 +528,14 @@ async fn latency(ctx: &Ctx, s: Scenario, rate: u64, secs: u64) -> anyhow::Result
     Ok((pct(0.50), pct(0.99)))
 }
 
-fn print_table(rows: &[(Scenario, Row)], args: &Args) {
-    let floor: Vec<f64> = rows
-        .iter()
-        .find(|(s, _)| *s == Scenario::Floor)
-        .map(|(_, r)| r.tput.iter().map(|t| t.1).collect())
-        .unwrap_or_default();
+fn print_table(rows: &[(&str, Scenario, Row)], args: &Args) {
     println!(
-        "\nfmesh-runner-bench: {} msgs per throughput run, latency at {} msg/s for {} s (100 B), embedded broker in-process",
+        "\nfmesh-runner-bench: {} msgs per throughput run, latency at {} msg/s for {} s (100 B); fmesh = fmesh-broker in-process, pulsar = Apache Pulsar at its URL",
         args.messages, args.rate, args.latency_secs
     );
     println!(
-        "{:<8} {:>12} {:>7} {:>12} {:>7} {:>9} {:>9} {:>9} {:>10}",
+        "{:<7} {:<8} {:>12} {:>7} {:>12} {:>7} {:>9} {:>9} {:>9} {:>10}",
+        "broker",
         "",
         "100B msg/s",
         "%floor",
@@ -492,7 +546,12 @@ fn print_table(rows: &[(Scenario, Row)], args: &Args) {
         "RSS MiB",
         "start ms"
     );
-    for (s, r) in rows {
+    for (broker, s, r) in rows {
+        let floor: Vec<f64> = rows
+            .iter()
+            .find(|(b, s, _)| b == broker && *s == Scenario::Floor)
+            .map(|(_, _, r)| r.tput.iter().map(|t| t.1).collect())
+            .unwrap_or_default();
         let pct = |i: usize| {
             floor
                 .get(i)
@@ -500,7 +559,8 @@ fn print_table(rows: &[(Scenario, Row)], args: &Args) {
                 .unwrap_or_else(|| "-".into())
         };
         println!(
-            "{:<8} {:>12.0} {:>7} {:>12.0} {:>7} {:>9.2} {:>9.2} {:>9} {:>10}",
+            "{:<7} {:<8} {:>12.0} {:>7} {:>12.0} {:>7} {:>9.2} {:>9.2} {:>9} {:>10}",
+            broker,
             s.name(),
             r.tput[0].1,
             pct(0),

@@ -1,16 +1,15 @@
-//! Helpers for the runner's integration tests: an in-process broker on a free loopback port,
+//! Helpers for the runner's integration tests: the brokers each test runs against ([`targets`]),
 //! pulsar-rs and official-Python-client producers/consumers, and runner starters.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use fmesh_broker::{BrokerConfig, RunningBroker};
 use fmesh_runner::{Connection, InstanceConfig, InstanceIdentity, RunningInstance, spec};
 use futures::StreamExt;
 use pulsar::consumer::{ConsumerOptions, InitialPosition};
@@ -27,16 +26,18 @@ pub async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
     }
 }
 
-/// An in-process broker on 127.0.0.1 with its own data directory.
-pub async fn broker(dir: &Path) -> RunningBroker {
+// Not every test file names `Target`.
+#[allow(unused_imports)]
+pub use fmesh_broker::testing::{Target, targets};
+
+/// Test logs at `RUST_LOG` (default warn), once per process.
+pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_test_writer()
         .try_init();
-    let cfg = BrokerConfig::for_tests(dir);
-    fmesh_broker::start(cfg).await.expect("broker starts")
 }
 
 /// A pulsar-rs client.
@@ -46,9 +47,13 @@ pub async fn client(url: &str) -> Pulsar<TokioExecutor> {
         .expect("client")
 }
 
-/// A unique fully qualified topic.
+/// A fully qualified topic unique to this run: Apache Pulsar keeps topics and subscriptions
+/// between runs.
 pub fn topic(name: &str) -> String {
-    format!("persistent://public/default/{name}")
+    format!(
+        "persistent://public/default/{}",
+        fmesh_broker::testing::unique(name)
+    )
 }
 
 /// A message as the tests see it.
@@ -157,6 +162,7 @@ pub async fn drain(c: &mut Consumer<Vec<u8>, TokioExecutor>, quiet: Duration) ->
 
 /// Starts a runner in-process for `spec_json` (metrics on a free loopback port).
 pub async fn start(url: &str, spec_json: &str, instance_id: u32, count: u32) -> RunningInstance {
+    init_tracing();
     let plan = spec::parse(spec_json, &|k| std::env::var(k).ok()).expect("spec parses");
     let cfg = InstanceConfig {
         plan,
