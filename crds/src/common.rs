@@ -3,6 +3,7 @@
 //! Every field is optional on the wire and keeps its presence (`Option`), so that a user's YAML
 //! round-trips unchanged and defaulting can tell "absent" from "written as false/0".
 
+use crate::limits::MAX_MESH_TOPICS;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -295,10 +296,14 @@ pub struct SecretRef {
 #[serde(rename_all = "camelCase")]
 pub struct InputConf {
     pub type_class_name: Option<String>,
+    #[schemars(length(max = MAX_MESH_TOPICS))]
     pub topics: Option<Vec<String>>,
     pub topic_pattern: Option<String>,
+    #[schemars(extend("maxProperties" = MAX_MESH_TOPICS))]
     pub custom_serde_sources: Option<BTreeMap<String, String>>,
+    #[schemars(extend("maxProperties" = MAX_MESH_TOPICS))]
     pub custom_schema_sources: Option<BTreeMap<String, String>>,
+    #[schemars(extend("maxProperties" = MAX_MESH_TOPICS))]
     pub source_specs: Option<BTreeMap<String, ConsumerConfig>>,
 }
 
