@@ -213,6 +213,9 @@ pub struct JavaRuntime {
     pub jar_location: Option<String>,
     pub extra_dependencies_dir: Option<String>,
     pub log: Option<RuntimeLogConfig>,
+    /// JVM options. Each item is split at whitespace into options, as Function Mesh does
+    /// (`"-Xmx1g -Dk=v"` is two); nothing else is interpreted: quotes, `$` and globs reach
+    /// the JVM as written.
     pub java_opts: Option<Vec<String>>,
     pub instance_path: Option<String>,
     pub entry_class: Option<String>,
