@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::common::{InputConf, OutputConf};
 use crate::diagnostic::{FieldPath, Report};
-use crate::topic::{Domain, TopicName, TopicParts, TopicPattern};
+use crate::topic::{Domain, PatternSet, TopicName, TopicParts, TopicPattern};
 use crate::validate::{WorkloadKind, object_name};
 use crate::workload::ConsumerSpec;
 use crate::{FunctionMeshSpec, defaults, limits};
@@ -102,42 +102,44 @@ fn analyze_within_limits(mesh_name: &str, spec: &FunctionMeshSpec) -> (MeshGraph
     (g, r)
 }
 
-/// A pattern in the index: its literal start, the pattern, its member.
-type Indexed<'a> = (&'a str, &'a TopicPattern, usize);
+/// The patterns of one namespace and, for each, the member it belongs to.
+type Group<'a> = (Vec<&'a TopicPattern>, Vec<usize>);
 
 /// Patterns consume every produced topic they match. Patterns are grouped by their literal
-/// namespace, so a topic is matched only against the patterns of its namespace, and only
-/// those whose literal start its local name has run their regular expression.
+/// namespace, and each group is one automaton: a topic is read once, against the patterns of
+/// its namespace only, whatever their number.
 fn link_patterns(g: &mut MeshGraph) {
     let MeshGraph {
         members, topics, ..
     } = g;
-    let mut index: HashMap<(Domain, &str), Vec<Indexed<'_>>> = HashMap::new();
+    let mut groups: HashMap<(Domain, &str), Group<'_>> = HashMap::new();
     for (i, m) in members.iter().enumerate() {
         for p in &m.patterns {
-            index
-                .entry((p.domain, p.namespace.as_str()))
-                .or_default()
-                .push((p.literal_prefix(), p, i));
+            let (patterns, owners) = groups.entry((p.domain, p.namespace.as_str())).or_default();
+            patterns.push(p);
+            owners.push(i);
         }
     }
+    let index: HashMap<_, _> = groups
+        .into_iter()
+        .map(|(ns, (patterns, owners))| (ns, (PatternSet::new(&patterns), owners)))
+        .collect();
     if index.is_empty() {
         return;
     }
     for (name, topic) in topics.iter_mut().filter(|(_, t)| !t.producers.is_empty()) {
-        let Some(group) = index.get(&(name.domain, name.namespace.as_str())) else {
+        let Some((set, owners)) = index.get(&(name.domain, name.namespace.as_str())) else {
             continue;
         };
-        let full = name.to_string();
-        // A partition also matches through its base name (a prefix of the partition's).
-        let base = name.partition().map(|_| name.base().to_string());
-        for &(prefix, p, member) in group {
-            if name.local.starts_with(prefix)
-                && (p.matches_full(&full) || base.as_deref().is_some_and(|b| p.matches_full(b)))
-            {
-                topic.consumers.push(member);
-            }
+        // A partition also matches through its base name.
+        let mut matched = set.matches(&name.to_string(), &name.local);
+        if name.partition().is_some() {
+            let base = name.base();
+            matched.extend(set.matches(&base.to_string(), &base.local));
         }
+        topic
+            .consumers
+            .extend(matched.into_iter().map(|p| owners[p]));
         // A member may reach a topic by name and by patterns: it consumes it once.
         topic.consumers.sort_unstable();
         topic.consumers.dedup();

@@ -74,6 +74,16 @@ pub fn bipartite(n: usize) -> Value {
 /// outputs in one namespace (no literal start to index on), topic names padded to
 /// `topic_len` characters.
 pub fn patterns(patterns: usize, topics: usize, topic_len: usize) -> Value {
+    patterns_like(patterns, topics, topic_len, |i| format!("(?:t|u{i})-.*x"))
+}
+
+/// [`patterns`] with each consumer's pattern given by `pattern(i)`.
+pub fn patterns_like(
+    patterns: usize,
+    topics: usize,
+    topic_len: usize,
+    pattern: impl Fn(usize) -> String,
+) -> Value {
     let topic = |i: usize| {
         let base = format!("t-{i}-");
         format!(
@@ -91,7 +101,7 @@ pub fn patterns(patterns: usize, topics: usize, topic_len: usize) -> Value {
     let consumers = (0..patterns).map(|i| {
         function(
             &format!("c{i}"),
-            json!({"topicPattern": format!("(?:t|u{i})-.*x")}),
+            json!({"topicPattern": pattern(i)}),
             Some(format!("out{i}")),
         )
     });
@@ -111,8 +121,19 @@ pub fn largest_bipartite() -> Value {
 /// [`patterns`] at the pattern and member limits, topic names as long as the apiserver's
 /// body limit allows.
 pub fn largest_patterns() -> Value {
+    largest_patterns_like(|i| format!("(?:t|u{i})-.*x"))
+}
+
+/// [`largest_patterns`] with regular expressions that defeat a DFA (the classic "the n-th
+/// character from the end" family), so the matcher falls back to its slowest engine.
+pub fn largest_hostile_patterns() -> Value {
+    largest_patterns_like(|i| format!("(?:t|u{i})[-0-9x]*[-0-9][-0-9x]{{{}}}x", 12 + i % 8))
+}
+
+fn largest_patterns_like(pattern: impl Fn(usize) -> String + Copy) -> Value {
     let topics = MAX_MESH_MEMBERS - MAX_MESH_PATTERNS;
-    let bare = serde_json::to_vec(&patterns(MAX_MESH_PATTERNS, topics, 0)).map_or(0, |v| v.len());
+    let bare = serde_json::to_vec(&patterns_like(MAX_MESH_PATTERNS, topics, 0, pattern))
+        .map_or(0, |v| v.len());
     let topic_len = APISERVER_BODY_LIMIT.saturating_sub(bare) / topics;
-    patterns(MAX_MESH_PATTERNS, topics, topic_len)
+    patterns_like(MAX_MESH_PATTERNS, topics, topic_len, pattern)
 }

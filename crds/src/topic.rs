@@ -288,6 +288,43 @@ impl TopicPattern {
     }
 }
 
+/// Patterns matched together: one pass over a name finds every pattern that matches it.
+pub struct PatternSet<'a> {
+    set: Option<regex::RegexSet>,
+    /// When the patterns together exceed the size limit: each on its own, after a check of
+    /// its literal start.
+    each: Vec<&'a TopicPattern>,
+}
+
+impl<'a> PatternSet<'a> {
+    /// The set of `patterns`; indices of matches are positions in `patterns`.
+    pub fn new(patterns: &[&'a TopicPattern]) -> Self {
+        let set = regex::RegexSetBuilder::new(patterns.iter().map(|p| p.regex.as_str()))
+            .size_limit(PATTERN_SIZE_LIMIT * 4)
+            .dfa_size_limit(PATTERN_SIZE_LIMIT * 4)
+            .build()
+            .ok();
+        PatternSet {
+            set,
+            each: patterns.to_vec(),
+        }
+    }
+
+    /// Indices of the patterns matching a topic: its fully qualified name and local name.
+    pub fn matches(&self, full: &str, local: &str) -> Vec<usize> {
+        match &self.set {
+            Some(set) => set.matches(full).into_iter().collect(),
+            None => self
+                .each
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| local.starts_with(p.literal_prefix()) && p.matches_full(full))
+                .map(|(i, _)| i)
+                .collect(),
+        }
+    }
+}
+
 /// The longest start of a regular expression that is plain text every match begins with:
 /// letters, digits, `-` and `_` up to the first other character, less the last one if a
 /// quantifier follows it. Empty where an alternation could make any part optional.
