@@ -3,6 +3,7 @@
 //! Every field is optional on the wire and keeps its presence (`Option`), so that a user's YAML
 //! round-trips unchanged and defaulting can tell "absent" from "written as false/0".
 
+use crate::limits::MAX_MESH_TOPICS;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -212,6 +213,9 @@ pub struct JavaRuntime {
     pub jar_location: Option<String>,
     pub extra_dependencies_dir: Option<String>,
     pub log: Option<RuntimeLogConfig>,
+    /// JVM options. Each item is split at whitespace into options, as Function Mesh does
+    /// (`"-Xmx1g -Dk=v"` is two); nothing else is interpreted: quotes, `$` and globs reach
+    /// the JVM as written.
     pub java_opts: Option<Vec<String>>,
     pub instance_path: Option<String>,
     pub entry_class: Option<String>,
@@ -295,10 +299,14 @@ pub struct SecretRef {
 #[serde(rename_all = "camelCase")]
 pub struct InputConf {
     pub type_class_name: Option<String>,
+    #[schemars(length(max = MAX_MESH_TOPICS))]
     pub topics: Option<Vec<String>>,
     pub topic_pattern: Option<String>,
+    #[schemars(extend("maxProperties" = MAX_MESH_TOPICS))]
     pub custom_serde_sources: Option<BTreeMap<String, String>>,
+    #[schemars(extend("maxProperties" = MAX_MESH_TOPICS))]
     pub custom_schema_sources: Option<BTreeMap<String, String>>,
+    #[schemars(extend("maxProperties" = MAX_MESH_TOPICS))]
     pub source_specs: Option<BTreeMap<String, ConsumerConfig>>,
 }
 

@@ -82,7 +82,12 @@ impl fmt::Display for FieldPath {
     }
 }
 
-/// Diagnostics collected while walking one object.
+/// Diagnostics kept per report: a hostile object can be wrong in millions of ways, and each
+/// finding costs memory here and in the admission answer. Past this, one last diagnostic says
+/// more were left out; it is an error if any left out was.
+pub const MAX_DIAGNOSTICS: usize = 1000;
+
+/// Diagnostics collected while walking one object, at most [`MAX_DIAGNOSTICS`] and a marker.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Report(pub Vec<Diagnostic>);
@@ -98,15 +103,38 @@ impl Report {
     }
     fn push(&mut self, severity: Severity, path: &FieldPath, message: String, hint: String) {
         let hint = (!hint.is_empty()).then_some(hint);
-        self.0.push(Diagnostic {
+        self.add(Diagnostic {
             severity,
             path: path.to_string(),
             message,
             hint,
         });
     }
+    fn add(&mut self, d: Diagnostic) {
+        if self.0.len() < MAX_DIAGNOSTICS {
+            self.0.push(d);
+            return;
+        }
+        match self.0.get_mut(MAX_DIAGNOSTICS) {
+            Some(marker) => marker.severity = marker.severity.min(d.severity),
+            None => self.0.push(Diagnostic {
+                severity: d.severity,
+                path: d.path,
+                message: format!(
+                    "more findings left out: only the first {MAX_DIAGNOSTICS} are reported"
+                ),
+                hint: Some("fix these and check again".to_string()),
+            }),
+        }
+    }
     pub fn extend(&mut self, other: Report) {
-        self.0.extend(other.0);
+        if self.0.is_empty() && other.0.len() <= MAX_DIAGNOSTICS + 1 {
+            self.0 = other.0;
+            return;
+        }
+        for d in other.0 {
+            self.add(d);
+        }
     }
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
         self.0.iter().filter(|d| d.severity == Severity::Error)

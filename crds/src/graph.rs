@@ -2,14 +2,14 @@
 //! checks Function Mesh does not make — duplicate members, a member consuming its own output,
 //! shared subscriptions, schema disagreements on an edge, dangling topics and cycles.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::common::{InputConf, OutputConf};
 use crate::diagnostic::{FieldPath, Report};
-use crate::topic::{TopicName, TopicParts, TopicPattern};
+use crate::topic::{Domain, PatternSet, TopicName, TopicParts, TopicPattern};
 use crate::validate::{WorkloadKind, object_name};
 use crate::workload::ConsumerSpec;
-use crate::{FunctionMeshSpec, defaults};
+use crate::{FunctionMeshSpec, defaults, limits};
 
 /// One member of the mesh, reduced to what the graph needs.
 #[derive(Clone, Debug)]
@@ -60,8 +60,25 @@ pub fn analyze(mesh_name: &str, spec: &FunctionMeshSpec) -> (MeshGraph, Report) 
 }
 
 /// [`analyze`] of a spec that is already defaulted (admission validates a defaulted copy;
-/// cloning and defaulting a large mesh again cost as much as the analysis).
+/// cloning and defaulting a large mesh again cost as much as the analysis). A mesh over a
+/// [`crate::limits`] limit is not analysed: its graph is empty and the report says why.
+///
+/// Work and memory are linear in the mesh's size, plus patterns × produced topics for the
+/// pattern index (both bounded by the limits); no walk recurses.
 pub(crate) fn analyze_defaulted(mesh_name: &str, spec: &FunctionMeshSpec) -> (MeshGraph, Report) {
+    let r = limits::check_mesh(spec);
+    if !r.is_valid() {
+        return (MeshGraph::default(), r);
+    }
+    analyze_within_limits(mesh_name, spec)
+}
+
+/// The graph's findings, for [`crate::validate::mesh`], which checked the limits already.
+pub(crate) fn graph_report(mesh_name: &str, spec: &FunctionMeshSpec) -> Report {
+    analyze_within_limits(mesh_name, spec).1
+}
+
+fn analyze_within_limits(mesh_name: &str, spec: &FunctionMeshSpec) -> (MeshGraph, Report) {
     let mut r = Report::default();
     let members = collect_members(spec);
     check_names(&mut r, mesh_name, &members);
@@ -78,27 +95,55 @@ pub(crate) fn analyze_defaulted(mesh_name: &str, spec: &FunctionMeshSpec) -> (Me
             g.topics.entry(t.clone()).or_default().consumers.push(i);
         }
     }
-    // Patterns consume every produced topic they match.
-    let produced: Vec<TopicName> = g
-        .topics
-        .iter()
-        .filter(|(_, t)| !t.producers.is_empty())
-        .map(|(n, _)| n.clone())
-        .collect();
-    for (i, m) in g.members.iter().enumerate() {
-        for p in &m.patterns {
-            for t in produced.iter().filter(|t| p.matches(t)) {
-                let entry = g.topics.get_mut(t).expect("produced topics are in the map");
-                if !entry.consumers.contains(&i) {
-                    entry.consumers.push(i);
-                }
-            }
-        }
-    }
+    link_patterns(&mut g);
     check_edges(&mut r, &g);
     check_dangling(&mut r, &mut g);
     check_cycles(&mut r, &mut g);
     (g, r)
+}
+
+/// The patterns of one namespace and, for each, the member it belongs to.
+type Group<'a> = (Vec<&'a TopicPattern>, Vec<usize>);
+
+/// Patterns consume every produced topic they match. Patterns are grouped by their literal
+/// namespace, and each group is one automaton: a topic is read once, against the patterns of
+/// its namespace only, whatever their number.
+fn link_patterns(g: &mut MeshGraph) {
+    let MeshGraph {
+        members, topics, ..
+    } = g;
+    let mut groups: HashMap<(Domain, &str), Group<'_>> = HashMap::new();
+    for (i, m) in members.iter().enumerate() {
+        for p in &m.patterns {
+            let (patterns, owners) = groups.entry((p.domain, p.namespace.as_str())).or_default();
+            patterns.push(p);
+            owners.push(i);
+        }
+    }
+    let index: HashMap<_, _> = groups
+        .into_iter()
+        .map(|(ns, (patterns, owners))| (ns, (PatternSet::new(&patterns), owners)))
+        .collect();
+    if index.is_empty() {
+        return;
+    }
+    for (name, topic) in topics.iter_mut().filter(|(_, t)| !t.producers.is_empty()) {
+        let Some((set, owners)) = index.get(&(name.domain, name.namespace.as_str())) else {
+            continue;
+        };
+        // A partition also matches through its base name.
+        let mut matched = set.matches(&name.to_string(), &name.local);
+        if name.partition().is_some() {
+            let base = name.base();
+            matched.extend(set.matches(&base.to_string(), &base.local));
+        }
+        topic
+            .consumers
+            .extend(matched.into_iter().map(|p| owners[p]));
+        // A member may reach a topic by name and by patterns: it consumes it once.
+        topic.consumers.sort_unstable();
+        topic.consumers.dedup();
+    }
 }
 
 fn collect_members(spec: &FunctionMeshSpec) -> Vec<Member> {
@@ -247,50 +292,135 @@ fn check_names(r: &mut Report, mesh_name: &str, members: &[Member]) {
 
 fn check_edges(r: &mut Report, g: &MeshGraph) {
     for (topic, t) in &g.topics {
+        let schemas = Agreement::new(
+            t.producers
+                .iter()
+                .filter_map(|&p| Some((p, g.members[p].output_schema.as_deref()?))),
+            str::to_ascii_lowercase,
+        );
+        let bytes = defaults::BYTES_TYPE_CLASS;
+        let types = Agreement::new(
+            t.producers.iter().filter_map(|&p| {
+                Some((
+                    p,
+                    g.members[p]
+                        .output_type
+                        .as_deref()
+                        .filter(|t| *t != bytes)?,
+                ))
+            }),
+            str::to_string,
+        );
         for &c in &t.consumers {
             let consumer = &g.members[c];
-            if t.producers.contains(&c) {
+            // A member produces one topic, so it produces this one exactly when it is its output.
+            if consumer.output.as_ref() == Some(topic) {
                 r.error(
                     &consumer.path.field("input"),
                     format!("member `{}` consumes its own output {topic}", consumer.name),
                     "a member cannot consume what it produces; use another topic",
                 );
             }
-            for &p in t.producers.iter().filter(|p| **p != c) {
-                schema_agreement(r, topic, &g.members[p], consumer);
+            if let Some(cs) = consumer.input_schema.get(topic)
+                && let Some((p, others)) = schemas.disagreeing(&cs.to_ascii_lowercase(), c)
+            {
+                let producer = &g.members[p];
+                let ps = producer.output_schema.as_deref().unwrap_or_default();
+                r.error(
+                    &consumer.path.field("input"),
+                    format!(
+                        "on {topic}, `{}`{} produces schema {ps} but `{}` consumes it as {cs}",
+                        producer.name,
+                        and_others(others),
+                        consumer.name
+                    ),
+                    "make the producer's output schema and the consumer's input schema agree",
+                );
+            }
+            if let Some(ct) = consumer.input_type.as_deref().filter(|t| *t != bytes)
+                && let Some((p, others)) = types.disagreeing(ct, c)
+            {
+                let producer = &g.members[p];
+                let pt = producer.output_type.as_deref().unwrap_or_default();
+                r.error(
+                    &consumer.path.field("input").field("typeClassName"),
+                    format!(
+                        "on {topic}, `{}`{} produces {pt} but `{}` expects {ct}",
+                        producer.name,
+                        and_others(others),
+                        consumer.name
+                    ),
+                    "make output.typeClassName and input.typeClassName agree",
+                );
             }
         }
         shared_subscriptions(r, topic, t, &g.members);
     }
 }
 
-fn schema_agreement(r: &mut Report, topic: &TopicName, producer: &Member, consumer: &Member) {
-    if let (Some(ps), Some(cs)) = (&producer.output_schema, consumer.input_schema.get(topic))
-        && !ps.eq_ignore_ascii_case(cs)
-    {
-        r.error(
-            &consumer.path.field("input"),
-            format!(
-                "on {topic}, `{}` produces schema {ps} but `{}` consumes it as {cs}",
-                producer.name, consumer.name
-            ),
-            "make the producer's output schema and the consumer's input schema agree",
-        );
+fn and_others(n: usize) -> String {
+    match n {
+        0 => String::new(),
+        1 => " (and 1 other producer)".to_string(),
+        n => format!(" (and {n} other producers)"),
     }
-    let bytes = defaults::BYTES_TYPE_CLASS;
-    if let (Some(pt), Some(ct)) = (&producer.output_type, &consumer.input_type)
-        && pt != ct
-        && pt != bytes
-        && ct != bytes
-    {
-        r.error(
-            &consumer.path.field("input").field("typeClassName"),
-            format!(
-                "on {topic}, `{}` produces {pt} but `{}` expects {ct}",
-                producer.name, consumer.name
-            ),
-            "make output.typeClassName and input.typeClassName agree",
-        );
+}
+
+/// The values (schemas, type classes) a topic's producers declare, summarised so that each
+/// consumer is compared with all producers at once: per value its count, and the first two
+/// producers of the first three values, enough to name a producer that disagrees with any
+/// consumer other than itself.
+struct Agreement {
+    counts: HashMap<String, usize>,
+    total: usize,
+    /// Up to three distinct values, each with up to two producers: (value, producers).
+    examples: Vec<(String, Vec<usize>)>,
+    /// Each producer's own value, for the consumer that is also a producer.
+    own: HashMap<usize, String>,
+}
+
+impl Agreement {
+    fn new<'a>(
+        producers: impl Iterator<Item = (usize, &'a str)>,
+        key: impl Fn(&str) -> String,
+    ) -> Self {
+        let mut a = Agreement {
+            counts: HashMap::new(),
+            total: 0,
+            examples: Vec::new(),
+            own: HashMap::new(),
+        };
+        for (p, value) in producers {
+            let k = key(value);
+            a.total += 1;
+            *a.counts.entry(k.clone()).or_default() += 1;
+            let room = a.examples.len() < 3;
+            match a.examples.iter_mut().find(|(v, _)| *v == k) {
+                Some((_, ps)) if ps.len() < 2 => ps.push(p),
+                Some(_) => {}
+                None if room => a.examples.push((k.clone(), vec![p])),
+                None => {}
+            }
+            a.own.insert(p, k);
+        }
+        a
+    }
+
+    /// A producer other than `consumer` whose value is not `value`, and how many more there are.
+    fn disagreeing(&self, value: &str, consumer: usize) -> Option<(usize, usize)> {
+        let agreeing = self.counts.get(value).copied().unwrap_or(0);
+        let own = self.own.get(&consumer).is_some_and(|v| v != value);
+        let n = self.total - agreeing - usize::from(own);
+        if n == 0 {
+            return None;
+        }
+        let first = self
+            .examples
+            .iter()
+            .filter(|(v, _)| v != value)
+            .flat_map(|(_, ps)| ps.iter().copied())
+            .find(|p| *p != consumer)?;
+        Some((first, n - 1))
     }
 }
 
@@ -342,84 +472,93 @@ fn check_dangling(r: &mut Report, g: &mut MeshGraph) {
     }
 }
 
-/// Members on a cycle of length two or more (Tarjan's strongly connected components).
+/// Members on a cycle of length two or more: strongly connected components of the graph
+/// whose nodes are members and topics (member → its output → the topic's consumers), so the
+/// edges number the mesh's topic references rather than producers × consumers.
 fn check_cycles(r: &mut Report, g: &mut MeshGraph) {
     let n = g.members.len();
-    let mut next: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
+    // Nodes 0..n are members, n.. are topics that have both producers and consumers.
+    let mut next: Vec<Vec<usize>> = vec![Vec::new(); n];
     for t in g.topics.values() {
+        if t.producers.is_empty() || t.consumers.is_empty() {
+            continue;
+        }
+        let node = next.len();
+        next.push(t.consumers.clone());
         for &p in &t.producers {
-            next[p].extend(t.consumers.iter().filter(|c| **c != p));
+            next[p].push(node);
         }
     }
-    for scc in strongly_connected(&next)
-        .into_iter()
-        .filter(|c| c.len() > 1)
-    {
-        let names: Vec<&str> = scc.iter().map(|i| g.members[*i].name.as_str()).collect();
+    for scc in strongly_connected(&next) {
+        let members: Vec<usize> = scc.into_iter().filter(|v| *v < n).collect();
+        if members.len() < 2 {
+            continue;
+        }
+        let names: Vec<&str> = members
+            .iter()
+            .map(|i| g.members[*i].name.as_str())
+            .collect();
         r.warn(
-            &g.members[scc[0]].path,
+            &g.members[members[0]].path,
             format!("members {} form a cycle", names.join(" → ")),
             "fine if the loop is intended (each message must eventually leave it)",
         );
-        g.cyclic_members.extend(scc);
+        g.cyclic_members.extend(members);
     }
 }
 
-fn strongly_connected(next: &[BTreeSet<usize>]) -> Vec<Vec<usize>> {
-    struct Tarjan<'a> {
-        next: &'a [BTreeSet<usize>],
-        index: Vec<Option<usize>>,
-        low: Vec<usize>,
-        on_stack: Vec<bool>,
-        stack: Vec<usize>,
-        counter: usize,
-        out: Vec<Vec<usize>>,
-    }
-    impl Tarjan<'_> {
-        fn visit(&mut self, v: usize) {
-            self.index[v] = Some(self.counter);
-            self.low[v] = self.counter;
-            self.counter += 1;
-            self.stack.push(v);
-            self.on_stack[v] = true;
-            for &w in self.next[v].iter() {
-                match self.index[w] {
-                    None => {
-                        self.visit(w);
-                        self.low[v] = self.low[v].min(self.low[w]);
-                    }
-                    Some(iw) if self.on_stack[w] => self.low[v] = self.low[v].min(iw),
-                    Some(_) => {}
-                }
+/// Tarjan's strongly connected components, each sorted, with an explicit stack: the depth
+/// of the walk is the length of the mesh's longest chain, which the input chooses.
+fn strongly_connected(next: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    const UNSEEN: usize = usize::MAX;
+    let n = next.len();
+    let mut index = vec![UNSEEN; n];
+    let mut low = vec![0; n];
+    let mut on_stack = vec![false; n];
+    let mut stack = Vec::new();
+    let mut counter = 0;
+    let mut out = Vec::new();
+    // (node, position of the next edge to follow)
+    let mut walk: Vec<(usize, usize)> = Vec::new();
+    for root in 0..n {
+        if index[root] != UNSEEN {
+            continue;
+        }
+        walk.push((root, 0));
+        while let Some(&mut (v, ref mut edge)) = walk.last_mut() {
+            if *edge == 0 && index[v] == UNSEEN {
+                index[v] = counter;
+                low[v] = counter;
+                counter += 1;
+                stack.push(v);
+                on_stack[v] = true;
             }
-            if Some(self.low[v]) == self.index[v] {
+            if let Some(&w) = next[v].get(*edge) {
+                *edge += 1;
+                if index[w] == UNSEEN {
+                    walk.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+                continue;
+            }
+            walk.pop();
+            if let Some(&(parent, _)) = walk.last() {
+                low[parent] = low[parent].min(low[v]);
+            }
+            if low[v] == index[v] {
                 let mut comp = Vec::new();
-                while let Some(w) = self.stack.pop() {
-                    self.on_stack[w] = false;
+                while let Some(w) = stack.pop() {
+                    on_stack[w] = false;
                     comp.push(w);
                     if w == v {
                         break;
                     }
                 }
                 comp.sort_unstable();
-                self.out.push(comp);
+                out.push(comp);
             }
         }
     }
-    let n = next.len();
-    let mut t = Tarjan {
-        next,
-        index: vec![None; n],
-        low: vec![0; n],
-        on_stack: vec![false; n],
-        stack: Vec::new(),
-        counter: 0,
-        out: Vec::new(),
-    };
-    for v in 0..n {
-        if t.index[v].is_none() {
-            t.visit(v);
-        }
-    }
-    t.out
+    out
 }

@@ -11,9 +11,12 @@ pub mod defaults;
 pub mod diagnostic;
 pub mod function;
 pub mod graph;
+pub mod limits;
 pub mod mesh;
 pub mod quantity;
 pub mod resource;
+#[cfg(feature = "shapes")]
+pub mod shapes;
 pub mod sink;
 pub mod source;
 pub mod topic;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
 
 use crate::function::FunctionSpec;
+use crate::limits::MAX_MESH_MEMBERS;
 use crate::sink::SinkSpec;
 use crate::source::SourceSpec;
 
@@ -34,8 +35,12 @@ use crate::source::SourceSpec;
 )]
 #[serde(rename_all = "camelCase")]
 pub struct FunctionMeshSpec {
+    /// At most [`MAX_MESH_MEMBERS`] members in all three lists together.
+    #[schemars(length(max = MAX_MESH_MEMBERS))]
     pub sources: Option<Vec<SourceSpec>>,
+    #[schemars(length(max = MAX_MESH_MEMBERS))]
     pub sinks: Option<Vec<SinkSpec>>,
+    #[schemars(length(max = MAX_MESH_MEMBERS))]
     pub functions: Option<Vec<FunctionSpec>>,
 }
 

@@ -78,6 +78,12 @@ impl Resource {
             );
             return Parsed::Invalid(r);
         }
+        if kind == "FunctionMesh"
+            && let Err(over) = crate::limits::check_mesh_document(doc)
+        {
+            // Decoding a mesh into its types takes kilobytes per member: refuse it first.
+            return Parsed::Invalid(over);
+        }
         let parsed = match kind {
             "Function" => typed(doc).map(|o| Resource::Function(Box::new(o))),
             "Source" => typed(doc).map(|o| Resource::Source(Box::new(o))),

@@ -231,9 +231,16 @@ impl fmt::Display for TopicParts<'_> {
 pub struct TopicPattern {
     /// The pattern as fully qualified text (short forms expanded like topic names).
     pub full: String,
+    pub domain: Domain,
     pub namespace: String,
+    /// Literal text every matching local name starts with (may be empty).
+    prefix: String,
     regex: Regex,
 }
+
+/// Compiled size of one pattern's regular expression: a topic pattern needs a few KiB; the
+/// regex crate's default (10 MiB) would let each pattern of a mesh take milliseconds to compile.
+const PATTERN_SIZE_LIMIT: usize = 256 * 1024;
 
 impl TopicPattern {
     /// Parses a pattern: the namespace part must be literal, the local part a valid regex.
@@ -246,14 +253,20 @@ impl TopicPattern {
             ));
         }
         let full = name.to_string();
-        let regex = Regex::new(&anchored_regex(&name)).map_err(|e| {
-            topic_error(
-                format!("invalid regular expression: {e}"),
-                "check the pattern's syntax",
-            )
-        })?;
+        let regex = regex::RegexBuilder::new(&anchored_regex(&name))
+            .size_limit(PATTERN_SIZE_LIMIT)
+            .dfa_size_limit(PATTERN_SIZE_LIMIT)
+            .build()
+            .map_err(|e| {
+                topic_error(
+                    format!("invalid regular expression: {e}"),
+                    "check the pattern's syntax, and keep it short",
+                )
+            })?;
         Ok(TopicPattern {
             full,
+            domain: name.domain,
+            prefix: literal_prefix(&name.local).to_string(),
             namespace: name.namespace,
             regex,
         })
@@ -261,7 +274,72 @@ impl TopicPattern {
 
     /// Whether the pattern matches a topic (a partition matches through its base name).
     pub fn matches(&self, topic: &TopicName) -> bool {
-        self.regex.is_match(&topic.to_string()) || self.regex.is_match(&topic.base().to_string())
+        self.matches_full(&topic.to_string()) || self.matches_full(&topic.base().to_string())
+    }
+
+    /// Whether the pattern matches a fully qualified topic name, as [`TopicName`] prints it.
+    pub fn matches_full(&self, full: &str) -> bool {
+        self.regex.is_match(full)
+    }
+
+    /// Literal text every local name this pattern matches starts with: an index key.
+    pub fn literal_prefix(&self) -> &str {
+        &self.prefix
+    }
+}
+
+/// Patterns matched together: one pass over a name finds every pattern that matches it.
+pub struct PatternSet<'a> {
+    set: Option<regex::RegexSet>,
+    /// When the patterns together exceed the size limit: each on its own, after a check of
+    /// its literal start.
+    each: Vec<&'a TopicPattern>,
+}
+
+impl<'a> PatternSet<'a> {
+    /// The set of `patterns`; indices of matches are positions in `patterns`.
+    pub fn new(patterns: &[&'a TopicPattern]) -> Self {
+        let set = regex::RegexSetBuilder::new(patterns.iter().map(|p| p.regex.as_str()))
+            .size_limit(PATTERN_SIZE_LIMIT * 4)
+            .dfa_size_limit(PATTERN_SIZE_LIMIT * 4)
+            .build()
+            .ok();
+        PatternSet {
+            set,
+            each: patterns.to_vec(),
+        }
+    }
+
+    /// Indices of the patterns matching a topic: its fully qualified name and local name.
+    pub fn matches(&self, full: &str, local: &str) -> Vec<usize> {
+        match &self.set {
+            Some(set) => set.matches(full).into_iter().collect(),
+            None => self
+                .each
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| local.starts_with(p.literal_prefix()) && p.matches_full(full))
+                .map(|(i, _)| i)
+                .collect(),
+        }
+    }
+}
+
+/// The longest start of a regular expression that is plain text every match begins with:
+/// letters, digits, `-` and `_` up to the first other character, less the last one if a
+/// quantifier follows it. Empty where an alternation could make any part optional.
+fn literal_prefix(regex: &str) -> &str {
+    if regex.contains('|') {
+        return "";
+    }
+    let end = regex
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .unwrap_or(regex.len());
+    let quantified = regex[end..].starts_with(['?', '*', '{', '+']);
+    match (quantified, regex[..end].char_indices().last()) {
+        (true, Some((last, _))) => &regex[..last],
+        (true, None) => "",
+        (false, _) => &regex[..end],
     }
 }
 
@@ -356,6 +434,26 @@ mod tests {
         assert!(!p.matches(&"refunds".parse().unwrap()));
         let short = TopicPattern::parse("orders-.*").unwrap();
         assert!(short.matches(&"orders-us".parse().unwrap()));
+    }
+
+    #[test]
+    fn literal_prefixes_are_what_every_match_starts_with() {
+        assert_eq!(literal_prefix("orders-.*"), "orders-");
+        assert_eq!(literal_prefix("orders"), "orders");
+        assert_eq!(literal_prefix("orders?"), "order");
+        assert_eq!(literal_prefix("ab{0,2}"), "a");
+        assert_eq!(literal_prefix("a*"), "");
+        assert_eq!(literal_prefix("orders|refunds"), "");
+        assert_eq!(literal_prefix("(?i)orders"), "");
+        assert_eq!(literal_prefix(".*"), "");
+        let p = TopicPattern::parse("acme/ns/orders-[a-z]+").unwrap();
+        assert_eq!(p.literal_prefix(), "orders-");
+        assert_eq!(p.domain, Domain::Persistent);
+    }
+
+    #[test]
+    fn a_huge_pattern_is_refused_quickly() {
+        assert!(TopicPattern::parse("t-(?:a{1000}){1000}").is_err());
     }
 
     #[test]

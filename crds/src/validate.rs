@@ -181,7 +181,11 @@ pub fn mesh(mesh_name: &str, spec: &FunctionMeshSpec) -> Report {
 /// [`mesh`] of a spec that is already defaulted ([`crate::Resource::validate`] defaults its copy).
 pub(crate) fn mesh_defaulted(mesh_name: &str, spec: &FunctionMeshSpec) -> Report {
     let root = FieldPath::root("spec");
-    let mut r = Report::default();
+    // A mesh over a size limit is refused as such: walking it costs what the limit prevents.
+    let mut r = crate::limits::check_mesh(spec);
+    if !r.is_valid() {
+        return r;
+    }
     for (i, f) in spec.functions.iter().flatten().enumerate() {
         r.extend(function(f, &root.field("functions").index(i)));
     }
@@ -191,7 +195,7 @@ pub(crate) fn mesh_defaulted(mesh_name: &str, spec: &FunctionMeshSpec) -> Report
     for (i, s) in spec.sinks.iter().flatten().enumerate() {
         r.extend(sink(s, &root.field("sinks").index(i)));
     }
-    r.extend(graph::analyze_defaulted(mesh_name, spec).1);
+    r.extend(graph::graph_report(mesh_name, spec));
     r
 }
 

@@ -6,6 +6,7 @@ use fmesh_crds::common::{PulsarMessaging, RuntimeKind};
 use serde_json::{Map, Value, json};
 
 use crate::config::OperatorConfig;
+use crate::shell::{Word, line, words};
 use crate::workload::Workload;
 
 /// gRPC InstanceControl port of the instance mains.
@@ -76,29 +77,26 @@ fn is_downloadable(location: &str) -> bool {
 /// package URLs, `wget` for HTTP.
 pub fn download_command(pkg: &Package, pulsar: Option<&PulsarMessaging>) -> String {
     if pkg.location.starts_with("http://") || pkg.location.starts_with("https://") {
-        return format!("wget -O {} {}", sq(&pkg.path), sq(&pkg.location));
+        return line(&words(["wget", "-O", &pkg.path, &pkg.location]));
     }
-    let mut cmd = vec![
-        "pulsarctl".to_string(),
-        "--admin-service-url".into(),
-        "\"$webServiceURL\"".into(),
-    ];
+    let mut cmd = words(["pulsarctl", "--admin-service-url"]);
+    cmd.push(Word::shell("\"$webServiceURL\""));
     if pulsar.and_then(|p| p.auth_secret.as_ref()).is_some() {
         cmd.extend([
-            "--auth-plugin".into(),
-            "\"$clientAuthenticationPlugin\"".into(),
-            "--auth-params".into(),
-            "\"$clientAuthenticationParameters\"".into(),
+            Word::text("--auth-plugin"),
+            Word::shell("\"$clientAuthenticationPlugin\""),
+            Word::text("--auth-params"),
+            Word::shell("\"$clientAuthenticationParameters\""),
         ]);
     }
-    cmd.extend([
-        "packages".into(),
-        "download".into(),
-        sq(&pkg.location),
-        "--path".into(),
-        sq(&pkg.path),
-    ]);
-    cmd.join(" ")
+    cmd.extend(words([
+        "packages",
+        "download",
+        &pkg.location,
+        "--path",
+        &pkg.path,
+    ]));
+    line(&cmd)
 }
 
 /// The main container's `command` and `args` for a workload.
@@ -113,24 +111,35 @@ pub fn container_command(w: &Workload, cfg: &OperatorConfig) -> (Option<Vec<Stri
             vec!["--metrics-port".into(), METRICS_PORT.to_string()],
         );
     }
-    let pkg = package(w);
-    let line = match w.runtime() {
-        Some(RuntimeKind::Java) => java(w, pkg.as_ref()),
-        Some(RuntimeKind::Python) => python(w, pkg.as_ref()),
-        Some(RuntimeKind::Golang) => go(w, pkg.as_ref()),
-        _ => unreachable!("runs_on_runner covers every other runtime"),
-    };
-    (
-        Some(vec![
-            "sh".into(),
-            "-c".into(),
-            format!("{SHARD_ID} && {line}"),
-        ]),
-        Vec::new(),
-    )
+    let mut script = SHARD_ID.to_string();
+    let programs = instance_programs(w);
+    for (i, argv) in programs.iter().enumerate() {
+        // Each program but the last may fail (`chmod` of a read-only file); the last is exec'd.
+        let sep = if i == 0 { " && " } else { " ; " };
+        let exec = if i + 1 == programs.len() { "exec " } else { "" };
+        script.push_str(&format!("{sep}{exec}{}", line(argv)));
+    }
+    (Some(vec!["sh".into(), "-c".into(), script]), Vec::new())
 }
 
-fn java(w: &Workload, pkg: Option<&Package>) -> String {
+/// The programs an official runner image's container runs, in order, each as its words:
+/// `java …`, `python …`, or `chmod +x <exe>` then `<exe> …` for Go. Empty for workloads
+/// that run on fmesh-runner.
+pub fn instance_programs(w: &Workload) -> Vec<Vec<Word>> {
+    let pkg = package(w);
+    match w.runtime() {
+        _ if w.runs_on_runner() => Vec::new(),
+        Some(RuntimeKind::Java) => vec![java(w, pkg.as_ref())],
+        Some(RuntimeKind::Python) => vec![python(w, pkg.as_ref())],
+        Some(RuntimeKind::Golang) => go(w, pkg.as_ref()),
+        _ => Vec::new(),
+    }
+}
+
+/// `"${SHARD_ID}"`: the shard id [`SHARD_ID`] sets.
+const SHARD: &str = "\"${SHARD_ID}\"";
+
+fn java(w: &Workload, pkg: Option<&Package>) -> Vec<Word> {
     let j = w.spec.runtime.java.clone().unwrap_or_default();
     let jar = pkg
         .map(|p| p.path.clone())
@@ -143,30 +152,35 @@ fn java(w: &Workload, pkg: Option<&Package>) -> String {
         .instance_path
         .clone()
         .unwrap_or_else(|| JAVA_INSTANCE.into());
+    // `dir/*` is Java's classpath wildcard: the JVM expands it, so the shell must not.
     if let Some(dir) = &j.extra_dependencies_dir {
         classpath = format!("{classpath}:{dir}/*");
     }
-    let mut a = vec![
-        "exec java -cp".to_string(),
-        classpath,
-        "-Dpulsar.functions.instance.classpath=/pulsar/lib/*".into(),
-        "-Dlog4j.configurationFile=kubernetes_instance_log4j2.xml".into(),
-        "-Dpulsar.function.log.dir=logs/functions".into(),
-        format!("-Dpulsar.function.log.file={}-${{SHARD_ID}}", name(w)),
-        "-Dpulsar.allocator.exit_on_oom=true".into(),
-        "-XX:MaxRAMPercentage=70".into(),
-        "-XX:+UseG1GC".into(),
-        "-XX:+ExitOnOutOfMemoryError".into(),
-    ];
-    a.extend(j.java_opts.iter().flatten().cloned());
-    a.push(j.entry_class.clone().unwrap_or_else(|| JAVA_MAIN.into()));
-    a.extend(["--jar".into(), sq(&jar)]);
+    let mut a = words(["java", "-cp"]);
+    a.push(Word::text(classpath));
+    a.extend(words([
+        "-Dpulsar.functions.instance.classpath=/pulsar/lib/*",
+        "-Dlog4j.configurationFile=kubernetes_instance_log4j2.xml",
+        "-Dpulsar.function.log.dir=logs/functions",
+    ]));
+    a.push(Word::text(format!("-Dpulsar.function.log.file={}-", name(w))).then_shell(SHARD));
+    a.extend(words([
+        "-Dpulsar.allocator.exit_on_oom=true",
+        "-XX:MaxRAMPercentage=70",
+        "-XX:+UseG1GC",
+        "-XX:+ExitOnOutOfMemoryError",
+    ]));
+    a.extend(words(java_opts(j.java_opts.as_deref().unwrap_or_default())));
+    a.push(Word::text(
+        j.entry_class.clone().unwrap_or_else(|| JAVA_MAIN.into()),
+    ));
+    a.extend(words(["--jar".to_string(), jar]));
     a.extend(shared(w));
     if w.spec.secrets_map.as_ref().is_some_and(|m| !m.is_empty()) {
-        a.extend([
-            "--secrets_provider".into(),
-            "org.apache.pulsar.functions.secretsprovider.EnvironmentBasedSecretsProvider".into(),
-        ]);
+        a.extend(words([
+            "--secrets_provider",
+            "org.apache.pulsar.functions.secretsprovider.EnvironmentBasedSecretsProvider",
+        ]));
     }
     a.extend(state(w, true));
     if let Some(n) = w
@@ -174,56 +188,67 @@ fn java(w: &Workload, pkg: Option<&Package>) -> String {
         .as_ref()
         .and_then(|f| f.max_pending_async_requests)
     {
-        a.extend(["--pending_async_requests".into(), n.to_string()]);
+        a.extend(words([
+            "--pending_async_requests".to_string(),
+            n.to_string(),
+        ]));
     }
-    a.join(" ")
+    a
 }
 
-fn python(w: &Workload, pkg: Option<&Package>) -> String {
+/// The JVM options of `java.javaOpts`: each item split at whitespace into options, as
+/// Function Mesh does (`["-Xmx1g -Dx=y"]` is two options), and nothing else: no quotes,
+/// variables or globs are interpreted.
+pub fn java_opts(opts: &[String]) -> Vec<String> {
+    opts.iter()
+        .flat_map(|o| o.split_ascii_whitespace())
+        .map(str::to_string)
+        .collect()
+}
+
+fn python(w: &Workload, pkg: Option<&Package>) -> Vec<Word> {
     let p = w.spec.runtime.python.clone().unwrap_or_default();
     let py = pkg.map(|p| p.path.clone()).or(p.py).unwrap_or_default();
-    let mut a = vec![
-        format!("exec python {PYTHON_MAIN}"),
+    let mut a = words([
+        "python".to_string(),
+        PYTHON_MAIN.to_string(),
         "--py".into(),
-        sq(&py),
-        "--logging_directory logs/functions".into(),
-        format!("--logging_file {}", name(w)),
-        "--logging_config_file /pulsar/conf/functions-logging/console_logging_config.ini".into(),
-    ];
+        py,
+        "--logging_directory".into(),
+        "logs/functions".into(),
+        "--logging_file".into(),
+        name(w),
+        "--logging_config_file".into(),
+        "/pulsar/conf/functions-logging/console_logging_config.ini".into(),
+    ]);
     a.extend(shared(w));
     if w.spec.secrets_map.as_ref().is_some_and(|m| !m.is_empty()) {
-        a.extend([
-            "--secrets_provider".into(),
-            "secretsprovider.EnvironmentBasedSecretsProvider".into(),
-        ]);
+        a.extend(words([
+            "--secrets_provider",
+            "secretsprovider.EnvironmentBasedSecretsProvider",
+        ]));
     }
     a.extend(state(w, false));
-    a.join(" ")
+    a
 }
 
-fn go(w: &Workload, pkg: Option<&Package>) -> String {
+/// The Go instance: made executable, then run with its `-instance-conf`.
+fn go(w: &Workload, pkg: Option<&Package>) -> Vec<Vec<Word>> {
     let g = w.spec.runtime.golang.clone().unwrap_or_default();
     let exe = pkg.map(|p| p.path.clone()).or(g.go).unwrap_or_default();
-    let conf = go_conf(w);
-    format!(
-        "chmod +x {exe} ; exec {exe} -instance-conf {}",
-        dq_with_vars(&conf),
-        exe = sq(&exe)
-    )
+    vec![
+        words(["chmod", "+x", &exe]),
+        vec![Word::text(&exe), Word::text("-instance-conf"), go_conf(w)],
+    ]
 }
 
-/// The Go instance's `-instance-conf` JSON; `${brokerServiceURL}` and `${SHARD_ID}` are
-/// expanded by the shell.
-fn go_conf(w: &Workload) -> String {
+/// The Go instance's `-instance-conf` JSON, as one word whose `pulsarServiceURL` and ids
+/// the shell fills in from `$brokerServiceURL` and the shard id. The object is written key
+/// by key so that only those places are expansions; every value is serialized JSON, quoted.
+fn go_conf(w: &Workload) -> Word {
     let d = &w.details;
     let s = &w.spec;
     let mut c = Map::new();
-    c.insert("pulsarServiceURL".into(), json!("${brokerServiceURL}"));
-    c.insert("instanceID".into(), json!("@SHARD_ID@"));
-    c.insert(
-        "funcID".into(),
-        json!(format!("${{SHARD_ID}}-{}", w.owner.uid)),
-    );
     c.insert("funcVersion".into(), json!("0"));
     c.insert("maxBufTuples".into(), json!(100));
     c.insert("port".into(), json!(GRPC_PORT));
@@ -256,36 +281,57 @@ fn go_conf(w: &Workload) -> String {
         c.insert("userConfig".into(), u.clone());
     }
     c.insert("expectedHealthCheckInterval".into(), json!(0));
-    serde_json::to_string(&c)
-        .expect("a JSON map serializes")
-        .replace("\"@SHARD_ID@\"", "${SHARD_ID}")
+    let rest = serde_json::to_string(&c).expect("a JSON map serializes");
+    let func_id = serde_json::to_string(&format!("-{}", w.owner.uid)).expect("a string serializes");
+    // `{"pulsarServiceURL":"<url>","instanceID":<shard>,"funcID":"<shard>-<uid>",<rest>}`
+    Word::text("{\"pulsarServiceURL\":\"")
+        .then_shell("\"${brokerServiceURL}\"")
+        .then_text("\",\"instanceID\":")
+        .then_shell(SHARD)
+        .then_text(",\"funcID\":\"")
+        .then_shell(SHARD)
+        .then_text(format!("{},{}", &func_id[1..], &rest[1..]))
 }
 
 /// The arguments every instance main shares (Function Mesh's `getSharedArgs`).
-fn shared(w: &Workload) -> Vec<String> {
+fn shared(w: &Workload) -> Vec<Word> {
     let details = serde_json::to_string(&w.details).expect("details serialize");
     let mut a = vec![
-        "--instance_id ${SHARD_ID}".to_string(),
-        format!("--function_id ${{SHARD_ID}}-{}", w.owner.uid),
-        "--function_version 0".into(),
-        format!("--function_details {}", sq(&details)),
-        "--pulsar_serviceurl \"$brokerServiceURL\"".into(),
-        "--max_buffered_tuples 100".into(),
-        format!("--port {GRPC_PORT}"),
-        format!("--metrics_port {METRICS_PORT}"),
-        "--expected_healthcheck_interval 0".into(),
-        format!(
-            "--cluster_name {}",
-            sq(w.spec.cluster_name.as_deref().unwrap_or("kubernetes"))
-        ),
+        Word::text("--instance_id"),
+        Word::shell(SHARD),
+        Word::text("--function_id"),
+        Word::shell(SHARD).then_text(format!("-{}", w.owner.uid)),
     ];
+    a.extend(words([
+        "--function_version".to_string(),
+        "0".into(),
+        "--function_details".into(),
+        details,
+        "--pulsar_serviceurl".into(),
+    ]));
+    a.push(Word::shell("\"$brokerServiceURL\""));
+    a.extend(words([
+        "--max_buffered_tuples".to_string(),
+        "100".into(),
+        "--port".into(),
+        GRPC_PORT.to_string(),
+        "--metrics_port".into(),
+        METRICS_PORT.to_string(),
+        "--expected_healthcheck_interval".into(),
+        "0".into(),
+        "--cluster_name".into(),
+        w.spec
+            .cluster_name
+            .clone()
+            .unwrap_or_else(|| "kubernetes".into()),
+    ]));
     let pulsar = w.spec.messaging.pulsar.clone().unwrap_or_default();
     a.extend(auth_args(&pulsar));
     a.extend(tls_args(&pulsar));
     a
 }
 
-fn auth_args(p: &PulsarMessaging) -> Vec<String> {
+fn auth_args(p: &PulsarMessaging) -> Vec<Word> {
     if let Some(auth) = &p.auth_config {
         if let Some(o) = &auth.oauth2_config {
             let key = o.key_secret_key.as_deref().unwrap_or("auth.json");
@@ -295,121 +341,90 @@ fn auth_args(p: &PulsarMessaging) -> Vec<String> {
                 "audience": o.audience,
                 "scope": o.scope,
             });
-            return vec![
-                format!("--client_auth_plugin {OAUTH2_PLUGIN}"),
-                format!("--client_auth_params {}", sq(&params.to_string())),
-            ];
+            return words([
+                "--client_auth_plugin".to_string(),
+                OAUTH2_PLUGIN.into(),
+                "--client_auth_params".into(),
+                params.to_string(),
+            ]);
         }
         if let Some(g) = &auth.generic_auth {
-            return vec![
-                format!(
-                    "--client_auth_plugin {}",
-                    sq(g.client_authentication_plugin
-                        .as_deref()
-                        .unwrap_or_default())
-                ),
-                format!(
-                    "--client_auth_params {}",
-                    sq(g.client_authentication_parameters
-                        .as_deref()
-                        .unwrap_or_default())
-                ),
-            ];
+            return words([
+                "--client_auth_plugin",
+                g.client_authentication_plugin
+                    .as_deref()
+                    .unwrap_or_default(),
+                "--client_auth_params",
+                g.client_authentication_parameters
+                    .as_deref()
+                    .unwrap_or_default(),
+            ]);
         }
     }
     if p.auth_secret.is_some() {
         return vec![
-            "--client_auth_plugin \"$clientAuthenticationPlugin\"".into(),
-            "--client_auth_params \"$clientAuthenticationParameters\"".into(),
+            Word::text("--client_auth_plugin"),
+            Word::shell("\"$clientAuthenticationPlugin\""),
+            Word::text("--client_auth_params"),
+            Word::shell("\"$clientAuthenticationParameters\""),
         ];
     }
     Vec::new()
 }
 
-fn tls_args(p: &PulsarMessaging) -> Vec<String> {
+fn tls_args(p: &PulsarMessaging) -> Vec<Word> {
     if let Some(t) = &p.tls_config {
         let enabled = t.enabled.unwrap_or(false);
-        let mut a = vec![format!("--use_tls {enabled}")];
+        let mut a = words(["--use_tls".to_string(), enabled.to_string()]);
         if enabled {
-            a.push(format!(
-                "--tls_allow_insecure {}",
-                t.allow_insecure.unwrap_or(false)
-            ));
-            a.push(format!(
-                "--hostname_verification_enabled {}",
-                t.hostname_verification.unwrap_or(true)
-            ));
+            a.extend(words([
+                "--tls_allow_insecure".to_string(),
+                t.allow_insecure.unwrap_or(false).to_string(),
+                "--hostname_verification_enabled".into(),
+                t.hostname_verification.unwrap_or(true).to_string(),
+            ]));
             if let Some(key) = t
                 .cert_secret_key
                 .as_ref()
                 .filter(|_| t.cert_secret_name.is_some())
             {
-                a.push(format!("--tls_trust_cert_path {TLS_MOUNT}/{key}"));
+                a.extend(words([
+                    "--tls_trust_cert_path".to_string(),
+                    format!("{TLS_MOUNT}/{key}"),
+                ]));
             }
         }
         return a;
     }
     if p.tls_secret.is_some() {
         return vec![
-            "--use_tls true".into(),
-            "--tls_allow_insecure ${tlsAllowInsecureConnection:-false}".into(),
-            "--hostname_verification_enabled ${tlsHostnameVerificationEnable:-true}".into(),
-            "--tls_trust_cert_path \"$tlsTrustCertsFilePath\"".into(),
+            Word::text("--use_tls"),
+            Word::text("true"),
+            Word::text("--tls_allow_insecure"),
+            Word::shell("\"${tlsAllowInsecureConnection:-false}\""),
+            Word::text("--hostname_verification_enabled"),
+            Word::shell("\"${tlsHostnameVerificationEnable:-true}\""),
+            Word::text("--tls_trust_cert_path"),
+            Word::shell("\"$tlsTrustCertsFilePath\""),
         ];
     }
-    vec!["--use_tls false".into()]
+    words(["--use_tls", "false"])
 }
 
-fn state(w: &Workload, java: bool) -> Vec<String> {
+fn state(w: &Workload, java: bool) -> Vec<Word> {
     let Some(p) = w.spec.state_config.as_ref().and_then(|s| s.pulsar.as_ref()) else {
         return Vec::new();
     };
     let Some(url) = &p.service_url else {
         return Vec::new();
     };
-    let mut a = vec![format!("--state_storage_serviceurl {}", sq(url))];
+    let mut a = words(["--state_storage_serviceurl", url.as_str()]);
     if java && let Some(class) = p.java_provider.as_ref().and_then(|j| j.class_name.as_ref()) {
-        a.push(format!("--state_storage_impl_class {}", sq(class)));
+        a.extend(words(["--state_storage_impl_class", class.as_str()]));
     }
     a
 }
 
 fn name(w: &Workload) -> String {
     w.spec.name.clone().unwrap_or_else(|| w.name.clone())
-}
-
-/// Single-quotes a word for `sh`.
-pub fn sq(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
-/// Double-quotes for `sh`, leaving only `${brokerServiceURL}` and `${SHARD_ID}` to expand.
-fn dq_with_vars(s: &str) -> String {
-    let escaped = s
-        .replace('\\', r"\\")
-        .replace('"', "\\\"")
-        .replace('`', "\\`")
-        .replace('$', "\\$")
-        .replace("\\${brokerServiceURL}", "${brokerServiceURL}")
-        .replace("\\${SHARD_ID}", "${SHARD_ID}");
-    format!("\"{escaped}\"")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn single_quotes_survive_the_shell() {
-        assert_eq!(sq("it's"), r"'it'\''s'");
-    }
-
-    #[test]
-    fn double_quotes_expand_only_the_two_variables() {
-        let s = dq_with_vars(r#"{"u":"${brokerServiceURL}","i":${SHARD_ID},"x":"$HOME`\"}"#);
-        assert!(s.contains("${brokerServiceURL}"));
-        assert!(s.contains("${SHARD_ID}"));
-        assert!(s.contains("\\$HOME"));
-        assert!(s.contains("\\`"));
-    }
 }

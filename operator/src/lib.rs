@@ -27,6 +27,7 @@ pub mod pdb;
 pub mod pod;
 pub mod render;
 pub mod service;
+pub mod shell;
 pub mod statefulset;
 pub mod status;
 pub mod vpa;

@@ -25,6 +25,13 @@ pub struct MeshChild {
     pub object: Value,
 }
 
+/// Why a stored mesh cannot be reconciled (its `InvalidSpec` message), or `None`: the same
+/// validation admission applies, bounded by the mesh size limits whatever was stored.
+pub fn invalid_spec(m: &FunctionMesh) -> Option<String> {
+    let report = fmesh_crds::Resource::FunctionMesh(Box::new(m.clone())).validate();
+    (!report.is_valid()).then(|| crate::status::invalid_message(&report))
+}
+
 /// The name of a member's child object.
 pub fn child_name(mesh: &str, member: &str) -> String {
     format!("{mesh}-{member}")

@@ -90,7 +90,7 @@ fn java_function() {
     for part in [
         "SHARD_ID=${POD_NAME##*-}",
         "exec java -cp /pulsar/instances/java-instance.jar",
-        "org.apache.pulsar.functions.instance.JavaInstanceMain --jar '/pulsar/download/exclaim.jar'",
+        "org.apache.pulsar.functions.instance.JavaInstanceMain --jar /pulsar/download/exclaim.jar",
         "--function_details '{",
         "--pulsar_serviceurl \"$brokerServiceURL\"",
         "--port 9093 --metrics_port 9094",
@@ -98,8 +98,8 @@ fn java_function() {
         "--use_tls true --tls_allow_insecure false --hostname_verification_enabled true",
         "--tls_trust_cert_path /etc/tls/pulsar-functions/ca.crt",
         "EnvironmentBasedSecretsProvider",
-        "--state_storage_serviceurl 'bk://bookie:4181'",
-        "--function_id ${SHARD_ID}-11111111-1111-1111-1111-111111111111",
+        "--state_storage_serviceurl bk://bookie:4181",
+        "--function_id \"${SHARD_ID}\"-11111111-1111-1111-1111-111111111111",
     ] {
         assert!(line.contains(part), "missing `{part}` in {line}");
     }
@@ -108,7 +108,7 @@ fn java_function() {
         init["command"][2]
             .as_str()
             .unwrap()
-            .contains("packages download 'function://public/default/exclaim@1.0'")
+            .contains("packages download function://public/default/exclaim@1.0")
     );
     let env = c["env"].as_array().unwrap();
     assert!(env.iter().any(|e| e["name"] == "brokerServiceURL"
@@ -131,11 +131,14 @@ fn go_function() {
     let o = rendered("function-golang", &Capabilities::latest());
     golden("function-golang", &o);
     let line = main_container(&o)["command"][2].as_str().unwrap();
-    assert!(line.contains("-instance-conf \"{\\\"pulsarServiceURL\\\":\\\"${brokerServiceURL}\\\",\\\"instanceID\\\":${SHARD_ID}"), "{line}");
+    assert!(
+        line.contains(r#"-instance-conf '{"pulsarServiceURL":"'"${brokerServiceURL}"'","instanceID":'"${SHARD_ID}"',"#),
+        "{line}"
+    );
     let init = &find(&o, "StatefulSet")["spec"]["template"]["spec"]["initContainers"][0];
     assert_eq!(
         init["command"][2],
-        "wget -O '/pulsar/download/exclamation' 'https://packages.example.com/exclamation'"
+        "wget -O /pulsar/download/exclamation https://packages.example.com/exclamation"
     );
 }
 

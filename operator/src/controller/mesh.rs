@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use fmesh_crds::mesh::FunctionMeshStatus;
 use fmesh_crds::validate::WorkloadKind;
-use fmesh_crds::{Function, FunctionMesh, Resource as AnyResource, Sink, Source, WorkloadStatus};
+use fmesh_crds::{Function, FunctionMesh, Sink, Source, WorkloadStatus};
 use futures::StreamExt;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
@@ -20,9 +20,9 @@ use serde_json::json;
 use super::{Context, event_type, scoped};
 use crate::conditions::{self, DEGRADED, READY, Want};
 use crate::error::Error;
+use crate::labels;
 use crate::mesh::{self, MeshChild};
 use crate::workload::WorkloadResource;
-use crate::{labels, status};
 
 /// Runs the mesh controller until the process stops.
 pub(super) async fn run(ctx: Arc<Context>) {
@@ -84,9 +84,7 @@ async fn reconcile_inner(m: &FunctionMesh, ctx: &Context) -> Result<Action, Erro
         return Ok(Action::await_change());
     }
     let api: Api<FunctionMesh> = ctx.api(&ns);
-    let report = AnyResource::FunctionMesh(Box::new(m.clone())).validate();
-    if !report.is_valid() {
-        let message = status::invalid_message(&report);
+    if let Some(message) = mesh::invalid_spec(m) {
         let wanted = [
             Want {
                 type_: READY,
