@@ -41,10 +41,20 @@ fn review(mut object: Value) -> Vec<u8> {
 
 /// Posts the review to `path` on a thread with a small stack (a current-thread runtime).
 fn answer(path: &'static str, body: Vec<u8>) -> Value {
-    // Schemas and caches built once per process, as at the webhook's start.
-    let _ = fmesh_crds::Resource::parse(&shapes::chain(1));
+    // What the handlers build once per process (CRD schemas, decoder tables: walks as deep as
+    // the types, not the input) is built first by a one-member mesh on a default stack.
+    static WARM: std::sync::Once = std::sync::Once::new();
+    WARM.call_once(|| {
+        for path in ["/validate/functionmesh", "/mutate/functionmesh"] {
+            on_stack(8 * 1024 * 1024, path, review(shapes::chain(1)));
+        }
+    });
+    on_stack(SMALL_STACK, path, body)
+}
+
+fn on_stack(stack: usize, path: &'static str, body: Vec<u8>) -> Value {
     std::thread::Builder::new()
-        .stack_size(SMALL_STACK)
+        .stack_size(stack)
         .spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
