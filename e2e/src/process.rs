@@ -27,21 +27,28 @@ pub fn start(layout: &Layout, spec: &Spec) -> Result<u32> {
     for dir in [log_path.parent(), pid_path.parent()].into_iter().flatten() {
         fs::create_dir_all(dir).ctx(|| format!("create {}", dir.display()))?;
     }
-    let log = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .ctx(|| format!("open {}", log_path.display()))?;
-    let err = log
-        .try_clone()
-        .ctx(|| format!("dup {}", log_path.display()))?;
     let mut command = Command::new(&spec.program);
-    command
-        .args(&spec.args)
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(err);
-    // A new session: the component outlives this process and ignores the terminal's Ctrl-C.
+    command.args(&spec.args);
+    let pid = spawn_detached(&mut command, &log_path).ctx(|| {
+        format!(
+            "start {} ({}, log {})",
+            spec.name,
+            spec.program.display(),
+            log_path.display()
+        )
+    })?;
+    let record = format!("{pid}\n{}\n", spec.program.display());
+    fs::write(&pid_path, record).ctx(|| format!("write {}", pid_path.display()))?;
+    tracing::info!(component = spec.name, pid, "started");
+    Ok(pid)
+}
+
+/// Starts `command` detached from this process: its own session (it outlives this process and
+/// ignores the terminal's Ctrl-C), stdin closed, stdout and stderr appended to `log`.
+pub fn spawn_detached(command: &mut Command, log: &Path) -> std::io::Result<u32> {
+    let out = fs::OpenOptions::new().create(true).append(true).open(log)?;
+    let err = out.try_clone()?;
+    command.stdin(Stdio::null()).stdout(out).stderr(err);
     // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
     unsafe {
         command.pre_exec(|| {
@@ -51,14 +58,7 @@ pub fn start(layout: &Layout, spec: &Spec) -> Result<u32> {
             Ok(())
         });
     }
-    let child = command
-        .spawn()
-        .ctx(|| format!("start {} ({})", spec.name, spec.program.display()))?;
-    let pid = child.id();
-    let record = format!("{pid}\n{}\n", spec.program.display());
-    fs::write(&pid_path, record).ctx(|| format!("write {}", pid_path.display()))?;
-    tracing::info!(component = spec.name, pid, "started");
-    Ok(pid)
+    Ok(command.spawn()?.id())
 }
 
 /// The pid of `name` if its pid file names a live process running the recorded program.

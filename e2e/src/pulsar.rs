@@ -8,7 +8,6 @@
 //! directory; `down` stops exactly the process that pid file names.
 
 use std::fs;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -504,33 +503,14 @@ fn jvm_args(opts: &Options) -> Vec<String> {
 /// the pid file.
 fn spawn(opts: &Options, java: &Path) -> Result<u32> {
     let log_path = opts.log();
-    let log = io(
-        fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path),
-        || format!("open {}", log_path.display()),
-    )?;
-    let err = io(log.try_clone(), || format!("dup {}", log_path.display()))?;
     let mut command = Command::new(java);
     command
         .args(jvm_args(opts))
         // Relative paths Pulsar still uses (e.g. ./offloaders) land in the state directory.
-        .current_dir(&opts.state)
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(err);
-    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::setsid() == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let child = io(command.spawn(), || format!("start {}", java.display()))?;
-    let pid = child.id();
+        .current_dir(&opts.state);
+    let pid = io(process::spawn_detached(&mut command, &log_path), || {
+        format!("start {} (log {})", java.display(), log_path.display())
+    })?;
     io(fs::write(opts.pid_file(), format!("{pid}\n")), || {
         format!("write {}", opts.pid_file().display())
     })?;
