@@ -275,9 +275,23 @@ async fn random_flips_in_every_segment_and_cursor_lose_only_the_hit_records() {
         missing.len()
     );
     let dmg = damage_stats(&b, &t).await;
+    // A flip in the last record of the last segment looks like a torn write:
+    // recovery cuts it off without knowing it was acknowledged, so it is
+    // reported as a truncated tail rather than as lost ids.
+    let last_read = read.iter().max();
+    let cut_tail = missing.iter().filter(|m| Some(**m) > last_read).count();
+    let tail_reported = dmg["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["truncatedTail"] == true);
+    assert!(
+        cut_tail == 0 || tail_reported,
+        "{cut_tail} cut off unreported: {dmg}"
+    );
     assert_eq!(
         dmg["lostEntries"].as_u64(),
-        Some(missing.len() as u64),
+        Some((missing.len() - cut_tail) as u64),
         "{dmg}"
     );
     // The subscription never skips a stored message it had not acknowledged.
@@ -469,8 +483,11 @@ async fn official_client_batches_survive_random_flips_in_every_segment() {
         read.iter().all(|m| acked.contains(m)),
         "only acknowledged messages"
     );
-    assert!(missing <= bound, "{missing} lost, at most {bound} expected");
     let dmg = damage_stats(&b, &t).await;
+    assert!(
+        missing <= bound,
+        "{missing} lost, at most {bound} expected: {dmg}"
+    );
     assert!(
         dmg["lostEntries"].as_u64().unwrap() <= segs.len() as u64,
         "{dmg}"

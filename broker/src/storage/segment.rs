@@ -567,14 +567,14 @@ impl SegmentLog {
         let mut out = Vec::new();
         for w in self.segments.windows(2) {
             let (seg, next) = (&w[0], &w[1]);
-            let last = next.base.saturating_sub(1);
             if next.base > before || next.base == seg.base {
                 break;
             }
-            match self.info(last) {
-                Some(info) if info.publish_time <= older_than_ms => out.push(seg.base),
-                None => out.push(seg.base),
-                _ => break,
+            // The newest entry still stored dates the segment (its last ids may be lost to damage).
+            let newest = (seg.base..next.base).rev().find_map(|id| self.info(id));
+            match newest {
+                Some(info) if info.publish_time > older_than_ms => break,
+                _ => out.push(seg.base),
             }
         }
         out
@@ -741,6 +741,37 @@ mod recovery_tests {
         for i in (0..300).filter(|i| *i != lost[0]) {
             assert_eq!(log.read(i).unwrap(), Bytes::from(payload(i)), "entry {i}");
         }
+    }
+
+    #[test]
+    fn a_segment_whose_last_entry_is_lost_is_kept_for_its_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, mut w) = open(dir.path(), 100, 1 << 20, |_, _| {}).unwrap();
+        for i in 0..10 {
+            write(&mut log, &mut w, i);
+        }
+        assert!(log.segments.len() > 2);
+        let first = log.segments[0].path.clone();
+        drop((log, w));
+        let mut bytes = std::fs::read(&first).unwrap();
+        let n = bytes.len();
+        bytes[n - 2] ^= 0x5a;
+        std::fs::write(&first, &bytes).unwrap();
+        let (log, _) = open(dir.path(), 100, 1 << 20, |_, _| {}).unwrap();
+        let last_of_first = log.segments[1].base - 1;
+        assert!(
+            log.info(last_of_first).is_none(),
+            "the flip cost the segment's last entry"
+        );
+        assert!(
+            log.deletable_segments(log.end_entry(), 0).is_empty(),
+            "its other entries are as recent as ever"
+        );
+        assert_eq!(
+            log.deletable_segments(log.end_entry(), u64::MAX).first(),
+            Some(&0),
+            "and it goes once they are old enough"
+        );
     }
 }
 
