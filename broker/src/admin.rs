@@ -196,7 +196,7 @@ async fn create_topic(
     Path((tenant, ns, topic)): Path<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
     let name = topic_of(&tenant, &ns, &topic)?;
-    if s.broker.existing_topic(&name).is_some() || s.broker.partitions(&name).is_some() {
+    if s.broker.topic_exists(&name) || s.broker.partitions(&name).is_some() {
         return Err(ApiError(
             StatusCode::CONFLICT,
             format!("{name} already exists"),
@@ -237,7 +237,7 @@ async fn get_partitions(
     // protocol's PartitionedMetadata, which may auto-create, answers 0 instead).
     let partitions = match s.broker.partitions(&name) {
         Some(n) => n,
-        None if s.broker.existing_topic(&name).is_some() => 0,
+        None if s.broker.topic_exists(&name) => 0,
         None => return Err(BrokerError::TopicNotFound(name.to_string()).into()),
     };
     Ok(Json(json!({ "partitions": partitions, "deleted": false })))
@@ -248,7 +248,7 @@ async fn delete_topic(
     Path((tenant, ns, topic)): Path<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
     let name = topic_of(&tenant, &ns, &topic)?;
-    s.broker.delete_topic(&name)?;
+    s.broker.delete_topic(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -263,10 +263,7 @@ fn sub_type_name(kind: pulsar::proto::command_subscribe::SubType) -> &'static st
 }
 
 fn stats_of(s: &AppState, name: &TopicName) -> ApiResult<Value> {
-    let t = s
-        .broker
-        .existing_topic(name)
-        .ok_or_else(|| BrokerError::TopicNotFound(name.to_string()))?;
+    let t = s.broker.existing_topic(name)?;
     let st = t.lock();
     let end = st.log.end_entry();
     let mut subs = BTreeMap::new();
@@ -395,10 +392,7 @@ async fn list_subscriptions(
     };
     let mut out = std::collections::BTreeSet::new();
     for p in parts {
-        let t = s
-            .broker
-            .existing_topic(&p)
-            .ok_or_else(|| BrokerError::TopicNotFound(p.to_string()))?;
+        let t = s.broker.existing_topic(&p)?;
         out.extend(
             t.lock()
                 .subscriptions
@@ -428,10 +422,7 @@ async fn delete_subscription(
         None => vec![name.clone()],
     };
     for p in parts {
-        let t = s
-            .broker
-            .existing_topic(&p)
-            .ok_or_else(|| BrokerError::TopicNotFound(p.to_string()))?;
+        let t = s.broker.existing_topic(&p)?;
         if q.force {
             t.force_unsubscribe(&sub).await?;
         } else {

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prost::Message as _;
 use pulsar::proto::Schema;
@@ -27,11 +27,24 @@ pub struct Broker {
     pub pending_global: Arc<Semaphore>,
     /// Bytes of dispatched messages not yet written to sockets, over all connections.
     pub outbound_global: Arc<std::sync::atomic::AtomicUsize>,
-    topics: Mutex<BTreeMap<TopicName, Arc<Topic>>>,
+    topics: Mutex<BTreeMap<TopicName, Slot>>,
     partitioned: Mutex<BTreeMap<TopicName, u32>>,
     schemas: Mutex<HashMap<TopicName, Vec<Schema>>>,
     ids: AtomicU64,
     instance: String,
+}
+
+/// A known topic partition: open with its files, or closed on disk.
+#[derive(Debug)]
+enum Slot {
+    Open(Arc<Topic>),
+    /// Its writer is finishing; the next use must wait (clients retry ServiceNotReady).
+    Closing,
+    /// On disk only; opened on next use. Keeps the figures it had for metrics.
+    Closed {
+        backlog: i64,
+        size: i64,
+    },
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -44,7 +57,7 @@ pub fn schema_version(v: usize) -> Vec<u8> {
 }
 
 impl Broker {
-    /// Opens the data directory and every topic in it.
+    /// Opens the data directory; its topics open on first use.
     pub fn open(config: BrokerConfig) -> Result<Arc<Broker>> {
         let topics_dir = config.data_dir.join("topics");
         std::fs::create_dir_all(&topics_dir).map_err(|e| BrokerError::io(&topics_dir, e))?;
@@ -64,8 +77,13 @@ impl Broker {
             config,
         });
         for name in broker.stored_topics()? {
-            let t = Topic::open(name.clone(), &broker.config, broker.metrics.clone())?;
-            lock(&broker.topics).insert(name, t);
+            lock(&broker.topics).insert(
+                name,
+                Slot::Closed {
+                    backlog: 0,
+                    size: 0,
+                },
+            );
         }
         broker.load_schemas()?;
         Ok(broker)
@@ -98,37 +116,87 @@ impl Broker {
 
     /// The partition (or plain topic), created on first use when allowed.
     pub fn topic(&self, name: &TopicName, create: bool) -> Result<Arc<Topic>> {
-        if let Some(t) = lock(&self.topics).get(name) {
-            return Ok(t.clone());
-        }
-        let is_partition_of_known = name
-            .partition_of()
-            .is_some_and(|(base, i)| self.partitions(&base).is_some_and(|n| i < n));
-        if !(is_partition_of_known || create && self.config.auto_create_topics) {
-            return Err(BrokerError::TopicNotFound(name.to_string()));
-        }
-        if self.partitions(name).is_some() {
-            return Err(BrokerError::Protocol(format!(
-                "{name} is partitioned; use its partitions"
-            )));
+        let known = match lock(&self.topics).get(name) {
+            Some(Slot::Open(t)) => return Ok(t.clone()),
+            Some(Slot::Closing) => return Err(closing(name)),
+            Some(Slot::Closed { .. }) => true,
+            None => false,
+        };
+        if !known {
+            let is_partition_of_known = name
+                .partition_of()
+                .is_some_and(|(base, i)| self.partitions(&base).is_some_and(|n| i < n));
+            if !(is_partition_of_known || create && self.config.auto_create_topics) {
+                return Err(BrokerError::TopicNotFound(name.to_string()));
+            }
+            if self.partitions(name).is_some() {
+                return Err(BrokerError::Protocol(format!(
+                    "{name} is partitioned; use its partitions"
+                )));
+            }
         }
         let mut topics = lock(&self.topics);
-        if let Some(t) = topics.get(name) {
-            return Ok(t.clone());
+        match topics.get(name) {
+            Some(Slot::Open(t)) => return Ok(t.clone()),
+            Some(Slot::Closing) => return Err(closing(name)),
+            _ => {}
         }
         let t = Topic::open(name.clone(), &self.config, self.metrics.clone())?;
-        topics.insert(name.clone(), t.clone());
+        topics.insert(name.clone(), Slot::Open(t.clone()));
+        self.metrics.open_topics.inc();
         Ok(t)
     }
 
-    /// An already open partition.
-    pub fn existing_topic(&self, name: &TopicName) -> Option<Arc<Topic>> {
-        lock(&self.topics).get(name).cloned()
+    /// Whether the partition exists (open or on disk).
+    pub fn topic_exists(&self, name: &TopicName) -> bool {
+        lock(&self.topics).contains_key(name)
+    }
+
+    /// An existing partition, opened if it was closed; never created.
+    pub fn existing_topic(&self, name: &TopicName) -> Result<Arc<Topic>> {
+        if !self.topic_exists(name) {
+            return Err(BrokerError::TopicNotFound(name.to_string()));
+        }
+        self.topic(name, false)
     }
 
     /// Every open partition.
     pub fn all_topics(&self) -> Vec<Arc<Topic>> {
-        lock(&self.topics).values().cloned().collect()
+        lock(&self.topics)
+            .values()
+            .filter_map(|s| match s {
+                Slot::Open(t) => Some(t.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Closes the partitions nobody has used for `idle` (their files close; the
+    /// next use reopens them from disk). A topic is used while a producer or
+    /// consumer is attached or anything besides this map holds it.
+    pub async fn close_idle_topics(&self, idle: Duration) {
+        let now = Instant::now();
+        let mut closing = Vec::new();
+        {
+            let mut topics = lock(&self.topics);
+            for (name, slot) in topics.iter_mut() {
+                let Slot::Open(t) = slot else { continue };
+                let held_elsewhere = Arc::strong_count(t) > 1;
+                if t.unused_for(held_elsewhere, now) < idle {
+                    continue;
+                }
+                let (backlog, size) = t.backlog_and_size();
+                if let Slot::Open(t) = std::mem::replace(slot, Slot::Closing) {
+                    closing.push((name.clone(), t, backlog, size));
+                }
+            }
+        }
+        for (name, t, backlog, size) in closing {
+            t.close().await;
+            tracing::debug!(topic = %name, "closed idle topic");
+            lock(&self.topics).insert(name, Slot::Closed { backlog, size });
+            self.metrics.open_topics.dec();
+        }
     }
 
     /// Partition count of a partitioned topic.
@@ -164,17 +232,30 @@ impl Broker {
     }
 
     /// Deletes a topic (all partitions when partitioned) and its files.
-    pub fn delete_topic(&self, name: &TopicName) -> Result<()> {
+    pub async fn delete_topic(&self, name: &TopicName) -> Result<()> {
         let parts: Vec<TopicName> = match self.partitions(name) {
             Some(n) => (0..n).map(|i| name.partition(i)).collect(),
             None => vec![name.clone()],
         };
         let mut found = false;
         for p in parts {
-            if let Some(t) = lock(&self.topics).remove(&p) {
+            let slot = {
+                let mut topics = lock(&self.topics);
+                if let Some(Slot::Closing) = topics.get(&p) {
+                    return Err(closing(&p));
+                }
+                topics.remove(&p)
+            };
+            if let Some(slot) = slot {
                 found = true;
-                let dir = t.dir().to_path_buf();
-                drop(t);
+                if let Slot::Open(t) = slot {
+                    self.metrics.open_topics.dec();
+                    // Wait for its writer unless a client still holds it (it then fails on its own).
+                    if Arc::strong_count(&t) == 1 {
+                        t.close().await;
+                    }
+                }
+                let dir = self.config.data_dir.join("topics").join(p.storage_path());
                 std::fs::remove_dir_all(&dir).map_err(|e| BrokerError::io(&dir, e))?;
             }
         }
@@ -282,23 +363,31 @@ impl Broker {
             loop {
                 tick.tick().await;
                 let Some(b) = broker.upgrade() else { return };
-                let (mut backlog, mut size) = (0i64, 0i64);
                 for t in b.all_topics() {
                     t.maintain(every, b.config.retention);
-                    let st = t.lock();
-                    let end = st.log.end_entry();
-                    backlog += st
-                        .subscriptions
-                        .values()
-                        .map(|s| s.backlog(end) as i64)
-                        .sum::<i64>();
-                    size += st.log.size_bytes() as i64;
+                }
+                if !b.config.topic_idle_close.is_zero() {
+                    b.close_idle_topics(b.config.topic_idle_close).await;
+                }
+                let (mut backlog, mut size) = (0i64, 0i64);
+                for slot in lock(&b.topics).values() {
+                    let (bl, sz) = match slot {
+                        Slot::Open(t) => t.backlog_and_size(),
+                        Slot::Closed { backlog, size } => (*backlog, *size),
+                        Slot::Closing => (0, 0),
+                    };
+                    backlog += bl;
+                    size += sz;
                 }
                 b.metrics.backlog.set(backlog);
                 b.metrics.storage_bytes.set(size);
             }
         });
     }
+}
+
+fn closing(name: &TopicName) -> BrokerError {
+    BrokerError::NotReady(format!("{name} is closing after being idle; retry"))
 }
 
 fn encode_schemas(versions: &[Schema]) -> Vec<u8> {

@@ -75,6 +75,9 @@ pub struct BrokerConfig {
     pub segment_bytes: u64,
     /// Fully acknowledged segments are kept at least this long.
     pub retention: Duration,
+    /// A topic with no producer, consumer or request for this long is closed (its files too)
+    /// and reopened from disk on next use; zero keeps topics open.
+    pub topic_idle_close: Duration,
     /// Bytes of not-yet-durable publishes a connection may have in flight.
     pub max_pending_bytes_per_connection: usize,
     /// Same bound across all connections.
@@ -133,6 +136,7 @@ impl Default for BrokerConfig {
             max_message_size: 5 * 1024 * 1024,
             segment_bytes: 64 * 1024 * 1024,
             retention: Duration::from_secs(3600),
+            topic_idle_close: Duration::from_secs(60),
             max_pending_bytes_per_connection: 64 * 1024 * 1024,
             max_pending_bytes_global: 512 * 1024 * 1024,
             max_frame_size_before_connect: 64 * 1024,

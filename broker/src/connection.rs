@@ -461,7 +461,7 @@ impl Connection {
         use command_partitioned_topic_metadata_response::LookupType;
         let result = topic_name(&m.topic).and_then(|t| match self.broker.partitions(&t) {
             Some(n) => Ok(n),
-            None if t.partition_of().is_some() || self.broker.existing_topic(&t).is_some() => Ok(0),
+            None if t.partition_of().is_some() || self.broker.topic_exists(&t) => Ok(0),
             None if self.broker.config.auto_create_topics => Ok(0),
             None => Err(BrokerError::TopicNotFound(t.to_string())),
         });

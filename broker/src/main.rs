@@ -60,6 +60,9 @@ struct Args {
     /// Keep fully acknowledged segments at least this many seconds.
     #[arg(long, env = "FMESH_BROKER_RETENTION_SECS", default_value_t = 3600)]
     retention_secs: u64,
+    /// Close a topic (and its files) unused for this long; it reopens on next use. 0: never.
+    #[arg(long, env = "FMESH_BROKER_TOPIC_IDLE_CLOSE_SECS", default_value_t = 60)]
+    topic_idle_close_secs: u64,
     /// Accepted static tokens, `token=role` (comma separated); enables token auth.
     #[arg(long, env = "FMESH_BROKER_AUTH_TOKENS", value_delimiter = ',')]
     auth_tokens: Vec<String>,
@@ -162,6 +165,7 @@ async fn main() -> anyhow::Result<()> {
         max_message_size: args.max_message_size,
         segment_bytes: args.segment_bytes,
         retention: Duration::from_secs(args.retention_secs),
+        topic_idle_close: Duration::from_secs(args.topic_idle_close_secs),
         max_frame_size_before_connect: args.max_frame_size_before_connect,
         max_connections: args.max_connections,
         idle_timeout: Duration::from_secs(args.idle_timeout_secs),

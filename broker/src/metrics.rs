@@ -10,6 +10,8 @@ use prometheus_client::registry::Registry;
 pub struct Metrics {
     /// Open client connections.
     pub connections: Gauge,
+    /// Topic partitions open (with their files); idle ones close.
+    pub open_topics: Gauge,
     /// Connected producers.
     pub producers: Gauge,
     /// Connected consumers.
@@ -58,6 +60,7 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics {
             connections: Gauge::default(),
+            open_topics: Gauge::default(),
             producers: Gauge::default(),
             consumers: Gauge::default(),
             messages_in: Counter::default(),
@@ -84,6 +87,11 @@ impl Metrics {
             "connections",
             "Open client connections",
             self.connections.clone(),
+        );
+        r.register(
+            "open_topics",
+            "Topic partitions open with their files",
+            self.open_topics.clone(),
         );
         r.register("producers", "Connected producers", self.producers.clone());
         r.register("consumers", "Connected consumers", self.consumers.clone());

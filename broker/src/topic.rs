@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use pulsar::proto::{
@@ -147,8 +147,16 @@ pub struct Topic {
     dir: PathBuf,
     state: Mutex<TopicState>,
     writer: mpsc::UnboundedSender<WriteOp<WriteCtx>>,
+    /// The writer task, awaited when the topic closes so no two writers share its files.
+    writer_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Since when nothing has used the topic (see [`Topic::unused_for`]).
+    unused_since: Mutex<Option<Instant>>,
     metrics: Arc<Metrics>,
     dedup: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn now_ms() -> u64 {
@@ -234,16 +242,60 @@ impl Topic {
                 last_counts: (0, 0, 0, 0),
             }),
             writer: tx,
+            writer_task: Mutex::new(None),
+            unused_since: Mutex::new(None),
             metrics: metrics.clone(),
             dedup: cfg.deduplication,
         });
         let weak: Weak<Topic> = Arc::downgrade(&topic);
-        tokio::spawn(writer::run(seg_writer, rx, cfg.fsync, metrics, move |c| {
+        let task = tokio::spawn(writer::run(seg_writer, rx, cfg.fsync, metrics, move |c| {
             if let Some(t) = weak.upgrade() {
                 t.committed(c);
             }
         }));
+        *lock(&topic.writer_task) = Some(task);
         Ok(topic)
+    }
+
+    /// How long nothing has used this topic: no producer, no consumer, and
+    /// `in_use` false (the caller saw no other holder of it). Zero while used.
+    pub fn unused_for(&self, in_use: bool, now: Instant) -> Duration {
+        let st = self.lock();
+        let used = in_use
+            || !st.producers.is_empty()
+            || !st.waiting.is_empty()
+            || st.subscriptions.values().any(|s| !s.consumers().is_empty());
+        drop(st);
+        let mut since = lock(&self.unused_since);
+        if used {
+            *since = None;
+            return Duration::ZERO;
+        }
+        now.saturating_duration_since(*since.get_or_insert(now))
+    }
+
+    /// Backlog (entries over all subscriptions) and bytes stored, for metrics.
+    pub fn backlog_and_size(&self) -> (i64, i64) {
+        let st = self.lock();
+        let end = st.log.end_entry();
+        let backlog = st
+            .subscriptions
+            .values()
+            .map(|s| s.backlog(end) as i64)
+            .sum::<i64>();
+        (backlog, st.log.size_bytes() as i64)
+    }
+
+    /// Drops this (last) handle of the topic and waits until its writer has
+    /// written what was queued and closed the files.
+    pub async fn close(self: Arc<Self>) {
+        let task = lock(&self.writer_task).take();
+        drop(self);
+        if let Some(task) = task
+            && let Err(e) = task.await
+        {
+            tracing::error!(error = %e, "topic writer failed while closing");
+        }
     }
 
     /// Locks the partition state (a poisoned lock means a bug; keep serving).

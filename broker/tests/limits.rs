@@ -250,3 +250,86 @@ async fn connections_past_the_cap_are_refused_with_the_setting_named() {
     .await;
     assert!(got_in);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unused_topics_close_their_files_and_reopen_with_their_data() {
+    const TOPICS: usize = 300;
+    let dir = tempfile::tempdir().unwrap();
+    let b = common::process::BrokerProcess::start(dir.path(), &["--topic-idle-close-secs", "1"]);
+    let before = b.open_fds();
+    let pulsar = common::client(&b.url).await;
+    for i in 0..TOPICS {
+        let mut p = within(
+            "producer",
+            pulsar
+                .producer()
+                .with_topic(topic(&format!("idle-{i}")))
+                .build(),
+        )
+        .await
+        .unwrap();
+        within("send", async {
+            p.send_non_blocking(format!("m{i}")).await.unwrap().await
+        })
+        .await
+        .unwrap();
+        p.close().await.unwrap();
+    }
+    let busy = b.open_fds();
+    // Maintenance runs every 5 s; a topic unused for 1 s closes on the tick after.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut idle = busy;
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        idle = b.open_fds();
+        if idle < before + 20 {
+            break;
+        }
+    }
+    println!(
+        "open fds: {before} at start, {busy} with {TOPICS} topics used, {idle} once they were idle"
+    );
+    assert!(
+        busy >= before + TOPICS,
+        "each open topic holds files ({busy} fds)"
+    );
+    assert!(
+        idle < before + 20,
+        "idle topics keep {idle} fds open (start: {before})"
+    );
+    // A closed topic is still listed, and reopens with what it stored.
+    let (status, body) = common::http::request(
+        b.admin_addr(),
+        "GET",
+        "/admin/v2/persistent/public/default",
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let listed: Vec<String> = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        listed.iter().filter(|t| t.contains("/idle-")).count(),
+        TOPICS,
+        "{listed:?}"
+    );
+    let mut c: pulsar::Consumer<String, _> = within(
+        "consumer",
+        pulsar
+            .consumer()
+            .with_topic(topic("idle-7"))
+            .with_subscription("s")
+            .with_options(ConsumerOptions {
+                initial_position: InitialPosition::Earliest,
+                ..Default::default()
+            })
+            .build(),
+    )
+    .await
+    .unwrap();
+    let m = within("message after reopening", c.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.deserialize().unwrap(), "m7");
+}

@@ -72,6 +72,13 @@ impl BrokerProcess {
             * 1024
     }
 
+    /// File descriptors the broker process holds open.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .expect("proc fd")
+            .count()
+    }
+
     /// SIGKILL: no shutdown path runs.
     pub fn kill9(mut self) {
         self.child.kill().expect("kill -9");
