@@ -333,3 +333,40 @@ async fn unused_topics_close_their_files_and_reopen_with_their_data() {
         .unwrap();
     assert_eq!(m.deserialize().unwrap(), "m7");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_descriptors_the_accept_loop_backs_off_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = common::process::BrokerProcess::start(dir.path(), &[]);
+    let addr: std::net::SocketAddr = b.url.trim_start_matches("pulsar://").parse().unwrap();
+    b.limit_open_files(b.open_fds() + 4);
+    // More clients than descriptors left: the kernel completes their handshakes,
+    // accept() then fails with EMFILE while they wait in the backlog.
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        held.push(TcpStream::connect(addr).await.unwrap());
+    }
+    let logged_before = b.log_lines.load(std::sync::atomic::Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let logged = b.log_lines.load(std::sync::atomic::Ordering::Relaxed) - logged_before;
+    println!("out of descriptors for 5 s: {logged} log lines");
+    assert!(logged <= 30, "the accept loop logged {logged} lines in 5 s");
+    drop(held);
+    b.limit_open_files(1024);
+    let connected = within("a client gets in once descriptors are free", async {
+        loop {
+            let mut f = Framed::new(
+                TcpStream::connect(addr).await.unwrap(),
+                FrameCodec::new(1 << 20),
+            );
+            let _ = f.send(connect_frame()).await;
+            if let Ok(Some(Ok(r))) = tokio::time::timeout(Duration::from_secs(2), f.next()).await
+                && r.command.connected.is_some()
+            {
+                break true;
+            }
+        }
+    })
+    .await;
+    assert!(connected);
+}

@@ -4,6 +4,8 @@ use std::io::{BufRead, BufReader};
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A running broker binary; killed when dropped.
 pub struct BrokerProcess {
@@ -12,6 +14,8 @@ pub struct BrokerProcess {
     pub url: String,
     /// `http://127.0.0.1:port` of the admin API.
     pub admin: String,
+    /// Lines the broker has logged (warnings and errors: it runs with `RUST_LOG=warn`).
+    pub log_lines: Arc<AtomicUsize>,
 }
 
 impl BrokerProcess {
@@ -29,8 +33,11 @@ impl BrokerProcess {
         let stdout = child.stdout.take().expect("stdout");
         // Logs go to stdout too: find the ready line, then keep draining so the broker never blocks.
         let (tx, rx) = std::sync::mpsc::channel();
+        let log_lines = Arc::new(AtomicUsize::new(0));
+        let counter = log_lines.clone();
         std::thread::spawn(move || {
             for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+                counter.fetch_add(1, Ordering::Relaxed);
                 if l.contains("fmesh-broker ready") {
                     let _ = tx.send(l);
                 }
@@ -48,6 +55,7 @@ impl BrokerProcess {
         BrokerProcess {
             url: word("pulsar://"),
             admin: word("http://"),
+            log_lines,
             child,
         }
     }
@@ -77,6 +85,19 @@ impl BrokerProcess {
         std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
             .expect("proc fd")
             .count()
+    }
+
+    /// Sets the broker's soft open-file limit to `n` (the hard limit stays).
+    pub fn limit_open_files(&self, n: usize) {
+        let st = Command::new("prlimit")
+            .args([
+                "--pid",
+                &self.child.id().to_string(),
+                &format!("--nofile={n}:"),
+            ])
+            .status()
+            .expect("prlimit (util-linux)");
+        assert!(st.success(), "prlimit failed");
     }
 
     /// SIGKILL: no shutdown path runs.
