@@ -490,24 +490,66 @@ async fn upload_package(
             ApiError(StatusCode::BAD_REQUEST, text)
         }
     };
-    let (mut data, mut meta) = (None, PackageMetadata::default());
-    while let Some(field) = form.next_field().await.map_err(bad)? {
+    // The file part streams to a staged file: memory stays flat whatever the package's size.
+    let store = s.packages.clone();
+    let (p, st) = (pkg.clone(), store.clone());
+    let staged = tokio::task::spawn_blocking(move || st.stage(&p))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let received = receive_upload(&mut form, &staged, bad).await;
+    let (has_file, meta) = match received {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&staged).await;
+            return Err(e);
+        }
+    };
+    if !has_file {
+        let _ = tokio::fs::remove_file(&staged).await;
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "missing file part".into(),
+        ));
+    }
+    tokio::task::spawn_blocking(move || store.commit(&pkg, &staged, meta))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Reads the multipart form: the `file` part into `staged`, the `metadata` part parsed.
+async fn receive_upload(
+    form: &mut Multipart,
+    staged: &std::path::Path,
+    bad: impl Fn(axum::extract::multipart::MultipartError) -> ApiError,
+) -> ApiResult<(bool, PackageMetadata)> {
+    use tokio::io::AsyncWriteExt;
+    let io_error = |e: std::io::Error| {
+        ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{}: {e}", staged.display()),
+        )
+    };
+    let (mut has_file, mut meta) = (false, PackageMetadata::default());
+    while let Some(mut field) = form.next_field().await.map_err(&bad)? {
         match field.name() {
-            Some("file") => data = Some(field.bytes().await.map_err(bad)?),
+            Some("file") => {
+                let mut out = tokio::fs::File::create(staged).await.map_err(io_error)?;
+                while let Some(chunk) = field.chunk().await.map_err(&bad)? {
+                    out.write_all(&chunk).await.map_err(io_error)?;
+                }
+                out.flush().await.map_err(io_error)?;
+                has_file = true;
+            }
             Some("metadata") => {
-                let raw = field.bytes().await.map_err(bad)?;
+                let raw = field.bytes().await.map_err(&bad)?;
                 meta = serde_json::from_slice(&raw)
                     .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("metadata: {e}")))?;
             }
             _ => {}
         }
     }
-    let data = data.ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, "missing file part".into()))?;
-    let store = s.packages.clone();
-    tokio::task::spawn_blocking(move || store.upload(&pkg, &data, meta))
-        .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
-    Ok(StatusCode::NO_CONTENT)
+    Ok((has_file, meta))
 }
 
 async fn download_package(
@@ -515,13 +557,23 @@ async fn download_package(
     Path((kind, tenant, ns, name, version)): Path<(String, String, String, String, String)>,
 ) -> ApiResult<Response> {
     let pkg = package(&kind, &tenant, &ns, &name, &version)?;
-    let data = s.packages.download(&pkg)?;
+    let path = s.packages.data_path(&pkg)?;
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| BrokerError::io(&path, e))?;
+    let len = file
+        .metadata()
+        .await
+        .map_err(|e| BrokerError::io(&path, e))?
+        .len();
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("application/octet-stream"),
     );
-    Ok((headers, data).into_response())
+    headers.insert(header::CONTENT_LENGTH, header::HeaderValue::from(len));
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    Ok((headers, body).into_response())
 }
 
 async fn delete_package(

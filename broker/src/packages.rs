@@ -130,7 +130,15 @@ impl PackageStore {
     }
 
     /// Stores a package version; refuses to overwrite an existing one.
-    pub fn upload(&self, pkg: &PackageName, data: &[u8], mut meta: PackageMetadata) -> Result<()> {
+    pub fn upload(&self, pkg: &PackageName, data: &[u8], meta: PackageMetadata) -> Result<()> {
+        let staged = self.stage(pkg)?;
+        std::fs::write(&staged, data).map_err(|e| BrokerError::io(&staged, e))?;
+        self.commit(pkg, &staged, meta)
+    }
+
+    /// Where an upload of `pkg` is written before [`PackageStore::commit`]
+    /// (a file of its own, so concurrent uploads never mix). Refuses an existing version.
+    pub fn stage(&self, pkg: &PackageName) -> Result<PathBuf> {
         let dir = pkg.dir(&self.root);
         if dir.join("data").exists() {
             return Err(BrokerError::ProducerBusy(format!(
@@ -138,10 +146,37 @@ impl PackageStore {
             )));
         }
         std::fs::create_dir_all(&dir).map_err(|e| BrokerError::io(&dir, e))?;
-        meta.create_time = now_ms();
-        meta.modification_time = meta.create_time;
-        write_atomic(&dir.join("data"), data)?;
-        self.write_meta(pkg, &meta)
+        static UPLOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = UPLOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(dir.join(format!("upload-{}-{n}.tmp", std::process::id())))
+    }
+
+    /// Makes a staged upload the version's data (durably), with its metadata.
+    pub fn commit(
+        &self,
+        pkg: &PackageName,
+        staged: &Path,
+        mut meta: PackageMetadata,
+    ) -> Result<()> {
+        let data = pkg.dir(&self.root).join("data");
+        let result = (|| {
+            if data.exists() {
+                return Err(BrokerError::ProducerBusy(format!(
+                    "package {pkg} already exists"
+                )));
+            }
+            std::fs::File::open(staged)
+                .and_then(|f| f.sync_all())
+                .and_then(|()| std::fs::rename(staged, &data))
+                .map_err(|e| BrokerError::io(&data, e))?;
+            meta.create_time = now_ms();
+            meta.modification_time = meta.create_time;
+            self.write_meta(pkg, &meta)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(staged);
+        }
+        result
     }
 
     fn write_meta(&self, pkg: &PackageName, meta: &PackageMetadata) -> Result<()> {
@@ -150,15 +185,20 @@ impl PackageStore {
         write_atomic(&pkg.dir(&self.root).join("metadata.json"), &body)
     }
 
+    /// The file holding a package version's bytes.
+    pub fn data_path(&self, pkg: &PackageName) -> Result<PathBuf> {
+        let path = pkg.dir(&self.root).join("data");
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(BrokerError::NotFound(format!("package {pkg} not found")))
+        }
+    }
+
     /// The bytes of a package version.
     pub fn download(&self, pkg: &PackageName) -> Result<Vec<u8>> {
-        let path = pkg.dir(&self.root).join("data");
-        std::fs::read(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                BrokerError::NotFound(format!("package {pkg} not found"))
-            }
-            _ => BrokerError::io(&path, e),
-        })
+        let path = self.data_path(pkg)?;
+        std::fs::read(&path).map_err(|e| BrokerError::io(&path, e))
     }
 
     /// Metadata of a package version.

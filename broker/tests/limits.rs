@@ -370,3 +370,59 @@ async fn out_of_descriptors_the_accept_loop_backs_off_and_recovers() {
     .await;
     assert!(connected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn package_uploads_and_downloads_stream_through_flat_memory() {
+    const SIZE: usize = 128 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let b = common::process::BrokerProcess::start(dir.path(), &[]);
+    let data: Vec<u8> = (0..SIZE).map(|i| (i * 7 + i / 4093) as u8).collect();
+    let (ctype, body) = common::http::multipart(&[("file", &data), ("metadata", b"{}")]);
+    let url = "/admin/v3/packages/function/public/default/big/v1";
+    let rss_before = b.peak_rss_bytes();
+    let (status, resp) = common::http::request(
+        b.admin_addr(),
+        "POST",
+        url,
+        &[("Content-Type", &ctype)],
+        &body,
+    )
+    .await;
+    assert_eq!(status, 204, "{}", String::from_utf8_lossy(&resp));
+    let rss_upload = b.peak_rss_bytes();
+    let (status, got) = common::http::request(b.admin_addr(), "GET", url, &[], b"").await;
+    let rss_download = b.peak_rss_bytes();
+    assert_eq!(status, 200);
+    assert!(
+        got == data,
+        "downloaded {} bytes differ from the {SIZE} uploaded",
+        got.len()
+    );
+    let mib = |n: u64| n as f64 / f64::from(1 << 20);
+    println!(
+        "128 MiB package: broker peak RSS {:.0} MiB before, {:.0} after the upload, {:.0} after the download",
+        mib(rss_before),
+        mib(rss_upload),
+        mib(rss_download)
+    );
+    let grew = rss_upload.max(rss_download).saturating_sub(rss_before);
+    assert!(grew < 32 << 20, "the broker grew by {:.0} MiB", mib(grew));
+    let staged: Vec<_> = walk(dir.path())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "tmp"))
+        .collect();
+    assert!(staged.is_empty(), "staged files left: {staged:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

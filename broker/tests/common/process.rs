@@ -70,14 +70,22 @@ impl BrokerProcess {
 
     /// Resident memory of the broker process, in bytes.
     pub fn rss_bytes(&self) -> u64 {
+        self.status_kib("VmRSS:") * 1024
+    }
+
+    /// The most resident memory the broker process ever had, in bytes.
+    pub fn peak_rss_bytes(&self) -> u64 {
+        self.status_kib("VmHWM:") * 1024
+    }
+
+    fn status_kib(&self, field: &str) -> u64 {
         let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .expect("proc status");
         s.lines()
-            .find(|l| l.starts_with("VmRSS:"))
+            .find(|l| l.starts_with(field))
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|v| v.parse::<u64>().ok())
-            .expect("VmRSS")
-            * 1024
+            .unwrap_or_else(|| panic!("{field} in /proc status"))
     }
 
     /// File descriptors the broker process holds open.
