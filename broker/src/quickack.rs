@@ -3,7 +3,7 @@
 //! pulsar-rs does not set `TCP_NODELAY`, so its socket holds back each small frame (a send,
 //! an ack, a flow) until the previous one is acknowledged, while Linux delays that ACK by up
 //! to 40 ms unless data goes the other way. Together they put ~18 ms on every send→receipt
-//! at 1000 msg/s (measured with `fmesh-broker-bench`; 0.4 ms with delayed ACKs off). The
+//! at 1000 msg/s (measured with the `broker-bench` example; 0.4 ms with delayed ACKs off). The
 //! broker cannot change the client's socket, so it acknowledges at once instead:
 //! `TCP_QUICKACK`, re-armed after every read because the kernel clears it on its own.
 

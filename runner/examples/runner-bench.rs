@@ -20,7 +20,7 @@ use tokio::process::Child;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Parser)]
-#[command(name = "fmesh-runner-bench")]
+#[command(name = "runner-bench")]
 struct Args {
     /// Messages per throughput run.
     #[arg(long, default_value_t = 20_000)]
@@ -530,7 +530,7 @@ async fn latency(ctx: &Ctx, s: Scenario, rate: u64, secs: u64) -> anyhow::Result
 
 fn print_table(rows: &[(&str, Scenario, Row)], args: &Args) {
     println!(
-        "\nfmesh-runner-bench: {} msgs per throughput run, latency at {} msg/s for {} s (100 B); fmesh = fmesh-broker in-process, pulsar = Apache Pulsar at its URL",
+        "\nrunner-bench: {} msgs per throughput run, latency at {} msg/s for {} s (100 B); fmesh = fmesh-broker in-process, pulsar = Apache Pulsar at its URL",
         args.messages, args.rate, args.latency_secs
     );
     println!(

@@ -13,7 +13,7 @@ use pulsar::consumer::{ConsumerOptions, InitialPosition};
 use pulsar::{Pulsar, SubType, TokioExecutor, producer};
 
 #[derive(Debug, Parser)]
-#[command(name = "fmesh-connectors-bench")]
+#[command(name = "connectors-bench")]
 struct Args {
     /// Messages per run.
     #[arg(long, default_value_t = 50_000)]

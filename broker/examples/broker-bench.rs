@@ -1,7 +1,7 @@
-//! `fmesh-broker-bench`: loopback figures for the embedded broker with pulsar-rs,
+//! `broker-bench` (`cargo run --release -p fmesh-broker --example broker-bench`): loopback figures for the embedded broker with pulsar-rs,
 //! beside the floors of this machine (raw TCP copy, the disk's own fsync rate).
 //!
-//! Usage: `fmesh-broker-bench [--secs N] [--dir DIR]` (an in-process broker per fsync policy).
+//! Usage: `broker-bench [--secs N] [--dir DIR]` (an in-process broker per fsync policy).
 
 use std::io::Write;
 use std::sync::Arc;
