@@ -15,8 +15,8 @@ use crate::error::RunnerError;
 /// Prefetch when the spec sets no `receiverQueueSize`. Pulsar's client default is 1000, but
 /// pulsar-rs keeps every prefetched message as a whole decoded frame (~12 KiB for a small
 /// one): 100 keeps the instance within its 30 MiB budget while a backlog drains, at some cost
-/// in peak throughput (runner/README.md, "Memory and throughput"); a function that needs the throughput sets
-/// its own.
+/// in peak throughput (runner/README.md, "Memory and throughput"); a function that needs the
+/// throughput sets its own.
 pub const DEFAULT_RECEIVER_QUEUE: u32 = 100;
 
 /// Most output sends kept awaiting their receipt, whatever `maxPendingAsyncRequests` and
