@@ -1,10 +1,11 @@
 //! Immediate TCP acknowledgements on client connections.
 //!
-//! pulsar-rs does not set `TCP_NODELAY`, so its socket holds back each small frame (a send,
-//! an ack, a flow) until the previous one is acknowledged, while Linux delays that ACK by up
-//! to 40 ms unless data goes the other way. Together they put ~18 ms on every send→receipt
-//! at 1000 msg/s (measured with the `broker-bench` example; 0.4 ms with delayed ACKs off). The
-//! broker cannot change the client's socket, so it acknowledges at once instead:
+//! Upstream pulsar-rs does not set `TCP_NODELAY` (fmesh patches it to), so its socket holds
+//! back each small frame (a send, an ack, a flow) until the previous one is acknowledged,
+//! while Linux delays that ACK by up to 40 ms unless data goes the other way. Together they
+//! put a delayed ACK on every send→receipt, and a client with a bounded number of sends in
+//! flight is then capped by that latency (the `broker-bench` example's e2e latency line shows it).
+//! The broker cannot change a client's socket, so it acknowledges at once instead:
 //! `TCP_QUICKACK`, re-armed after every read because the kernel clears it on its own.
 
 use std::io;

@@ -60,8 +60,8 @@ impl FieldPath {
     pub fn key(&self, k: &str) -> Self {
         self.joined(&["[", k, "]"])
     }
-    // Validation builds thousands of paths per mesh: concatenation, not `format!`, which cost
-    // a quarter of validation's time (81 µs instead of 112 for a 20-member mesh).
+    // Validation builds thousands of paths per mesh: one sized allocation and concatenation,
+    // not `format!`, whose formatting machinery dominated the cost of building them.
     fn joined(&self, parts: &[&str]) -> Self {
         let extra: usize = parts.iter().map(|p| p.len()).sum();
         let mut out = String::with_capacity(self.0.len() + extra + 4);

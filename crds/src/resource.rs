@@ -51,7 +51,7 @@ impl Resource {
 
     /// Parses as [`Resource::parse`] does but without looking for unknown fields, so the
     /// report of a parsed resource is empty: for callers that show no warnings (admission's
-    /// defaulting, an UPDATE's old object), where that walk was a tenth of the request's cost.
+    /// defaulting, an UPDATE's old object), which need not pay for that second walk.
     pub fn parse_without_warnings(doc: &Value) -> Parsed {
         Self::parse_with(doc, false)
     }

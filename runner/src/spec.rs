@@ -13,15 +13,17 @@ use crate::connectors;
 use crate::error::RunnerError;
 
 /// Prefetch when the spec sets no `receiverQueueSize`. Pulsar's client default is 1000, but
-/// pulsar-rs holds ~12 KiB per prefetched message: 100 keeps the instance under 30 MiB while
-/// a backlog drains, at a measured cost in peak throughput (runner/README.md, "Tests and
-/// bench"); a function that needs the throughput sets its own.
+/// pulsar-rs keeps every prefetched message as a whole decoded frame (~12 KiB for a small
+/// one): 100 keeps the instance within its 30 MiB budget while a backlog drains, at some cost
+/// in peak throughput (runner/README.md, "Memory and throughput"); a function that needs the
+/// throughput sets its own.
 pub const DEFAULT_RECEIVER_QUEUE: u32 = 100;
 
 /// Most output sends kept awaiting their receipt, whatever `maxPendingAsyncRequests` and
 /// `producerConf.maxPendingMessages` allow (both default to Pulsar's 1000): pulsar-rs holds
-/// about 25 KiB per outstanding send (measured), so 1000 would cost some 25 MiB while a
-/// backlog drains; 200 keeps the bench's throughput (runner/README.md, "Tests and bench").
+/// about 25 KiB per outstanding send (a spawned task embedding the producer's reconnect
+/// path), so 1000 would cost some 25 MiB while a backlog drains; 200 still keeps the bench's
+/// throughput (runner/README.md, "Memory and throughput").
 pub const MAX_OUTSTANDING_SENDS: usize = 200;
 
 /// Which kind of workload the spec describes.

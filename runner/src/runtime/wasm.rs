@@ -245,8 +245,9 @@ static COMPILER: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::
 
 /// Makes [`WasmFunction::load`] compile modules in a child process, `exe --compile-wasm IN
 /// OUT [--fuel]` (a binary whose `main` calls [`compile_file`] for that), and load the
-/// result. Cranelift then never runs in the instance: its heap and the ~8 MiB of its code
-/// pages stay out of the instance's resident memory (runner/README.md, "Tests and bench").
+/// result. Cranelift then never runs in the instance: its compile heap and its code pages
+/// never enter the resident memory of the long-lived instance (runner/README.md, "Memory and
+/// throughput").
 pub fn compile_out_of_process(exe: std::path::PathBuf) {
     let _ = COMPILER.set(exe);
 }
