@@ -12,8 +12,6 @@ pub mod codec;
 pub mod config;
 pub mod connection;
 pub mod error;
-#[cfg(feature = "testing")]
-pub mod fuzz;
 pub mod metrics;
 pub mod murmur3;
 pub mod outbox;

@@ -1,13 +1,11 @@
-//! Entry points of the fuzz targets in `broker/fuzz` (feature `testing`). Each takes
-//! arbitrary bytes, must not panic, and checks what holds for any input. The checked-in
-//! corpus runs through them in `cargo test` (tests/fuzz_corpus.rs), so every input that
-//! once found a bug stays a regression test.
+//! The broker's input paths: the frame decoder a connection runs, and the segment and
+//! cursor files recovery reads.
 
 use bytes::BytesMut;
 use tokio_util::codec::Decoder;
 
-use crate::codec::{FrameCodec, parse_metadata};
-use crate::storage::{cursor, segment};
+use fmesh_broker::codec::{FrameCodec, parse_metadata};
+use fmesh_broker::storage::{cursor, segment};
 
 /// The frame decoder as a connection drives it: frames until one is incomplete or
 /// refused; every decoded frame consumes input.
