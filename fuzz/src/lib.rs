@@ -6,8 +6,11 @@
 pub mod broker;
 pub mod runner;
 
+/// What a target checks, given one input.
+pub type Check = fn(&[u8]);
+
 /// Every target: its name (the corpus directory and the cargo-fuzz binary) and its function.
-pub const TARGETS: [(&str, fn(&[u8])); 4] = [
+pub const TARGETS: [(&str, Check); 4] = [
     ("frame_decoder", broker::frame_decoder),
     ("segment_file", broker::segment_file),
     ("cursor_file", broker::cursor_file),
