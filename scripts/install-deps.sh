@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages fmesh's builds and tests need, once; a no-op when all are there.
 set -euo pipefail
-packages="protobuf-compiler gcc libc6-dev containerd runc
+packages="protobuf-compiler gcc g++ libc6-dev containerd runc
   containernetworking-plugins busybox-static iproute2 iptables conntrack jq python3 python3-venv
   postgresql lua5.1 lua5.4 openjdk-17-jdk-headless maven"
 missing=$(for p in $packages; do
@@ -19,4 +19,9 @@ if [ -n "$missing" ]; then
   systemctl disable --now containerd >/dev/null 2>&1 || true
   # Nor is Debian's own Postgres cluster needed: tests start theirs (scripts/postgres-test.sh).
   systemctl disable --now postgresql >/dev/null 2>&1 || true
+fi
+
+# cargo fuzz (fuzz/run.sh) builds with the nightly toolchain.
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+  rustup toolchain install nightly --profile minimal
 fi

@@ -12,8 +12,10 @@ pub mod diagnostic;
 pub mod function;
 pub mod graph;
 pub mod limits;
+pub mod members;
 pub mod mesh;
 pub mod quantity;
+pub mod references;
 pub mod resource;
 #[cfg(feature = "shapes")]
 pub mod shapes;
@@ -25,7 +27,9 @@ pub mod workload;
 
 pub use backend_config::{BackendConfig, BackendConfigSpec};
 pub use function::{Function, FunctionSpec};
+pub use members::Member;
 pub use mesh::{FunctionMesh, FunctionMeshSpec, FunctionMeshStatus};
+pub use references::{RefKind, Reference};
 pub use resource::{Parsed, Resource};
 pub use sink::{Sink, SinkSpec};
 pub use source::{Source, SourceSpec};
