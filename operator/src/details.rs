@@ -10,9 +10,15 @@ use fmesh_crds::workload::{ConsumerSpec, WorkloadSpec};
 use fmesh_crds::{FunctionSpec, SinkSpec, SourceSpec};
 use serde_json::{Map, Value, json};
 
+/// The function a connector's instance runs between its source and sink: Pulsar's Java
+/// instance loads the top-level `className` as a `Function`, so a connector class there fails
+/// to start; the connector class goes under `source.className` / `sink.className`.
+pub const IDENTITY_FUNCTION: &str = "org.apache.pulsar.functions.api.utils.IdentityFunction";
+
 /// Details of a Function.
 pub fn function(spec: &FunctionSpec) -> Value {
-    let mut d = common(&spec.workload, "FUNCTION");
+    let class = spec.workload.class_name.as_deref();
+    let mut d = common(&spec.workload, "FUNCTION", class);
     if let Some(cfg) = &spec.func_config {
         d.insert("userConfig".into(), json!(to_string(&cfg.0)));
     }
@@ -27,7 +33,7 @@ pub fn function(spec: &FunctionSpec) -> Value {
 
 /// Details of a Source connector.
 pub fn source(spec: &SourceSpec) -> Value {
-    let mut d = common(&spec.workload, "SOURCE");
+    let mut d = common(&spec.workload, "SOURCE", Some(IDENTITY_FUNCTION));
     let mut src = Map::new();
     if let Some(c) = &spec.workload.class_name {
         src.insert("className".into(), json!(c));
@@ -55,7 +61,7 @@ pub fn source(spec: &SourceSpec) -> Value {
 
 /// Details of a Sink connector.
 pub fn sink(spec: &SinkSpec) -> Value {
-    let mut d = common(&spec.workload, "SINK");
+    let mut d = common(&spec.workload, "SINK", Some(IDENTITY_FUNCTION));
     d.insert(
         "source".into(),
         input(&spec.consumer, spec.negative_ack_redelivery_delay_ms),
@@ -83,12 +89,12 @@ pub fn sink(spec: &SinkSpec) -> Value {
     Value::Object(d)
 }
 
-fn common(w: &WorkloadSpec, component: &str) -> Map<String, Value> {
+fn common(w: &WorkloadSpec, component: &str, class_name: Option<&str>) -> Map<String, Value> {
     let mut d = Map::new();
     d.insert("tenant".into(), json!(w.tenant));
     d.insert("namespace".into(), json!(w.namespace));
     d.insert("name".into(), json!(w.name));
-    if let Some(c) = &w.class_name {
+    if let Some(c) = class_name {
         d.insert("className".into(), json!(c));
     }
     if let Some(t) = &w.log_topic {
@@ -291,4 +297,44 @@ fn secrets_json(secrets: &BTreeMap<String, SecretRef>) -> String {
 
 fn to_string(m: &Map<String, Value>) -> String {
     serde_json::to_string(m).expect("a JSON map serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec<T: serde::de::DeserializeOwned>(v: Value) -> T {
+        serde_json::from_value(v).expect("a valid spec")
+    }
+
+    #[test]
+    fn connectors_run_the_identity_function_with_their_class_under_source_or_sink() {
+        let src: SourceSpec = spec(json!({
+            "className": "org.example.MySource",
+            "output": {"topic": "out"},
+            "pulsar": {"pulsarConfig": "p"}
+        }));
+        let d = source(&src);
+        assert_eq!(d["className"], IDENTITY_FUNCTION);
+        assert_eq!(d["source"]["className"], "org.example.MySource");
+
+        let snk: SinkSpec = spec(json!({
+            "className": "org.example.MySink",
+            "input": {"topics": ["in"]},
+            "pulsar": {"pulsarConfig": "p"}
+        }));
+        let d = sink(&snk);
+        assert_eq!(d["className"], IDENTITY_FUNCTION);
+        assert_eq!(d["sink"]["className"], "org.example.MySink");
+    }
+
+    #[test]
+    fn a_function_keeps_its_own_class() {
+        let f: FunctionSpec = spec(json!({
+            "className": "org.example.Exclaim",
+            "input": {"topics": ["in"]},
+            "pulsar": {"pulsarConfig": "p"}
+        }));
+        assert_eq!(function(&f)["className"], "org.example.Exclaim");
+    }
 }
