@@ -15,12 +15,38 @@ use serde_json::{Map, Value, json};
 /// to start; the connector class goes under `source.className` / `sink.className`.
 pub const IDENTITY_FUNCTION: &str = "org.apache.pulsar.functions.api.utils.IdentityFunction";
 
+/// Pulsar's executor for window functions (`windowConfig`).
+pub const WINDOW_FUNCTION_EXECUTOR: &str =
+    "org.apache.pulsar.functions.windowing.WindowFunctionExecutor";
+/// The user-config key under which the window executor finds its window config.
+const WINDOW_CONFIG_KEY: &str = "__WINDOWCONFIGS__";
+/// Pulsar's executor for batch sources (`batchSourceConfig`).
+pub const BATCH_SOURCE_EXECUTOR: &str =
+    "org.apache.pulsar.functions.source.batch.BatchSourceExecutor";
+/// The source-config keys the batch executor reads: its config (a JSON string) and the
+/// user's source class.
+const BATCH_SOURCE_CONFIG_KEY: &str = "__BATCHSOURCECONFIGS__";
+const BATCH_SOURCE_CLASS_NAME_KEY: &str = "__BATCHSOURCECLASSNAME__";
+
 /// Details of a Function.
 pub fn function(spec: &FunctionSpec) -> Value {
-    let class = spec.workload.class_name.as_deref();
+    let mut user_config = spec.func_config.as_ref().map(|c| c.0.clone());
+    let class = match &spec.window_config {
+        // Pulsar's window executor is the function; it loads the user's class from the window
+        // config it finds in the user config.
+        Some(window) => {
+            let mut window = (**window).clone();
+            window.actual_window_function_class_name = spec.workload.class_name.clone();
+            user_config
+                .get_or_insert_with(Map::new)
+                .insert(WINDOW_CONFIG_KEY.into(), json!(window));
+            Some(WINDOW_FUNCTION_EXECUTOR)
+        }
+        None => spec.workload.class_name.as_deref(),
+    };
     let mut d = common(&spec.workload, "FUNCTION", class);
-    if let Some(cfg) = &spec.func_config {
-        d.insert("userConfig".into(), json!(to_string(&cfg.0)));
+    if let Some(cfg) = &user_config {
+        d.insert("userConfig".into(), json!(to_string(cfg)));
     }
     d.insert("source".into(), input(&spec.consumer, None));
     d.insert(
@@ -35,11 +61,26 @@ pub fn function(spec: &FunctionSpec) -> Value {
 pub fn source(spec: &SourceSpec) -> Value {
     let mut d = common(&spec.workload, "SOURCE", Some(IDENTITY_FUNCTION));
     let mut src = Map::new();
-    if let Some(c) = &spec.workload.class_name {
+    let mut configs = spec.source_config.as_ref().map(|c| c.0.clone());
+    let class = match &spec.batch_source_config {
+        // Pulsar's batch executor is the source; it loads the user's class and the discovery
+        // triggerer from these two config keys.
+        Some(batch) => {
+            let configs = configs.get_or_insert_with(Map::new);
+            let batch = serde_json::to_string(batch).expect("a batch config serializes");
+            configs.insert(BATCH_SOURCE_CONFIG_KEY.into(), json!(batch));
+            if let Some(c) = &spec.workload.class_name {
+                configs.insert(BATCH_SOURCE_CLASS_NAME_KEY.into(), json!(c));
+            }
+            Some(BATCH_SOURCE_EXECUTOR)
+        }
+        None => spec.workload.class_name.as_deref(),
+    };
+    if let Some(c) = class {
         src.insert("className".into(), json!(c));
     }
-    if let Some(cfg) = &spec.source_config {
-        src.insert("configs".into(), json!(to_string(&cfg.0)));
+    if let Some(cfg) = &configs {
+        src.insert("configs".into(), json!(to_string(cfg)));
     }
     if let Some(t) = &spec.source_type {
         src.insert("builtin".into(), json!(t));
@@ -326,6 +367,48 @@ mod tests {
         let d = sink(&snk);
         assert_eq!(d["className"], IDENTITY_FUNCTION);
         assert_eq!(d["sink"]["className"], "org.example.MySink");
+    }
+
+    #[test]
+    fn a_window_function_runs_the_window_executor_with_its_class_in_the_window_config() {
+        let f: FunctionSpec = spec(json!({
+            "className": "org.example.Counter",
+            "input": {"topics": ["in"]},
+            "funcConfig": {"k": "v"},
+            "windowConfig": {"windowLengthCount": 10},
+            "pulsar": {"pulsarConfig": "p"}
+        }));
+        let d = function(&f);
+        assert_eq!(d["className"], WINDOW_FUNCTION_EXECUTOR);
+        let user: Value = serde_json::from_str(d["userConfig"].as_str().unwrap()).unwrap();
+        assert_eq!(user["k"], "v");
+        assert_eq!(
+            user[WINDOW_CONFIG_KEY],
+            json!({"actualWindowFunctionClassName": "org.example.Counter", "windowLengthCount": 10})
+        );
+    }
+
+    #[test]
+    fn a_batch_source_runs_the_batch_executor_with_its_class_and_config_in_the_configs() {
+        let src: SourceSpec = spec(json!({
+            "className": "org.example.Batch",
+            "output": {"topic": "out"},
+            "batchSourceConfig": {
+                "discoveryTriggererClassName": "org.example.Cron",
+                "discoveryTriggererConfig": {"cron": "* * * * *"}
+            },
+            "pulsar": {"pulsarConfig": "p"}
+        }));
+        let d = source(&src);
+        assert_eq!(d["className"], IDENTITY_FUNCTION);
+        assert_eq!(d["source"]["className"], BATCH_SOURCE_EXECUTOR);
+        let configs: Value =
+            serde_json::from_str(d["source"]["configs"].as_str().unwrap()).unwrap();
+        assert_eq!(configs[BATCH_SOURCE_CLASS_NAME_KEY], "org.example.Batch");
+        let batch: Value =
+            serde_json::from_str(configs[BATCH_SOURCE_CONFIG_KEY].as_str().unwrap()).unwrap();
+        assert_eq!(batch["discoveryTriggererClassName"], "org.example.Cron");
+        assert_eq!(batch["discoveryTriggererConfig"]["cron"], "* * * * *");
     }
 
     #[test]
