@@ -423,3 +423,155 @@ fn drop_null_enum_values(v: &mut Value) {
         _ => {}
     }
 }
+
+#[tokio::test]
+#[ignore = "needs the local cluster and Apache Pulsar on the node IP (e2e/ci.sh)"]
+async fn windowed_java_function_sums_tumbling_windows() {
+    let Some(env) = Env::new("java-window").await else {
+        return;
+    };
+    let (input, output) = (env.topic("in"), env.topic("out"));
+    let mut out = env.consumer(&output).await;
+    let mut doc = function(
+        "sum",
+        "org.apache.pulsar.functions.api.examples.AddWindowFunction",
+        &input,
+        &output,
+        json!({
+            "subscriptionName": "sum",
+            "windowConfig": {"windowLengthCount": 10, "slidingIntervalCount": 10},
+        }),
+    );
+    doc["spec"]["input"]["typeClassName"] = json!("java.lang.Integer");
+    doc["spec"]["output"]["typeClassName"] = json!("java.lang.Integer");
+    env.apply(doc);
+    env.running_pods("compute.functionmesh.io/name=sum", 1)
+        .await;
+    env.subscribed(&input, "sum").await;
+    // With no schemaType the instance gives java.lang.Integer Pulsar's JSON schema (its
+    // default for classes other than String, byte[] and protobuf): numbers as JSON text.
+    env.produce(&input, (1..=100).map(|i: i32| i.to_string()))
+        .await;
+    let sums: Vec<i32> = receive(&mut out, 10)
+        .await
+        .iter()
+        .map(|s| s.parse().unwrap_or_else(|e| panic!("{s:?}: {e}")))
+        .collect();
+    // Window k (0-based) holds 10k+1 ..= 10k+10.
+    let want: Vec<i32> = (0..10)
+        .map(|k| (1..=10).map(|j| 10 * k + j).sum())
+        .collect();
+    assert_eq!(sums, want, "one sum per tumbling window of 10");
+}
+
+#[tokio::test]
+#[ignore = "needs the local cluster and Apache Pulsar on the node IP (e2e/ci.sh)"]
+async fn java_source_feeds_java_sink() {
+    let Some(env) = Env::new("java-io").await else {
+        return;
+    };
+    let topic = env.topic("people");
+    let mut seen = env.consumer(&topic).await;
+    let (addr, posts) = http_receiver().await;
+    env.apply(json!({
+        "apiVersion": "compute.functionmesh.io/v1alpha1",
+        "kind": "Source",
+        "metadata": {"name": "people"},
+        "spec": {
+            "className": "org.apache.pulsar.io.datagenerator.DataGeneratorSource",
+            "image": runners::JAVA_SAMPLE,
+            "replicas": 1,
+            "output": {"topic": topic, "typeClassName": "org.apache.pulsar.io.datagenerator.Person"},
+            "sourceConfig": {"sleepBetweenMessages": "50"},
+            "pulsar": {"pulsarConfig": "pulsar"},
+            "java": {"jar": "connectors/pulsar-io-data-generator.nar"},
+            "clusterName": "standalone",
+            "resources": {"requests": {"cpu": "50m", "memory": "256Mi"}},
+        },
+    }));
+    env.apply(json!({
+        "apiVersion": "compute.functionmesh.io/v1alpha1",
+        "kind": "Sink",
+        "metadata": {"name": "webhook"},
+        "spec": {
+            "className": "org.apache.pulsar.io.http.HttpSink",
+            "image": runners::JAVA_SAMPLE,
+            "replicas": 1,
+            "input": {
+                "topics": [topic],
+                "typeClassName": "org.apache.pulsar.client.api.schema.GenericObject",
+            },
+            "subscriptionName": "webhook",
+            "sinkConfig": {"url": format!("http://{addr}/people")},
+            "pulsar": {"pulsarConfig": "pulsar"},
+            "java": {"jar": "connectors/pulsar-io-http.nar"},
+            "clusterName": "standalone",
+            "resources": {"requests": {"cpu": "50m", "memory": "256Mi"}},
+        },
+    }));
+    let n = 50;
+    let people = receive(&mut seen, n).await;
+    assert!(
+        people.iter().all(|p| p.contains("firstName")),
+        "{:?}",
+        &people[..3]
+    );
+    let res = wait::until(&format!("{n} POSTs at the HTTP sink's URL"), FLOW, || {
+        let posts = posts.clone();
+        async move {
+            let got = posts.lock().expect("lock").len();
+            Ok((got >= n).then_some(()))
+        }
+    })
+    .await;
+    if let Err(e) = res {
+        panic!("{e}\n{}", env.cluster.pods_report(env.ns(), 60).await);
+    }
+    let bodies = posts.lock().expect("lock").clone();
+    assert!(
+        bodies.iter().all(|b| b.contains("firstName")),
+        "{:?}",
+        &bodies[..3]
+    );
+    eprintln!("Java source → Java sink: {} records posted", bodies.len());
+}
+
+type Posts = Arc<std::sync::Mutex<Vec<String>>>;
+
+/// An HTTP server on the node IP (where pods reach the host) that keeps every request body.
+async fn http_receiver() -> (std::net::SocketAddr, Posts) {
+    use http_body_util::BodyExt;
+    let listener = tokio::net::TcpListener::bind("10.244.0.1:0")
+        .await
+        .expect("bind on the node IP");
+    let addr = listener.local_addr().expect("addr");
+    let posts: Posts = Arc::default();
+    let kept = posts.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let kept = kept.clone();
+                        async move {
+                            let body = req.into_body().collect().await?.to_bytes();
+                            kept.lock()
+                                .expect("lock")
+                                .push(String::from_utf8_lossy(&body).into_owned());
+                            Ok::<_, hyper::Error>(hyper::Response::new(http_body_util::Empty::<
+                                hyper::body::Bytes,
+                            >::new(
+                            )))
+                        }
+                    },
+                );
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    });
+    (addr, posts)
+}
