@@ -575,3 +575,91 @@ async fn http_receiver() -> (std::net::SocketAddr, Posts) {
     });
     (addr, posts)
 }
+
+#[tokio::test]
+#[ignore = "needs the local cluster and Apache Pulsar on the node IP (e2e/ci.sh)"]
+async fn function_mesh_of_java_source_functions_and_sink() {
+    let Some(env) = Env::new("java-mesh").await else {
+        return;
+    };
+    let (input, mid, output, people) = (
+        env.topic("in"),
+        env.topic("mid"),
+        env.topic("out"),
+        env.topic("people"),
+    );
+    let mut out = env.consumer(&output).await;
+    let (addr, posts) = http_receiver().await;
+    let member = |name: &str, class: &str, from: &str, to: &str| {
+        let mut m =
+            function(name, class, from, to, json!({"subscriptionName": name}))["spec"].clone();
+        m["name"] = json!(name);
+        m
+    };
+    let exclaim = "org.apache.pulsar.functions.api.examples.ExclamationFunction";
+    let common = |extra: Value| {
+        let mut m = json!({
+            "image": runners::JAVA_SAMPLE,
+            "replicas": 1,
+            "pulsar": {"pulsarConfig": "pulsar"},
+            "clusterName": "standalone",
+            "resources": {"requests": {"cpu": "50m", "memory": "256Mi"}},
+        });
+        merge(&mut m, extra);
+        m
+    };
+    env.apply(json!({
+        "apiVersion": "compute.functionmesh.io/v1alpha1",
+        "kind": "FunctionMesh",
+        "metadata": {"name": "mesh"},
+        "spec": {
+            "sources": [common(json!({
+                "name": "people",
+                "className": "org.apache.pulsar.io.datagenerator.DataGeneratorSource",
+                "output": {"topic": people, "typeClassName": "org.apache.pulsar.io.datagenerator.Person"},
+                "sourceConfig": {"sleepBetweenMessages": "100"},
+                "java": {"jar": "connectors/pulsar-io-data-generator.nar"},
+            }))],
+            "functions": [
+                member("first", exclaim, &input, &mid),
+                member("second", exclaim, &mid, &output),
+            ],
+            "sinks": [common(json!({
+                "name": "webhook",
+                "className": "org.apache.pulsar.io.http.HttpSink",
+                "input": {
+                    "topics": [people],
+                    "typeClassName": "org.apache.pulsar.client.api.schema.GenericObject",
+                },
+                "subscriptionName": "webhook",
+                "sinkConfig": {"url": format!("http://{addr}/people")},
+                "java": {"jar": "connectors/pulsar-io-http.nar"},
+            }))],
+        },
+    }));
+    for name in ["mesh-people", "mesh-first", "mesh-second", "mesh-webhook"] {
+        env.running_pods(&format!("compute.functionmesh.io/name={name}"), 1)
+            .await;
+    }
+    env.subscribed(&input, "first").await;
+    env.subscribed(&mid, "second").await;
+    let n = 100;
+    env.produce(&input, (0..n).map(|i| format!("m{i}"))).await;
+    let mut got = receive(&mut out, n).await;
+    got.sort();
+    let mut want: Vec<String> = (0..n).map(|i| format!("m{i}!!")).collect();
+    want.sort();
+    assert_eq!(got, want, "each message through both functions once");
+    let res = wait::until("20 POSTs from the mesh's sink", FLOW, || {
+        let posts = posts.clone();
+        async move { Ok((posts.lock().expect("lock").len() >= 20).then_some(())) }
+    })
+    .await;
+    if let Err(e) = res {
+        panic!("{e}\n{}", env.cluster.pods_report(env.ns(), 60).await);
+    }
+    eprintln!(
+        "mesh: {n} messages through two functions, {} records source → sink",
+        posts.lock().expect("lock").len()
+    );
+}
