@@ -358,7 +358,7 @@ pub fn build_and_import_cached(layout: &Layout, spec: &ImageSpec) -> Result<bool
     let key_file = layout.images().join(format!("{file}.key"));
     let key = spec.key()?;
     let present = containerd::images(layout)?;
-    if present.iter().any(|r| *r == spec.reference)
+    if present.contains(&spec.reference)
         && fs::read_to_string(&key_file).ok().as_deref() == Some(key.as_str())
     {
         tracing::info!(image = %spec.reference, "unchanged, not rebuilt");
