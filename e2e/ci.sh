@@ -39,6 +39,16 @@ if [ -n "${FMESH_PULSAR_URL:-}" ]; then
 fi
 t5=$(date +%s)
 cargo test -q -p fmesh-e2e --test install -- --ignored --nocapture
-"$CARGO_TARGET_DIR/debug/fmesh-e2e" down
 t6=$(date +%s)
-echo "e2e install: up + images $((t5 - t4))s, scenarios + down $((t6 - t5))s"
+echo "e2e install: up + images $((t5 - t4))s, scenarios $((t6 - t5))s"
+
+# Pulsar's real Java instances (e2e/tests/instances.rs) on Function Mesh's runner images, built
+# here (Debian's JRE, Pulsar's instance and connectors from Maven Central, cached in
+# ~/.cache/fmesh/java-runner), against the Apache Pulsar above; after the uninstall, since the
+# tests run their own operator. They skip, saying so, without FMESH_PULSAR_URL.
+"$CARGO_TARGET_DIR/debug/fmesh-e2e" images --runners-only
+t7=$(date +%s)
+cargo test -q -p fmesh-e2e --test instances -- --ignored --nocapture --test-threads=2
+"$CARGO_TARGET_DIR/debug/fmesh-e2e" down
+t8=$(date +%s)
+echo "e2e instances: runner images $((t7 - t6))s, scenarios + down $((t8 - t7))s"

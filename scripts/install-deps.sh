@@ -3,7 +3,7 @@
 set -euo pipefail
 packages="protobuf-compiler gcc g++ libc6-dev containerd runc
   containernetworking-plugins busybox-static iproute2 iptables conntrack jq python3 python3-venv
-  postgresql lua5.1 lua5.4 openjdk-17-jdk-headless maven"
+  postgresql lua5.1 lua5.4 openjdk-17-jdk-headless openjdk-17-jre-headless maven"
 missing=$(for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
 done)

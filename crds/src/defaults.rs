@@ -12,6 +12,12 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 pub const DEFAULT_CLUSTER: &str = "kubernetes";
 /// Java's `byte[]`: Pulsar Functions' type for raw bytes.
 pub const BYTES_TYPE_CLASS: &str = "[B";
+/// Input types a Java instance consumes with Pulsar's AUTO_CONSUME schema: whatever the
+/// topic's producers declare (Pulsar IO sinks such as the HTTP or JDBC sinks take these).
+pub const AUTO_CONSUME_TYPE_CLASSES: [&str; 2] = [
+    "org.apache.pulsar.client.api.schema.GenericObject",
+    "org.apache.pulsar.client.api.schema.GenericRecord",
+];
 pub const DEFAULT_MAX_PENDING_ASYNC_REQUESTS: i32 = 1000;
 pub const DEFAULT_MAX_PENDING_MESSAGES: i32 = 1000;
 pub const DEFAULT_WATERMARK_EMIT_INTERVAL_MS: i64 = 1000;

@@ -337,7 +337,10 @@ fn check_edges(r: &mut Report, g: &MeshGraph) {
                     "make the producer's output schema and the consumer's input schema agree",
                 );
             }
-            if let Some(ct) = consumer.input_type.as_deref().filter(|t| *t != bytes)
+            if let Some(ct) = consumer
+                .input_type
+                .as_deref()
+                .filter(|t| *t != bytes && !defaults::AUTO_CONSUME_TYPE_CLASSES.contains(t))
                 && let Some((p, others)) = types.disagreeing(ct, c)
             {
                 let producer = &g.members[p];

@@ -751,6 +751,28 @@ fn mesh_graph() {
 }
 
 #[test]
+fn generic_consumers_accept_any_producer_type() {
+    // Pulsar IO sinks typed GenericObject/GenericRecord consume with AUTO_CONSUME: a source's
+    // POJO output is theirs to read (the data-generator source into the HTTP sink).
+    for generic in [
+        "org.apache.pulsar.client.api.schema.GenericObject",
+        "org.apache.pulsar.client.api.schema.GenericRecord",
+    ] {
+        let r = report(
+            "FunctionMesh",
+            json!({"spec": {
+                "sources": [{"name": "people", "className": "S", "java": {"jar": "s.nar"},
+                    "output": {"topic": "people", "typeClassName": "org.example.Person"},
+                    "sourceConfig": {}, "pulsar": {"pulsarConfig": "p"}}],
+                "sinks": [{"name": "hook", "className": "H", "java": {"jar": "h.nar"},
+                    "input": {"topics": ["people"], "typeClassName": generic},
+                    "sinkConfig": {}, "pulsar": {"pulsarConfig": "p"}}]}}),
+        );
+        assert!(r.is_valid(), "{generic}: {:?}", r.0);
+    }
+}
+
+#[test]
 fn mesh_cycles_are_warnings() {
     let f = |name: &str, input: &str, output: &str| {
         json!({

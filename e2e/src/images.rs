@@ -42,14 +42,22 @@ pub enum Entry {
     },
     /// A symbolic link.
     Symlink { dest: String, target: String },
+    /// A directory with its own mode and owner (others are root's, 0755).
+    Dir {
+        dest: String,
+        mode: u32,
+        uid: u64,
+        gid: u64,
+    },
 }
 
 impl Entry {
     fn dest(&self) -> &str {
         match self {
-            Entry::File { dest, .. } | Entry::Bytes { dest, .. } | Entry::Symlink { dest, .. } => {
-                dest
-            }
+            Entry::File { dest, .. }
+            | Entry::Bytes { dest, .. }
+            | Entry::Symlink { dest, .. }
+            | Entry::Dir { dest, .. } => dest,
         }
     }
 }
@@ -63,14 +71,24 @@ pub struct ImageSpec {
     pub entrypoint: Vec<String>,
     /// The layer's content.
     pub entries: Vec<Entry>,
+    /// The user the container runs as unless the pod says otherwise (`uid` or `uid:gid`).
+    pub user: Option<String>,
+    /// The container's working directory.
+    pub working_dir: String,
+    /// Extra `NAME=value` environment besides `PATH`.
+    pub env: Vec<String>,
 }
 
 impl ImageSpec {
-    fn base(reference: &str, entrypoint: &[&str]) -> Self {
+    /// An image with `/etc/passwd`, `/etc/group` and `/tmp`, running `entrypoint`.
+    pub fn base(reference: &str, entrypoint: &[&str]) -> Self {
         let passwd = b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n";
         ImageSpec {
             reference: reference.to_owned(),
             entrypoint: entrypoint.iter().map(|s| (*s).to_owned()).collect(),
+            user: None,
+            working_dir: "/".into(),
+            env: Vec::new(),
             entries: vec![
                 Entry::Bytes {
                     dest: "etc/passwd".into(),
@@ -99,14 +117,20 @@ impl ImageSpec {
         };
         let layer = self.layer().map_err(|e| err(format!("layer: {e}")))?;
         let diff_id = format!("sha256:{}", hex::encode(Sha256::digest(&layer)));
+        let mut env = vec!["PATH=/usr/local/bin:/usr/bin:/bin".to_string()];
+        env.extend(self.env.iter().cloned());
+        let mut image_config = serde_json::json!({
+            "Entrypoint": self.entrypoint,
+            "Env": env,
+            "WorkingDir": self.working_dir,
+        });
+        if let Some(user) = &self.user {
+            image_config["User"] = serde_json::json!(user);
+        }
         let config = serde_json::json!({
             "architecture": "amd64",
             "os": "linux",
-            "config": {
-                "Entrypoint": self.entrypoint,
-                "Env": ["PATH=/usr/local/bin:/usr/bin:/bin"],
-                "WorkingDir": "/",
-            },
+            "config": image_config,
             "rootfs": { "type": "layers", "diff_ids": [diff_id] },
         });
         let config = serde_json::to_vec(&config).map_err(|e| err(e.to_string()))?;
@@ -138,10 +162,14 @@ impl ImageSpec {
         Ok(())
     }
 
-    /// The layer tar: parent directories first, then the entries, all owned by root, mtime 0.
+    /// The layer tar: directories first (root's, 0755, unless an [`Entry::Dir`] says
+    /// otherwise), then the other entries, owned by root, mtime 0.
     fn layer(&self) -> std::io::Result<Vec<u8>> {
         let mut dirs = BTreeSet::new();
         for entry in &self.entries {
+            if let Entry::Dir { dest, .. } = entry {
+                dirs.insert(PathBuf::from(dest));
+            }
             let mut parent = Path::new(entry.dest()).parent();
             while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
                 dirs.insert(p.to_path_buf());
@@ -150,11 +178,24 @@ impl ImageSpec {
         }
         let mut builder = tar::Builder::new(Vec::new());
         for dir in &dirs {
-            let mut header = header(tar::EntryType::Directory, 0, 0o755);
+            let explicit = self.entries.iter().find_map(|e| match e {
+                Entry::Dir {
+                    dest,
+                    mode,
+                    uid,
+                    gid,
+                } if Path::new(dest) == dir => Some((*mode, *uid, *gid)),
+                _ => None,
+            });
+            let (mode, uid, gid) = explicit.unwrap_or((0o755, 0, 0));
+            let mut header = header(tar::EntryType::Directory, 0, mode);
+            header.set_uid(uid);
+            header.set_gid(gid);
             builder.append_data(&mut header, dir, std::io::empty())?;
         }
         for entry in &self.entries {
             match entry {
+                Entry::Dir { .. } => {}
                 Entry::File { src, dest, mode } => {
                     let data = fs::read(src)?;
                     append_bytes(&mut builder, dest, &data, *mode)?;
@@ -222,24 +263,30 @@ int main(void) {
 
 /// The smoke image: Debian's static busybox with a link per applet.
 pub fn smoke() -> Result<ImageSpec> {
-    let list = process::run("/bin/busybox", &["--list"])?;
     let mut spec = ImageSpec::base(SMOKE, &["/bin/sh"]);
-    spec.entries.push(Entry::File {
+    spec.entries.extend(busybox()?);
+    Ok(spec)
+}
+
+/// Debian's static busybox in `/bin` with a link per applet (`/bin/sh`, `wget`, ...).
+pub fn busybox() -> Result<Vec<Entry>> {
+    let list = process::run("/bin/busybox", &["--list"])?;
+    let mut entries = vec![Entry::File {
         src: "/bin/busybox".into(),
         dest: "bin/busybox".into(),
         mode: 0o755,
-    });
+    }];
     for applet in list
         .lines()
         .map(str::trim)
         .filter(|a| !a.is_empty() && *a != "busybox")
     {
-        spec.entries.push(Entry::Symlink {
+        entries.push(Entry::Symlink {
             dest: format!("bin/{applet}"),
             target: "busybox".into(),
         });
     }
-    Ok(spec)
+    Ok(entries)
 }
 
 /// An image for a host-built program: the binary in `/usr/local/bin` plus every shared library
@@ -271,7 +318,7 @@ pub fn for_binary(reference: &str, binary: &Path) -> Result<ImageSpec> {
 }
 
 /// Absolute paths of the shared libraries (and loader) a dynamic executable needs.
-fn shared_libraries(binary: &Path) -> Result<Vec<PathBuf>> {
+pub fn shared_libraries(binary: &Path) -> Result<Vec<PathBuf>> {
     let out = Command::new("ldd")
         .arg(binary)
         .output()
@@ -300,6 +347,67 @@ pub fn build_and_import(layout: &Layout, spec: &ImageSpec) -> Result<()> {
     containerd::ctr(layout, &["images", "import", &path])?;
     tracing::info!(image = %spec.reference, "imported");
     Ok(())
+}
+
+/// Builds and imports `spec` unless containerd has it from the same inputs: the key (a hash
+/// of the spec with each host file's path, size and mtime) is kept beside the archive, and
+/// the archive is removed after the import (containerd holds the content). Returns whether
+/// it built.
+pub fn build_and_import_cached(layout: &Layout, spec: &ImageSpec) -> Result<bool> {
+    let file = spec.reference.replace(['/', ':'], "_");
+    let key_file = layout.images().join(format!("{file}.key"));
+    let key = spec.key()?;
+    let present = containerd::images(layout)?;
+    if present.contains(&spec.reference)
+        && fs::read_to_string(&key_file).ok().as_deref() == Some(key.as_str())
+    {
+        tracing::info!(image = %spec.reference, "unchanged, not rebuilt");
+        return Ok(false);
+    }
+    build_and_import(layout, spec)?;
+    let archive = layout.images().join(format!("{file}.tar"));
+    fs::remove_file(&archive).ctx(|| format!("remove {}", archive.display()))?;
+    fs::write(&key_file, &key).ctx(|| format!("write {}", key_file.display()))?;
+    Ok(true)
+}
+
+impl ImageSpec {
+    /// What the image is made of, hashed: its config and, per entry, the destination with the
+    /// source's path, size and mtime (or the bytes).
+    fn key(&self) -> Result<String> {
+        let mut h = Sha256::new();
+        let config = serde_json::json!([
+            self.reference,
+            self.entrypoint,
+            self.user,
+            self.working_dir,
+            self.env
+        ]);
+        h.update(config.to_string());
+        for entry in &self.entries {
+            h.update(entry.dest());
+            match entry {
+                Entry::File { src, mode, .. } => {
+                    let meta = fs::metadata(src).ctx(|| format!("stat {}", src.display()))?;
+                    let mtime = meta
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map(|d| d.as_nanos())
+                        .unwrap_or_default();
+                    h.update(format!("{}:{}:{mtime}:{mode}", src.display(), meta.len()));
+                }
+                Entry::Bytes { data, mode, .. } => {
+                    h.update(data);
+                    h.update(mode.to_string());
+                }
+                Entry::Symlink { target, .. } => h.update(target),
+                Entry::Dir { mode, uid, gid, .. } => h.update(format!("{mode}:{uid}:{gid}")),
+            }
+            h.update([0]);
+        }
+        Ok(hex::encode(h.finalize()))
+    }
 }
 
 /// Imports the pause and smoke images unless containerd already has them.

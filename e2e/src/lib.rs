@@ -25,6 +25,7 @@ pub mod prereq;
 pub mod probe;
 pub mod process;
 pub mod pulsar;
+pub mod runners;
 pub mod wait;
 pub mod webhook;
 

@@ -32,8 +32,15 @@ enum Command {
         #[arg(long)]
         purge: bool,
     },
-    /// Build and import images: pause, smoke, and each fmesh program the workspace has.
+    /// Build and import images: pause, smoke, each fmesh program the workspace has, and
+    /// Function Mesh's Java runner and sample images (unless --no-runners).
     Images {
+        /// Skip the Java runner images (Debian's JRE, Pulsar from Maven Central).
+        #[arg(long, conflicts_with = "runners_only")]
+        no_runners: bool,
+        /// Only the Java runner images (no cargo build).
+        #[arg(long)]
+        runners_only: bool,
         /// Build the fmesh programs with the release profile.
         #[arg(long)]
         release: bool,
@@ -125,18 +132,38 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 if purge { " and state removed" } else { "" }
             );
         }
-        Command::Images { release, workspace } => {
+        Command::Images {
+            release,
+            workspace,
+            no_runners,
+            runners_only,
+        } => {
             let workspace = workspace.unwrap_or_else(default_workspace);
             images::ensure_base(cluster.layout())
                 .context("pause and smoke images (is the cluster up?)")?;
             println!("{}\n{}", images::PAUSE, images::SMOKE);
-            for built in images::build_fmesh(cluster.layout(), &workspace, release)? {
+            let programs = if runners_only {
+                Vec::new()
+            } else {
+                images::build_fmesh(cluster.layout(), &workspace, release)?
+            };
+            for built in programs {
                 match built {
                     Built::Imported { reference, binary } => {
                         println!("{reference}\t(from {})", binary.display())
                     }
                     Built::Skipped { program, reason } => eprintln!("skipped {program}: {reason}"),
                 }
+            }
+            if !no_runners {
+                let started = Instant::now();
+                let built = fmesh_e2e::runners::build(cluster.layout(), &layout::cache_root())
+                    .context("the Java runner images")?;
+                for b in built {
+                    let how = if b.rebuilt { "built" } else { "unchanged" };
+                    println!("{}	({how})", b.reference);
+                }
+                eprintln!("runner images in {:.1}s", started.elapsed().as_secs_f64());
             }
         }
         Command::Uninstall { timeout } => {

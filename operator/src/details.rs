@@ -10,11 +10,43 @@ use fmesh_crds::workload::{ConsumerSpec, WorkloadSpec};
 use fmesh_crds::{FunctionSpec, SinkSpec, SourceSpec};
 use serde_json::{Map, Value, json};
 
+/// The function a connector's instance runs between its source and sink: Pulsar's Java
+/// instance loads the top-level `className` as a `Function`, so a connector class there fails
+/// to start; the connector class goes under `source.className` / `sink.className`.
+pub const IDENTITY_FUNCTION: &str = "org.apache.pulsar.functions.api.utils.IdentityFunction";
+
+/// Pulsar's executor for window functions (`windowConfig`).
+pub const WINDOW_FUNCTION_EXECUTOR: &str =
+    "org.apache.pulsar.functions.windowing.WindowFunctionExecutor";
+/// The user-config key under which the window executor finds its window config.
+const WINDOW_CONFIG_KEY: &str = "__WINDOWCONFIGS__";
+/// Pulsar's executor for batch sources (`batchSourceConfig`).
+pub const BATCH_SOURCE_EXECUTOR: &str =
+    "org.apache.pulsar.functions.source.batch.BatchSourceExecutor";
+/// The source-config keys the batch executor reads: its config (a JSON string) and the
+/// user's source class.
+const BATCH_SOURCE_CONFIG_KEY: &str = "__BATCHSOURCECONFIGS__";
+const BATCH_SOURCE_CLASS_NAME_KEY: &str = "__BATCHSOURCECLASSNAME__";
+
 /// Details of a Function.
 pub fn function(spec: &FunctionSpec) -> Value {
-    let mut d = common(&spec.workload, "FUNCTION");
-    if let Some(cfg) = &spec.func_config {
-        d.insert("userConfig".into(), json!(to_string(&cfg.0)));
+    let mut user_config = spec.func_config.as_ref().map(|c| c.0.clone());
+    let class = match &spec.window_config {
+        // Pulsar's window executor is the function; it loads the user's class from the window
+        // config it finds in the user config.
+        Some(window) => {
+            let mut window = (**window).clone();
+            window.actual_window_function_class_name = spec.workload.class_name.clone();
+            user_config
+                .get_or_insert_with(Map::new)
+                .insert(WINDOW_CONFIG_KEY.into(), json!(window));
+            Some(WINDOW_FUNCTION_EXECUTOR)
+        }
+        None => spec.workload.class_name.as_deref(),
+    };
+    let mut d = common(&spec.workload, "FUNCTION", class);
+    if let Some(cfg) = &user_config {
+        d.insert("userConfig".into(), json!(to_string(cfg)));
     }
     d.insert("source".into(), input(&spec.consumer, None));
     d.insert(
@@ -27,13 +59,28 @@ pub fn function(spec: &FunctionSpec) -> Value {
 
 /// Details of a Source connector.
 pub fn source(spec: &SourceSpec) -> Value {
-    let mut d = common(&spec.workload, "SOURCE");
+    let mut d = common(&spec.workload, "SOURCE", Some(IDENTITY_FUNCTION));
     let mut src = Map::new();
-    if let Some(c) = &spec.workload.class_name {
+    let mut configs = spec.source_config.as_ref().map(|c| c.0.clone());
+    let class = match &spec.batch_source_config {
+        // Pulsar's batch executor is the source; it loads the user's class and the discovery
+        // triggerer from these two config keys.
+        Some(batch) => {
+            let configs = configs.get_or_insert_with(Map::new);
+            let batch = serde_json::to_string(batch).expect("a batch config serializes");
+            configs.insert(BATCH_SOURCE_CONFIG_KEY.into(), json!(batch));
+            if let Some(c) = &spec.workload.class_name {
+                configs.insert(BATCH_SOURCE_CLASS_NAME_KEY.into(), json!(c));
+            }
+            Some(BATCH_SOURCE_EXECUTOR)
+        }
+        None => spec.workload.class_name.as_deref(),
+    };
+    if let Some(c) = class {
         src.insert("className".into(), json!(c));
     }
-    if let Some(cfg) = &spec.source_config {
-        src.insert("configs".into(), json!(to_string(&cfg.0)));
+    if let Some(cfg) = &configs {
+        src.insert("configs".into(), json!(to_string(cfg)));
     }
     if let Some(t) = &spec.source_type {
         src.insert("builtin".into(), json!(t));
@@ -55,7 +102,7 @@ pub fn source(spec: &SourceSpec) -> Value {
 
 /// Details of a Sink connector.
 pub fn sink(spec: &SinkSpec) -> Value {
-    let mut d = common(&spec.workload, "SINK");
+    let mut d = common(&spec.workload, "SINK", Some(IDENTITY_FUNCTION));
     d.insert(
         "source".into(),
         input(&spec.consumer, spec.negative_ack_redelivery_delay_ms),
@@ -83,12 +130,12 @@ pub fn sink(spec: &SinkSpec) -> Value {
     Value::Object(d)
 }
 
-fn common(w: &WorkloadSpec, component: &str) -> Map<String, Value> {
+fn common(w: &WorkloadSpec, component: &str, class_name: Option<&str>) -> Map<String, Value> {
     let mut d = Map::new();
     d.insert("tenant".into(), json!(w.tenant));
     d.insert("namespace".into(), json!(w.namespace));
     d.insert("name".into(), json!(w.name));
-    if let Some(c) = &w.class_name {
+    if let Some(c) = class_name {
         d.insert("className".into(), json!(c));
     }
     if let Some(t) = &w.log_topic {
@@ -291,4 +338,86 @@ fn secrets_json(secrets: &BTreeMap<String, SecretRef>) -> String {
 
 fn to_string(m: &Map<String, Value>) -> String {
     serde_json::to_string(m).expect("a JSON map serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec<T: serde::de::DeserializeOwned>(v: Value) -> T {
+        serde_json::from_value(v).expect("a valid spec")
+    }
+
+    #[test]
+    fn connectors_run_the_identity_function_with_their_class_under_source_or_sink() {
+        let src: SourceSpec = spec(json!({
+            "className": "org.example.MySource",
+            "output": {"topic": "out"},
+            "pulsar": {"pulsarConfig": "p"}
+        }));
+        let d = source(&src);
+        assert_eq!(d["className"], IDENTITY_FUNCTION);
+        assert_eq!(d["source"]["className"], "org.example.MySource");
+
+        let snk: SinkSpec = spec(json!({
+            "className": "org.example.MySink",
+            "input": {"topics": ["in"]},
+            "pulsar": {"pulsarConfig": "p"}
+        }));
+        let d = sink(&snk);
+        assert_eq!(d["className"], IDENTITY_FUNCTION);
+        assert_eq!(d["sink"]["className"], "org.example.MySink");
+    }
+
+    #[test]
+    fn a_window_function_runs_the_window_executor_with_its_class_in_the_window_config() {
+        let f: FunctionSpec = spec(json!({
+            "className": "org.example.Counter",
+            "input": {"topics": ["in"]},
+            "funcConfig": {"k": "v"},
+            "windowConfig": {"windowLengthCount": 10},
+            "pulsar": {"pulsarConfig": "p"}
+        }));
+        let d = function(&f);
+        assert_eq!(d["className"], WINDOW_FUNCTION_EXECUTOR);
+        let user: Value = serde_json::from_str(d["userConfig"].as_str().unwrap()).unwrap();
+        assert_eq!(user["k"], "v");
+        assert_eq!(
+            user[WINDOW_CONFIG_KEY],
+            json!({"actualWindowFunctionClassName": "org.example.Counter", "windowLengthCount": 10})
+        );
+    }
+
+    #[test]
+    fn a_batch_source_runs_the_batch_executor_with_its_class_and_config_in_the_configs() {
+        let src: SourceSpec = spec(json!({
+            "className": "org.example.Batch",
+            "output": {"topic": "out"},
+            "batchSourceConfig": {
+                "discoveryTriggererClassName": "org.example.Cron",
+                "discoveryTriggererConfig": {"cron": "* * * * *"}
+            },
+            "pulsar": {"pulsarConfig": "p"}
+        }));
+        let d = source(&src);
+        assert_eq!(d["className"], IDENTITY_FUNCTION);
+        assert_eq!(d["source"]["className"], BATCH_SOURCE_EXECUTOR);
+        let configs: Value =
+            serde_json::from_str(d["source"]["configs"].as_str().unwrap()).unwrap();
+        assert_eq!(configs[BATCH_SOURCE_CLASS_NAME_KEY], "org.example.Batch");
+        let batch: Value =
+            serde_json::from_str(configs[BATCH_SOURCE_CONFIG_KEY].as_str().unwrap()).unwrap();
+        assert_eq!(batch["discoveryTriggererClassName"], "org.example.Cron");
+        assert_eq!(batch["discoveryTriggererConfig"]["cron"], "* * * * *");
+    }
+
+    #[test]
+    fn a_function_keeps_its_own_class() {
+        let f: FunctionSpec = spec(json!({
+            "className": "org.example.Exclaim",
+            "input": {"topics": ["in"]},
+            "pulsar": {"pulsarConfig": "p"}
+        }));
+        assert_eq!(function(&f)["className"], "org.example.Exclaim");
+    }
 }
