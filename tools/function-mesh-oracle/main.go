@@ -5,7 +5,8 @@
 //
 // Usage: function-mesh-oracle [FILE]   (stdin when FILE is absent or "-")
 // Input: one or more YAML/JSON documents (Function, Source, Sink, FunctionMesh).
-// Output: one JSON array per input document, one per line, of the objects built.
+// Output: one line per input document: a JSON array of the objects built, or
+// {"rejected": "<message>"} when Function Mesh's validating webhook refuses the CR.
 package main
 
 import (
@@ -72,11 +73,18 @@ func run() error {
 		if len(bytes.TrimSpace(doc)) == 0 {
 			continue
 		}
+		var result any
 		objects, err := build(cli, doc)
-		if err != nil {
+		var no rejected
+		switch {
+		case errors.As(err, &no):
+			result = map[string]string{"rejected": no.Error()}
+		case err != nil:
 			return err
+		default:
+			result = objects
 		}
-		line, err := json.Marshal(objects)
+		line, err := json.Marshal(result)
 		if err != nil {
 			return err
 		}
@@ -124,13 +132,32 @@ func build(cli client.Client, doc []byte) ([]any, error) {
 	}
 }
 
-// admitted runs Function Mesh's mutating webhook on obj, as the API server does on create.
-func admitted(kind string, d admission.CustomDefaulter, obj runtime.Object) error {
+// rejected is Function Mesh's validating webhook refusing a CR: printed as
+// {"rejected": "<message>"} instead of the objects.
+type rejected struct{ err error }
+
+func (r rejected) Error() string { return r.err.Error() }
+
+type webhookFor interface {
+	admission.CustomDefaulter
+	admission.CustomValidator
+}
+
+// admitted runs Function Mesh's mutating then validating webhook on obj, as the API server
+// does on create.
+func admitted(kind string, w webhookFor, obj runtime.Object) error {
 	req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
 		Kind:      metav1.GroupVersionKind{Group: "compute.functionmesh.io", Version: "v1alpha1", Kind: kind},
 		Operation: admissionv1.Create,
 	}}
-	return d.Default(admission.NewContextWithRequest(context.Background(), req), obj)
+	ctx := admission.NewContextWithRequest(context.Background(), req)
+	if err := w.Default(ctx, obj); err != nil {
+		return err
+	}
+	if _, err := w.ValidateCreate(ctx, obj); err != nil {
+		return rejected{err}
+	}
+	return nil
 }
 
 func typed(apiVersion, kind string, obj any) (map[string]any, error) {
@@ -150,7 +177,7 @@ func typed(apiVersion, kind string, obj any) (map[string]any, error) {
 
 // children renders what a reconciler creates: the StatefulSet, the Service, the HPA when
 // maxReplicas is set, the VPA when pod.vpa is set.
-func children(sts, svc, hpa any, hasHPA bool, vpa any) ([]any, error) {
+func children(sts, svc any, hpa func() any, vpa any) ([]any, error) {
 	var objs []any
 	add := func(apiVersion, kind string, o any) error {
 		m, err := typed(apiVersion, kind, o)
@@ -165,8 +192,8 @@ func children(sts, svc, hpa any, hasHPA bool, vpa any) ([]any, error) {
 	if err := add("v1", "Service", svc); err != nil {
 		return nil, err
 	}
-	if hasHPA {
-		if err := add("autoscaling/v2", "HorizontalPodAutoscaler", hpa); err != nil {
+	if hpa != nil {
+		if err := add("autoscaling/v2", "HorizontalPodAutoscaler", hpa()); err != nil {
 			return nil, err
 		}
 	}
@@ -195,7 +222,12 @@ func function(cli client.Client, f *v1alpha1.Function) ([]any, error) {
 	if f.Spec.Pod.VPA != nil {
 		vpa = spec.MakeVPA(spec.MakeFunctionObjectMeta(f), targetRef("Function", f.Name), f.Spec.Pod.VPA)
 	}
-	return children(sts, spec.MakeFunctionService(f), spec.MakeFunctionHPA(f), f.Spec.MaxReplicas != nil, vpa)
+	var hpa func() any
+	// Function Mesh builds an HPA only when maxReplicas is set (MakeHPA dereferences it).
+	if f.Spec.MaxReplicas != nil {
+		hpa = func() any { return spec.MakeFunctionHPA(f) }
+	}
+	return children(sts, spec.MakeFunctionService(f), hpa, vpa)
 }
 
 func source(cli client.Client, s *v1alpha1.Source) ([]any, error) {
@@ -211,7 +243,12 @@ func source(cli client.Client, s *v1alpha1.Source) ([]any, error) {
 	if s.Spec.Pod.VPA != nil {
 		vpa = spec.MakeVPA(spec.MakeSourceObjectMeta(s), targetRef("Source", s.Name), s.Spec.Pod.VPA)
 	}
-	return children(sts, spec.MakeSourceService(s), spec.MakeSourceHPA(s), s.Spec.MaxReplicas != nil, vpa)
+	var hpa func() any
+	// Function Mesh builds an HPA only when maxReplicas is set (MakeHPA dereferences it).
+	if s.Spec.MaxReplicas != nil {
+		hpa = func() any { return spec.MakeSourceHPA(s) }
+	}
+	return children(sts, spec.MakeSourceService(s), hpa, vpa)
 }
 
 func sink(cli client.Client, s *v1alpha1.Sink) ([]any, error) {
@@ -227,7 +264,12 @@ func sink(cli client.Client, s *v1alpha1.Sink) ([]any, error) {
 	if s.Spec.Pod.VPA != nil {
 		vpa = spec.MakeVPA(spec.MakeSinkObjectMeta(s), targetRef("Sink", s.Name), s.Spec.Pod.VPA)
 	}
-	return children(sts, spec.MakeSinkService(s), spec.MakeSinkHPA(s), s.Spec.MaxReplicas != nil, vpa)
+	var hpa func() any
+	// Function Mesh builds an HPA only when maxReplicas is set (MakeHPA dereferences it).
+	if s.Spec.MaxReplicas != nil {
+		hpa = func() any { return spec.MakeSinkHPA(s) }
+	}
+	return children(sts, spec.MakeSinkService(s), hpa, vpa)
 }
 
 // mesh renders each member as the FunctionMesh reconciler creates it: a Function, Source or
