@@ -219,13 +219,16 @@ fn input(c: &ConsumerSpec, negative_ack_delay: Option<i32>) -> Value {
     if let Some(cleanup) = c.cleanup_subscription {
         s.insert("cleanupSubscription".into(), json!(cleanup));
     }
-    if let Some(pos) = c.subscription_position {
-        let p = match pos {
-            SubscriptionPosition::Latest => "LATEST",
-            SubscriptionPosition::Earliest => "EARLIEST",
-        };
-        s.insert("subscriptionPosition".into(), json!(p));
-    }
+    // Unset means EARLIEST, as Function Mesh sends it: the instance's own default (LATEST)
+    // would skip what was published before the first pod started.
+    let p = match c
+        .subscription_position
+        .unwrap_or(SubscriptionPosition::Earliest)
+    {
+        SubscriptionPosition::Latest => "LATEST",
+        SubscriptionPosition::Earliest => "EARLIEST",
+    };
+    s.insert("subscriptionPosition".into(), json!(p));
     Value::Object(s)
 }
 
@@ -409,6 +412,19 @@ mod tests {
             serde_json::from_str(configs[BATCH_SOURCE_CONFIG_KEY].as_str().unwrap()).unwrap();
         assert_eq!(batch["discoveryTriggererClassName"], "org.example.Cron");
         assert_eq!(batch["discoveryTriggererConfig"]["cron"], "* * * * *");
+    }
+
+    #[test]
+    fn a_new_subscription_starts_at_earliest_unless_told_otherwise() {
+        let f: FunctionSpec = spec(json!({
+            "className": "C", "input": {"topics": ["in"]}, "pulsar": {"pulsarConfig": "p"}
+        }));
+        assert_eq!(function(&f)["source"]["subscriptionPosition"], "EARLIEST");
+        let f: FunctionSpec = spec(json!({
+            "className": "C", "input": {"topics": ["in"]}, "pulsar": {"pulsarConfig": "p"},
+            "subscriptionPosition": "latest"
+        }));
+        assert_eq!(function(&f)["source"]["subscriptionPosition"], "LATEST");
     }
 
     #[test]

@@ -115,10 +115,6 @@ const ALLOWED: &[Allowed] = &[
         doc: "open-findings",
     },
     Allowed {
-        path: "StatefulSet/spec/template/spec/containers/*/command/functionDetails/source/subscriptionPosition",
-        doc: "open-findings",
-    },
-    Allowed {
         path: "Service/spec/publishNotReadyAddresses",
         doc: "service",
     },
