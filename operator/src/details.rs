@@ -48,7 +48,7 @@ pub fn function(spec: &FunctionSpec) -> Value {
     if let Some(cfg) = &user_config {
         d.insert("userConfig".into(), json!(to_string(cfg)));
     }
-    d.insert("source".into(), input(&spec.consumer, None));
+    d.insert("source".into(), input(&spec.workload, &spec.consumer, None));
     d.insert(
         "sink".into(),
         output(spec.output.as_ref(), spec.forward_source_message_property),
@@ -105,7 +105,11 @@ pub fn sink(spec: &SinkSpec) -> Value {
     let mut d = common(&spec.workload, "SINK", Some(IDENTITY_FUNCTION));
     d.insert(
         "source".into(),
-        input(&spec.consumer, spec.negative_ack_redelivery_delay_ms),
+        input(
+            &spec.workload,
+            &spec.consumer,
+            spec.negative_ack_redelivery_delay_ms,
+        ),
     );
     let mut snk = Map::new();
     if let Some(c) = &spec.workload.class_name {
@@ -191,12 +195,14 @@ fn consumer_fields(d: &mut Map<String, Value>, c: &ConsumerSpec) {
     }
 }
 
-fn input(c: &ConsumerSpec, negative_ack_delay: Option<i32>) -> Value {
+fn input(w: &WorkloadSpec, c: &ConsumerSpec, negative_ack_delay: Option<i32>) -> Value {
     let mut s = Map::new();
     if let Some(sub) = &c.subscription_name {
         s.insert("subscriptionName".into(), json!(sub));
     }
-    let sub_type = if c.retain_ordering == Some(true) {
+    // Effectively-once needs one consumer per partition in order: a failover subscription.
+    let effectively_once = w.processing_guarantee == Some(ProcessingGuarantee::EffectivelyOnce);
+    let sub_type = if c.retain_ordering == Some(true) || effectively_once {
         "FAILOVER"
     } else if c.retain_key_ordering == Some(true) {
         "KEY_SHARED"
@@ -219,13 +225,16 @@ fn input(c: &ConsumerSpec, negative_ack_delay: Option<i32>) -> Value {
     if let Some(cleanup) = c.cleanup_subscription {
         s.insert("cleanupSubscription".into(), json!(cleanup));
     }
-    if let Some(pos) = c.subscription_position {
-        let p = match pos {
-            SubscriptionPosition::Latest => "LATEST",
-            SubscriptionPosition::Earliest => "EARLIEST",
-        };
-        s.insert("subscriptionPosition".into(), json!(p));
-    }
+    // Unset means EARLIEST, as Function Mesh sends it: the instance's own default (LATEST)
+    // would skip what was published before the first pod started.
+    let p = match c
+        .subscription_position
+        .unwrap_or(SubscriptionPosition::Earliest)
+    {
+        SubscriptionPosition::Latest => "LATEST",
+        SubscriptionPosition::Earliest => "EARLIEST",
+    };
+    s.insert("subscriptionPosition".into(), json!(p));
     Value::Object(s)
 }
 
@@ -409,6 +418,28 @@ mod tests {
             serde_json::from_str(configs[BATCH_SOURCE_CONFIG_KEY].as_str().unwrap()).unwrap();
         assert_eq!(batch["discoveryTriggererClassName"], "org.example.Cron");
         assert_eq!(batch["discoveryTriggererConfig"]["cron"], "* * * * *");
+    }
+
+    #[test]
+    fn a_new_subscription_starts_at_earliest_unless_told_otherwise() {
+        let f: FunctionSpec = spec(json!({
+            "className": "C", "input": {"topics": ["in"]}, "pulsar": {"pulsarConfig": "p"}
+        }));
+        assert_eq!(function(&f)["source"]["subscriptionPosition"], "EARLIEST");
+        let f: FunctionSpec = spec(json!({
+            "className": "C", "input": {"topics": ["in"]}, "pulsar": {"pulsarConfig": "p"},
+            "subscriptionPosition": "latest"
+        }));
+        assert_eq!(function(&f)["source"]["subscriptionPosition"], "LATEST");
+    }
+
+    #[test]
+    fn effectively_once_consumes_on_a_failover_subscription() {
+        let f: FunctionSpec = spec(json!({
+            "className": "C", "input": {"topics": ["in"]}, "pulsar": {"pulsarConfig": "p"},
+            "processingGuarantee": "effectively_once"
+        }));
+        assert_eq!(function(&f)["source"]["subscriptionType"], "FAILOVER");
     }
 
     #[test]
