@@ -258,7 +258,10 @@ fn go_conf(w: &Workload) -> Word {
     c.insert("nameSpace".into(), json!(s.namespace));
     c.insert("name".into(), json!(s.name));
     c.insert("logTopic".into(), json!(s.log_topic));
-    c.insert("parallelism".into(), json!(w.replicas()));
+    c.insert(
+        "parallelism".into(),
+        json!(crate::details::parallelism(&w.spec)),
+    );
     c.insert(
         "autoAck".into(),
         d.get("autoAck").cloned().unwrap_or(json!(true)),

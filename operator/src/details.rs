@@ -164,7 +164,7 @@ fn common(w: &WorkloadSpec, component: &str, class_name: Option<&str>) -> Map<St
         _ => "JAVA",
     };
     d.insert("runtime".into(), json!(runtime));
-    d.insert("parallelism".into(), json!(w.replicas.unwrap_or(1)));
+    d.insert("parallelism".into(), json!(parallelism(w)));
     if let Some(res) = resources(w) {
         d.insert("resources".into(), res);
     }
@@ -173,6 +173,17 @@ fn common(w: &WorkloadSpec, component: &str, class_name: Option<&str>) -> Map<St
     }
     d.insert("componentType".into(), json!(component));
     d
+}
+
+/// The parallelism an instance is told: 1, as Function Mesh sends unless
+/// `showPreciseParallelism` asks for the replica count. The replica count would put every
+/// scale step into the pods' command, so scaling would restart every pod.
+pub fn parallelism(w: &WorkloadSpec) -> i32 {
+    if w.show_precise_parallelism == Some(true) {
+        w.replicas.unwrap_or(1)
+    } else {
+        1
+    }
 }
 
 fn consumer_fields(d: &mut Map<String, Value>, c: &ConsumerSpec) {

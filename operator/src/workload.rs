@@ -145,7 +145,8 @@ pub struct Workload {
     pub consumer: Option<ConsumerSpec>,
     /// Pulsar's `FunctionDetails` JSON.
     pub details: Value,
-    /// The defaulted spec plus `kind` and `objectName`: what `fmesh-runner` reads (`FMESH_SPEC`).
+    /// The defaulted spec plus `kind` and `objectName`, without the replica counts (scaling
+    /// must not change the pod template): what `fmesh-runner` reads (`FMESH_SPEC`).
     pub runner_spec: Value,
     /// For `volumeClaimTemplates` etc. (Function only).
     pub function: Option<fmesh_crds::FunctionSpec>,
@@ -158,6 +159,9 @@ impl Workload {
         let kind = K::KIND;
         let mut runner_spec = d.spec_value();
         if let Value::Object(m) = &mut runner_spec {
+            for scale in ["replicas", "minReplicas", "maxReplicas"] {
+                m.remove(scale);
+            }
             m.insert("kind".into(), json!(kind.as_str()));
             m.insert("objectName".into(), json!(d.name_any()));
         }

@@ -242,3 +242,36 @@ fn rendering_is_deterministic() {
         );
     }
 }
+
+/// `kubectl scale` and the HPA change `replicas` only: the pod template (and so the pods that
+/// stay) must not depend on it, for every runtime.
+#[test]
+fn the_pod_template_does_not_depend_on_the_replica_count() {
+    for name in [
+        "function-java",
+        "function-python",
+        "function-golang",
+        "source-builtin",
+        "sink-wasm",
+    ] {
+        let templates: Vec<Value> = [1, 3]
+            .into_iter()
+            .map(|n| {
+                let mut res = fixture(name);
+                match &mut res {
+                    Resource::Function(o) => o.spec.workload.replicas = Some(n),
+                    Resource::Source(o) => o.spec.workload.replicas = Some(n),
+                    Resource::Sink(o) => o.spec.workload.replicas = Some(n),
+                    _ => unreachable!("{name} is one workload"),
+                }
+                let objects =
+                    render_with(&res, &OperatorConfig::default(), &Capabilities::latest());
+                find(&objects, "StatefulSet")["spec"]["template"].clone()
+            })
+            .collect();
+        assert_eq!(
+            templates[0], templates[1],
+            "{name}: scaling 1 → 3 changes the pod template"
+        );
+    }
+}
