@@ -7,9 +7,8 @@ use fmesh_crds::diagnostic::{Diagnostic, Report};
 use fmesh_crds::{GROUP, Parsed, Resource};
 
 use crate::mutate;
-use crate::object::Reviewed;
 use crate::references::{self, Lookup, OPT_OUT_ANNOTATION, OPT_OUT_VALUE, References};
-use crate::review::{Request, Verdict};
+use crate::review::{Request, Reviewed, Verdict};
 use crate::update;
 
 /// The kinds with admission endpoints (`/validate/<path>`, `/mutate/<path>`).
@@ -105,98 +104,48 @@ impl<R: References> Admission<R> {
     }
 
     /// The validating answer: every error in one denial, warnings returned either way.
-    ///
-    /// Defaults the objects in `req` in place, after reading what was sent: one defaulted
-    /// object serves the validation and the UPDATE rules, without a copy of each (a copy cost
-    /// as much as the defaulting, and more with the caches cold, as they are in the server).
-    pub async fn validate(&self, kind: Kind, req: &mut Request) -> Verdict {
-        let sent = match self.prepare(kind, req) {
+    pub async fn validate(&self, kind: Kind, req: &Request) -> Verdict {
+        let (object, res, parse_report) = match self.prepare(kind, req) {
             Prepared::Answer(v) => return v,
-            Prepared::Object(object, res, report) => self.read_sent(req, object, res, report),
+            Prepared::Object(object, res, report) => (object, res, report),
         };
-        let (Some(res), old) = resources_mut(req) else {
-            // `prepare` found a typed object.
-            return Verdict::deny(500, "InternalError", "the object vanished; retry");
-        };
-        let mut report = sent.report;
-        res.apply_defaults();
-        report.extend(res.validate_defaulted());
-        if sent.same_spec {
+        let mut report = parse_report.clone();
+        let old = old_resource(req);
+        let mut defaulted = res.clone();
+        defaulted.apply_defaults();
+        report.extend(defaulted.validate_defaulted());
+        if old.is_some_and(|(_, old)| same_spec(res, old)) {
             // Metadata-only updates (labels, finalizers) of an existing object must not be
             // blocked by rules it already broke, or by a Secret deleted since. Compared as
             // the typed API reads them: a field it does not know changes nothing.
             return Verdict::allow().with_warnings(render(report.warnings()));
         }
-        if let Some(old) = old {
-            old.apply_defaults();
-            report.extend(update::check_defaulted(old, res, &sent.intents));
+        if let Some((old_object, old)) = old {
+            let intents = update::intents(
+                object.annotation(update::INTENT_ANNOTATION),
+                old_object.annotation(update::INTENT_ANNOTATION),
+            );
+            let mut old_defaulted = old.clone();
+            old_defaulted.apply_defaults();
+            report.extend(update::check_defaulted(
+                &old_defaulted,
+                &defaulted,
+                &intents,
+            ));
         }
-        if let Some(refs) = sent.references {
-            report.extend(self.reference_report(refs).await);
+        if self.settings.reference_checks {
+            report.extend(self.reference_report(req, object, res, old).await);
         }
         verdict_named(res.kind(), res.name(), report)
     }
 
-    /// What validation reads of the objects as sent, before they are defaulted.
-    fn read_sent(&self, req: &Request, object: &Reviewed, res: &Resource, report: &Report) -> Sent {
-        let old = old_resource(req);
-        let same_spec = old.is_some_and(|(_, old)| same_spec(res, old));
-        let intents = old.map_or_else(BTreeSet::new, |(old_object, _)| {
-            update::intents(
-                object.annotation(update::INTENT_ANNOTATION),
-                old_object.annotation(update::INTENT_ANNOTATION),
-            )
-        });
-        let references = (self.settings.reference_checks && !same_spec).then(|| {
-            let namespace = req
-                .namespace
-                .clone()
-                .or_else(|| object.meta_str("namespace").map(str::to_string))
-                .unwrap_or_else(|| "default".to_string());
-            let mut refs = references::collect(res);
-            if let Some((_, old)) = old {
-                // Only what this update introduces: a Secret deleted after admission is the
-                // operator's concern, not a reason to refuse an unrelated edit.
-                let before: BTreeSet<_> = references::collect(old)
-                    .into_iter()
-                    .map(|r| (r.target, r.name, r.keys))
-                    .collect();
-                refs.retain(|r| !before.contains(&(r.target, r.name.clone(), r.keys.clone())));
-            }
-            SentReferences {
-                namespace,
-                refs,
-                opted_out: object.annotation(OPT_OUT_ANNOTATION) == Some(OPT_OUT_VALUE),
-            }
-        });
-        Sent {
-            report: report.clone(),
-            same_spec,
-            intents,
-            references,
-        }
-    }
-
     /// The mutating answer: the defaults as a patch of `add` operations, or nothing.
-    ///
-    /// A CREATE's object is defaulted in place (new objects nearly always get defaults); an
-    /// UPDATE's on a copy first, which skips the patch walk when nothing changes (a stored
-    /// object was defaulted when it was created).
-    pub async fn mutate(&self, kind: Kind, req: &mut Request) -> Verdict {
-        if let Prepared::Answer(v) = self.prepare(kind, req) {
-            return v;
-        }
-        let creating = req.operation == "CREATE";
-        let (Some(res), _) = resources_mut(req) else {
-            // `prepare` found a typed object.
-            return Verdict::deny(500, "InternalError", "the object vanished; retry");
+    pub async fn mutate(&self, kind: Kind, req: &Request) -> Verdict {
+        let res = match self.prepare(kind, req) {
+            Prepared::Answer(v) => return v,
+            Prepared::Object(_, res, _) => res,
         };
-        let patch = if creating {
-            mutate::defaults_patch_in_place(res)
-        } else {
-            mutate::defaults_patch(res)
-        };
-        match patch {
+        match mutate::defaults_patch(res) {
             Ok(Some(patch)) => Verdict {
                 patch: Some(patch),
                 ..Verdict::allow()
@@ -260,12 +209,30 @@ impl<R: References> Admission<R> {
         }
     }
 
-    async fn reference_report(&self, sent: SentReferences) -> Report {
-        let SentReferences {
-            namespace,
-            refs,
-            opted_out,
-        } = sent;
+    /// The reference checks of what `res` (the object as sent) introduces.
+    async fn reference_report(
+        &self,
+        req: &Request,
+        object: &Reviewed,
+        res: &Resource,
+        old: Option<(&Reviewed, &Resource)>,
+    ) -> Report {
+        let namespace = req
+            .namespace
+            .clone()
+            .or_else(|| object.meta_str("namespace").map(str::to_string))
+            .unwrap_or_else(|| "default".to_string());
+        let mut refs = references::collect(res);
+        if let Some((_, old)) = old {
+            // Only what this update introduces: a Secret deleted after admission is the
+            // operator's concern, not a reason to refuse an unrelated edit.
+            let before: BTreeSet<_> = references::collect(old)
+                .into_iter()
+                .map(|r| (r.target, r.name, r.keys))
+                .collect();
+            refs.retain(|r| !before.contains(&(r.target, r.name.clone(), r.keys.clone())));
+        }
+        let opted_out = object.annotation(OPT_OUT_ANNOTATION) == Some(OPT_OUT_VALUE);
         if refs.is_empty() {
             return Report::default();
         }
@@ -288,43 +255,6 @@ impl<R: References> Admission<R> {
     }
 }
 
-/// What validation reads of the objects as sent (see [`Admission::validate`]).
-struct Sent {
-    /// The parse report (unknown-field warnings).
-    report: Report,
-    /// An UPDATE that leaves the spec as it was.
-    same_spec: bool,
-    /// The UPDATE intents this request states.
-    intents: BTreeSet<String>,
-    /// What to look up, when reference checks are on.
-    references: Option<SentReferences>,
-}
-
-/// The references an object introduces, and where to look them up.
-struct SentReferences {
-    namespace: String,
-    refs: Vec<references::Reference>,
-    /// The object carries the opt-out annotation.
-    opted_out: bool,
-}
-
-/// The typed object and, on UPDATE, the typed old object of `req`, to default in place.
-fn resources_mut(req: &mut Request) -> (Option<&mut Resource>, Option<&mut Resource>) {
-    fn typed(o: Option<&mut Reviewed>) -> Option<&mut Resource> {
-        match &mut o?.parsed {
-            Parsed::Resource(res, _) => Some(&mut **res),
-            _ => None,
-        }
-    }
-    let update = req.operation == "UPDATE";
-    let old = if update {
-        typed(req.old_object.as_mut())
-    } else {
-        None
-    };
-    (typed(req.object.as_mut()), old)
-}
-
 enum Prepared<'a> {
     Answer(Verdict),
     Object(&'a Reviewed, &'a Resource, &'a Report),
@@ -344,7 +274,7 @@ fn old_resource(req: &Request) -> Option<(&Reviewed, &Resource)> {
 }
 
 /// Whether two objects are of one kind and have the same spec.
-pub(crate) fn same_spec(a: &Resource, b: &Resource) -> bool {
+fn same_spec(a: &Resource, b: &Resource) -> bool {
     match (a, b) {
         (Resource::Function(a), Resource::Function(b)) => a.spec == b.spec,
         (Resource::Source(a), Resource::Source(b)) => a.spec == b.spec,

@@ -6,21 +6,16 @@
 //! Handlers ([`admit`]) are pure over the [`references::References`] trait; the cluster-backed
 //! implementation is in [`cache`]; [`server`] is the HTTP edge.
 
-pub mod additions;
 pub mod admit;
 pub mod cache;
-pub mod elide;
 pub mod metrics;
 pub mod mutate;
-pub mod object;
 pub mod references;
 pub mod registration;
 pub mod review;
 pub mod server;
-pub mod shape;
 #[cfg(test)]
 mod test_documents;
-pub mod unknown;
 pub mod update;
 
 pub use admit::{Admission, Kind, Settings};

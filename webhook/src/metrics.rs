@@ -14,7 +14,6 @@ pub struct Metrics {
     requests: Family<Labels, Counter>,
     latency: Family<Labels, Histogram>,
     lookups: Family<Labels, Counter>,
-    decoded: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -47,19 +46,11 @@ impl Metrics {
             "Secret/ConfigMap lookups by source (cache, direct) and outcome",
             lookups.clone(),
         );
-        let decoded = Family::<Labels, Counter>::default();
-        registry.register(
-            "reviews_decoded",
-            "AdmissionReviews by decoding: cut (fast, without the last-applied copy), body (fast, \
-             as sent), exact (whole object: invalid objects, unknown fields, refused bodies)",
-            decoded.clone(),
-        );
         Metrics {
             registry,
             requests,
             latency,
             lookups,
-            decoded,
         }
     }
 
@@ -98,13 +89,6 @@ impl Metrics {
             .inc();
     }
 
-    /// Counts one review decoded by `decoding` (`cut`, `body`, `exact`).
-    pub fn decoded(&self, decoding: &'static str) {
-        self.decoded
-            .get_or_create(&vec![("decoding", decoding.to_string())])
-            .inc();
-    }
-
     /// The text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -123,12 +107,5 @@ mod tests {
         let text = m.render();
         assert!(text.contains("fmesh_webhook_admission_requests_total{kind=\"Function\",operation=\"CREATE\",webhook=\"validate\",result=\"denied\"} 1"), "{text}");
         assert!(text.contains("fmesh_webhook_admission_duration_seconds_bucket"));
-        m.decoded("cut");
-        m.decoded("cut");
-        let text = m.render();
-        assert!(
-            text.contains("fmesh_webhook_reviews_decoded_total{decoding=\"cut\"} 2"),
-            "{text}"
-        );
     }
 }

@@ -1,96 +1,84 @@
 //! Defaulting as an RFC 6902 patch that only adds absent fields.
 //!
-//! The typed object as sent is defaulted by `fmesh_crds`, and the defaulted one is walked
-//! against the keys of the one sent (`crate::additions`). Only keys absent from an object in the first become `add`
+//! The typed spec as sent and a defaulted copy of it are serialized, and the defaulted one is
+//! walked against the sent one. Only keys absent from an object of the sent spec become `add`
 //! operations: a value the user wrote, a field the typed API does not know (the apiserver
 //! keeps it: the patch does not touch it) or an array element is never rewritten, so defaults
 //! never overwrite what the user wrote and never shift an array. Applying the patch and
 //! defaulting again yields no operation, so the webhook is idempotent under reinvocation.
-//! (A direct walk, not a general JSON diff: the diff of a 20-member mesh cost more than
-//! everything else in the request together.)
+//! Not a general JSON diff: a diff may `replace` or `remove`, and may add array elements.
 
 use fmesh_crds::Resource;
+use serde_json::{Value, json};
 
-use crate::additions::{AddOps, additions};
-use crate::admit::same_spec;
-use crate::shape::Shape;
-
-/// The `add` operations that default `res` (the typed object as sent): the JSON text of the
-/// patch, or `None` if nothing is defaulted. `res` is left as sent: defaulted on a copy, which
-/// pays when defaulting usually changes nothing (an UPDATE of a stored object, a
-/// reinvocation): equal specs serialize to the same keys, so the walk is skipped.
-pub fn defaults_patch(res: &Resource) -> Result<Option<String>, PatchError> {
+/// The `add` operations that default `res` (the typed object as sent), as a JSON array, or
+/// `None` if nothing is defaulted (or the kind has no defaults).
+pub fn defaults_patch(res: &Resource) -> Result<Option<Value>, PatchError> {
     let mut defaulted = res.clone();
     defaulted.apply_defaults();
-    if same_spec(res, &defaulted) {
-        return Ok(None);
-    }
-    let Some(sent) = shape_of(res)? else {
+    let (Some(sent), Some(after)) = (spec_json(res)?, spec_json(&defaulted)?) else {
         return Ok(None);
     };
-    walk(&sent, &defaulted)
+    let mut ops = Vec::new();
+    additions(&sent, &after, &mut String::from("/spec"), &mut ops);
+    Ok((!ops.is_empty()).then_some(Value::Array(ops)))
 }
 
-/// [`defaults_patch`] for an object that usually gets defaults (a CREATE): `res` is defaulted
-/// in place, with no copy to compare (the copy, its comparison and its drop were half of the
-/// patch's cost for a new 20-member mesh). A `res` already defaulted still gets `None`, from
-/// a walk that finds nothing to add.
-pub fn defaults_patch_in_place(res: &mut Resource) -> Result<Option<String>, PatchError> {
-    let Some(sent) = shape_of(res)? else {
-        return Ok(None);
-    };
-    res.apply_defaults();
-    walk(&sent, res)
-}
-
-/// The keys of the spec as sent: its shape, not a `Value`. `None` for a kind never defaulted.
-fn shape_of(res: &Resource) -> Result<Option<Shape>, PatchError> {
+/// The spec of `res` as JSON; `None` for a kind admission does not default.
+fn spec_json(res: &Resource) -> Result<Option<Value>, PatchError> {
     Ok(Some(match res {
-        Resource::Function(o) => Shape::of(&o.spec)?,
-        Resource::Source(o) => Shape::of(&o.spec)?,
-        Resource::Sink(o) => Shape::of(&o.spec)?,
-        Resource::FunctionMesh(o) => Shape::of(&o.spec)?,
+        Resource::Function(o) => serde_json::to_value(&o.spec)?,
+        Resource::Source(o) => serde_json::to_value(&o.spec)?,
+        Resource::Sink(o) => serde_json::to_value(&o.spec)?,
+        Resource::FunctionMesh(o) => serde_json::to_value(&o.spec)?,
         Resource::BackendConfig(_) => return Ok(None),
     }))
 }
 
-/// The `add` operations for what `defaulted` has and the `sent` shape lacks.
-fn walk(sent: &Shape, defaulted: &Resource) -> Result<Option<String>, PatchError> {
-    let mut ops = AddOps::default();
-    let mut pointer = String::from("/spec");
-    match defaulted {
-        Resource::Function(o) => additions(sent, &o.spec, &mut pointer, &mut ops)?,
-        Resource::Source(o) => additions(sent, &o.spec, &mut pointer, &mut ops)?,
-        Resource::Sink(o) => additions(sent, &o.spec, &mut pointer, &mut ops)?,
-        Resource::FunctionMesh(o) => additions(sent, &o.spec, &mut pointer, &mut ops)?,
-        Resource::BackendConfig(_) => return Ok(None),
+/// Appends to `ops` an `add` for each key `after` has and `sent` lacks (null values are
+/// nothing to add), below `pointer`; keys both have and array elements both have are walked.
+fn additions(sent: &Value, after: &Value, pointer: &mut String, ops: &mut Vec<Value>) {
+    let len = pointer.len();
+    match (sent, after) {
+        (Value::Object(sent), Value::Object(after)) => {
+            for (key, value) in after {
+                pointer.push('/');
+                pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                match sent.get(key) {
+                    Some(inner) => additions(inner, value, pointer, ops),
+                    None if value.is_null() => {}
+                    None => ops.push(json!({"op": "add", "path": &*pointer, "value": value})),
+                }
+                pointer.truncate(len);
+            }
+        }
+        (Value::Array(sent), Value::Array(after)) => {
+            for (i, (inner, value)) in sent.iter().zip(after).enumerate() {
+                pointer.push('/');
+                pointer.push_str(&i.to_string());
+                additions(inner, value, pointer, ops);
+                pointer.truncate(len);
+            }
+        }
+        _ => {}
     }
-    Ok(ops.finish()?)
 }
 
 /// Why the defaults could not be written out (a type that does not serialize to JSON).
 #[derive(Debug, thiserror::Error)]
 #[error("the object does not serialize: {0}")]
-pub struct PatchError(#[from] crate::shape::Error);
+pub struct PatchError(#[from] serde_json::Error);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use fmesh_crds::Parsed;
-    use serde_json::{Value, json};
 
     fn parse(doc: &Value) -> Resource {
         match Resource::parse(doc) {
             Parsed::Resource(r, _) => *r,
             other => panic!("{other:?}"),
         }
-    }
-
-    /// The patch `res` gets, as a value.
-    fn patch_of(res: &Resource) -> Option<Value> {
-        defaults_patch(res)
-            .unwrap()
-            .map(|json| serde_json::from_str(&json).unwrap())
     }
 
     fn apply(doc: &Value, patch: &Value) -> Value {
@@ -106,7 +94,7 @@ mod tests {
             "metadata": {"name": "f"},
             "spec": {"input": {"topics": ["in"]}, "autoAck": false, "replicas": 2,
                      "java": {"jar": "f.jar"}, "className": "C"}});
-        let patch = patch_of(&parse(&doc)).unwrap();
+        let patch = defaults_patch(&parse(&doc)).unwrap().unwrap();
         assert!(
             patch.as_array().unwrap().iter().all(|op| op["op"] == "add"),
             "{patch}"
@@ -130,7 +118,7 @@ mod tests {
             "spec": {"extra": {"kept": true}, "functions": [
                 {"name": "a", "tenant": "acme", "replicas": 3, "future": [1, 2]},
                 {"name": "b", "input": {"topics": ["x", "y"]}}]}});
-        let patch = patch_of(&parse(&doc)).unwrap();
+        let patch = defaults_patch(&parse(&doc)).unwrap().unwrap();
         for op in patch.as_array().unwrap() {
             assert_eq!(op["op"], "add");
             let path = op["path"].as_str().unwrap();
@@ -157,41 +145,24 @@ mod tests {
         assert_eq!(defaults_patch(&parse(&out)).unwrap(), None);
     }
 
-    /// The patch a walk of the serialized defaulted spec gives (the reference).
-    fn reference_patch(res: &Resource) -> Option<Value> {
-        let mut defaulted = res.clone();
-        defaulted.apply_defaults();
-        let (sent, after) = match (res, &defaulted) {
-            (Resource::Function(a), Resource::Function(b)) => {
-                (Shape::of(&a.spec), serde_json::to_value(&b.spec))
-            }
-            (Resource::Source(a), Resource::Source(b)) => {
-                (Shape::of(&a.spec), serde_json::to_value(&b.spec))
-            }
-            (Resource::Sink(a), Resource::Sink(b)) => {
-                (Shape::of(&a.spec), serde_json::to_value(&b.spec))
-            }
-            (Resource::FunctionMesh(a), Resource::FunctionMesh(b)) => {
-                (Shape::of(&a.spec), serde_json::to_value(&b.spec))
-            }
-            _ => return None,
-        };
-        let mut expected = AddOps::default();
-        crate::additions::additions_of_value(
-            &sent.unwrap(),
-            &after.unwrap(),
-            &mut "/spec".to_string(),
-            &mut expected,
-        )
-        .unwrap();
-        expected
-            .finish()
-            .unwrap()
-            .map(|json| serde_json::from_str(&json).unwrap())
+    #[test]
+    fn pointers_escape_keys_and_nulls_are_not_added() {
+        let sent = json!({"a/b": {}, "list": [{"x": 1}, {}]});
+        let after = json!({"a/b": {"c~d": 1}, "list": [{"x": 1, "y": 2}, {}, {"z": 3}],
+            "unset": null});
+        let mut ops = Vec::new();
+        additions(&sent, &after, &mut String::from("/spec"), &mut ops);
+        assert_eq!(
+            ops,
+            vec![
+                json!({"op": "add", "path": "/spec/a~1b/c~0d", "value": 1}),
+                json!({"op": "add", "path": "/spec/list/0/y", "value": 2}),
+            ]
+        );
     }
 
     #[test]
-    fn the_walk_adds_what_a_walk_of_the_serialized_spec_adds() {
+    fn every_repository_document_is_defaulted_once() {
         let mut seen = 0;
         for (path, doc) in crate::test_documents::documents() {
             let Parsed::Resource(res, _) = Resource::parse(&doc) else {
@@ -200,27 +171,18 @@ mod tests {
             if matches!(*res, Resource::BackendConfig(_)) {
                 continue;
             }
-            let patch = patch_of(&res);
-            assert_eq!(patch, reference_patch(&res), "{}", path.display());
-            let Some(patch) = patch else {
+            let Some(patch) = defaults_patch(&res).unwrap() else {
                 panic!("{}: nothing to default?", path.display());
             };
-            // Defaulted already (what an UPDATE sends): the shortcut for unchanged specs answers
-            // as the walk does.
-            let again = parse(&apply(&doc, &patch));
+            let out = apply(&doc, &patch);
+            let again = parse(&out);
             assert_eq!(defaults_patch(&again).unwrap(), None, "{}", path.display());
-            assert_eq!(reference_patch(&again), None, "{}", path.display());
-            // In place: the same patch, the object left as the patch makes it, and nothing
-            // added to an object already defaulted.
-            let mut in_place = (*res).clone();
-            let json = defaults_patch_in_place(&mut in_place).unwrap();
-            let in_place_patch = json.map(|j| serde_json::from_str::<Value>(&j).unwrap());
-            assert_eq!(in_place_patch.as_ref(), Some(&patch), "{}", path.display());
-            assert!(same_spec(&in_place, &again), "{}", path.display());
-            let mut defaulted = again;
+            // The patched object is what defaulting the typed object gives.
+            let mut defaulted = (*res).clone();
+            defaulted.apply_defaults();
             assert_eq!(
-                defaults_patch_in_place(&mut defaulted).unwrap(),
-                None,
+                spec_json(&again).unwrap(),
+                spec_json(&defaulted).unwrap(),
                 "{}",
                 path.display()
             );

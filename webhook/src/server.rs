@@ -169,22 +169,17 @@ impl<R: References + 'static> App<R> {
             "validate" => Webhook::Validate,
             _ => Webhook::Mutate,
         };
-        let (parsed, decoding) = review::parse_noting(&bytes, kind, reader);
-        self.metrics.decoded(decoding.as_str());
-        let mut request = match parsed {
+        let request = match review::parse(&bytes, reader) {
             Ok(r) => r,
             Err(bad) => return self.bad(kind, webhook, started, &bad),
         };
         let remaining = deadline.saturating_sub(started.elapsed());
-        // Decided on this task, not a spawned one: handing it to another worker and back cost
-        // about 100 µs per request on this 2-core VM (wake-ups across threads). The deadline
-        // still bounds every wait (reference lookups); the CPU work between waits is bounded by
-        // the body limit (`fmesh-webhook-bench cpu` times a review at the limit), and a spawned
-        // task could not be stopped mid-computation either. A panic still becomes a 500 answer.
+        // The deadline bounds every wait (reference lookups); the CPU work between waits is
+        // bounded by the body limit. A panic becomes a 500 answer.
         let decision = AssertUnwindSafe(async {
             match webhook {
-                "validate" => self.admission.validate(kind, &mut request).await,
-                _ => self.admission.mutate(kind, &mut request).await,
+                "validate" => self.admission.validate(kind, &request).await,
+                _ => self.admission.mutate(kind, &request).await,
             }
         })
         .catch_unwind();
@@ -215,9 +210,6 @@ impl<R: References + 'static> App<R> {
             verdict.result(),
             seconds,
         );
-        // One event with the request's fields, not a span around the decision: the handlers
-        // log nothing of their own, and a span cost a registry entry, its fields formatted as
-        // JSON text, then parsed again to write the event.
         tracing::info!(
             uid = %request.uid,
             webhook,

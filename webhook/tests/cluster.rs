@@ -715,19 +715,6 @@ async fn apiserver_admits_through_the_fmesh_webhook() {
         text.contains("fmesh_webhook_admission_requests_total"),
         "{text}"
     );
-    // The real apiserver's reviews of `kubectl apply`'d objects carry the last-applied copy,
-    // and the fast decoder read some of them from the copy with it cut out (so its JSON is
-    // as the cut expects).
-    let cut: f64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("fmesh_webhook_reviews_decoded_total{decoding=\"cut\"} "))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(0.0);
-    assert!(
-        cut > 0.0,
-        "no review was decoded from the cut copy:\n{text}"
-    );
-
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(20), server).await;
     drop(_guard);

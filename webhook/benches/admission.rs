@@ -1,27 +1,28 @@
-//! `fmesh-webhook-bench`: admission latency and throughput over TLS on loopback, side by side
-//! with a plain hyper + rustls echo server (the floor), and the webhook's RSS idle and under load.
+//! The webhook's benchmark: admission latency and throughput over TLS on loopback, side by side
+//! with a plain hyper + rustls echo server (the floor), the webhook's RSS idle and under load,
+//! and its CPU cost per review. Run it with `cargo bench -p fmesh-webhook --bench admission --
+//! [MODE] [--rate 500] [--seconds 10] [--connections 8]` (webhook/README.md).
 //!
-//! `fmesh-webhook-bench [--rate 500] [--seconds 10] [--connections 8]` spawns two child processes
-//! (the `fmesh-webhook` binary next to this one, in files mode without reference checks, and
-//! this binary in `echo` mode), then drives each with an open-loop load generator: every
-//! connection sends on a fixed schedule and, when the server's previous answer came late,
-//! latency counts from the scheduled send time, so a stall is not hidden (no coordinated
-//! omission); otherwise from the actual send, so the client's timer slop (up to 1 ms) is not
-//! counted against either server. Connections are kept alive, as the apiserver
+//! No mode: spawns two child processes (the `fmesh-webhook` binary, in files mode without
+//! reference checks, and this program in `echo` mode), then drives each with an open-loop load
+//! generator: every connection sends on a fixed schedule and, when the server's previous answer
+//! came late, latency counts from the scheduled send time, so a stall is not hidden (no
+//! coordinated omission); otherwise from the actual send, so the client's timer slop (up to
+//! 1 ms) is not counted against either server. Connections are kept alive, as the apiserver
 //! keeps them. The requests are the four AdmissionReviews a `kubectl apply` of a 20-member
 //! FunctionMesh and a later edit of it make the apiserver send (mutate and validate, CREATE and
 //! UPDATE, with the metadata the apiserver adds); each is run right after the floor echoing that
-//! same body, and the table gives the webhook's p50 and p99 as multiples of the floor's.
+//! same body, and the table gives the webhook's p50 and p99 as multiples of the floor's. The
+//! last column is the webhook's own p50 time to decide (from its log): the body received to the
+//! answer decided; the rest is transport.
 //!
-//! The last column is the webhook's own p50 time to decide (from its log): the body received
-//! to the answer decided; the rest is transport.
+//! `cpu`: the CPU cost of each of those requests in this process, without TLS or sockets
+//! (`4 × rate` iterations each); then `rate` more with the caches evicted before each (cold),
+//! which is closer to what a request costs in the server, where the load generator and TLS run
+//! between two requests; and the cost of the largest review the server accepts (a mesh at the
+//! body limit).
 //!
-//! `fmesh-webhook-bench cpu [--rate N]` measures the CPU cost of each of those requests in this
-//! process, without TLS or sockets (`4 × N` iterations each): what load the machine can take;
-//! then `N` more with the caches evicted before each (cold), which is what a request costs in
-//! the server, where the load generator and TLS run between two requests; and the cost of the
-//! largest review the server accepts (a mesh at the body limit).
-//! `fmesh-webhook-bench phases` times each stage of a request on its own.
+//! `phases`: each stage of a request timed on its own.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -38,8 +39,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
-/// Decoding a review makes thousands of small allocations; glibc's malloc was a third of the
-/// CPU time per request (webhook/README.md, Benchmark).
+/// The allocator the `fmesh-webhook` binary uses, so `cpu` and `phases` measure what it runs.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -50,7 +50,11 @@ struct Options {
 }
 
 fn options() -> Result<(Option<String>, Options, Vec<String>)> {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` appends `--bench`.
+    let mut args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let mode = matches!(
         args.first().map(String::as_str),
         Some("echo" | "cpu" | "phases")
@@ -82,9 +86,7 @@ fn main() -> Result<()> {
     match mode.as_deref() {
         Some("echo") => rt.block_on(echo(&rest)),
         Some("phases") => phases(&opts),
-        // One thread: the handler's task runs where it is spawned. On the multi-threaded
-        // runtime every request woke an idle worker from outside it, and on this VM that
-        // wake-up (not the handler) was up to half of each figure.
+        // One thread: what is measured is the handler, not wake-ups of idle workers.
         Some(_) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
@@ -192,7 +194,7 @@ fn defaulted(doc: &Value) -> Result<Value> {
     };
     let mut out = doc.clone();
     if let Some(patch) = fmesh_webhook::mutate::defaults_patch(&res)? {
-        let patch: json_patch::Patch = serde_json::from_str(&patch)?;
+        let patch: json_patch::Patch = serde_json::from_value(patch)?;
         json_patch::patch(&mut out, &patch)?;
     }
     Ok(out)
@@ -453,14 +455,8 @@ fn load_average() -> String {
 
 async fn bench(o: Options) -> Result<()> {
     let exe = std::env::current_exe()?;
-    let dir_bin = exe.parent().context("exe dir")?;
-    let webhook_bin = dir_bin.join("fmesh-webhook");
-    if !webhook_bin.exists() {
-        bail!(
-            "{} not found: cargo build -p fmesh-webhook --release --bins",
-            webhook_bin.display()
-        );
-    }
+    // Cargo builds the package's binary for its benches, with the same profile.
+    let webhook_bin = PathBuf::from(env!("CARGO_BIN_EXE_fmesh-webhook"));
     let certs = std::env::temp_dir().join(format!("fmesh-webhook-bench-{}", std::process::id()));
     std::fs::create_dir_all(&certs)?;
     let ca = fmesh_certs::pki::generate_ca("bench CA", Duration::from_secs(86_400))?;
@@ -640,8 +636,7 @@ async fn cpu(o: &Options) -> Result<()> {
             pct(&cold, 0.5)
         );
     }
-    // The most CPU one review can take: the server decides on the connection's task, so this
-    // bounds how long a decision can run past the deadline.
+    // The most CPU one review can take: the server decides on the connection's task.
     let (members, body) = at_body_limit()?;
     let mut times = Vec::new();
     for _ in 0..5 {
@@ -657,9 +652,10 @@ async fn cpu(o: &Options) -> Result<()> {
     }
     times.sort_unstable();
     println!(
-        "create /validate of a {members}-member mesh ({:.1} MiB, the body limit is {:.1} MiB): \
+        "create /validate of a {members}-member mesh ({:.1} MiB; limits: {} members, {:.1} MiB): \
          p50 {:.0} ms, max {:.0} ms",
         body.len() as f64 / 1048576.0,
+        fmesh_crds::limits::MAX_MESH_MEMBERS,
         fmesh_webhook::review::MAX_BODY_BYTES as f64 / 1048576.0,
         pct(&times, 0.5) / 1000.0,
         pct(&times, 1.0) / 1000.0
@@ -668,7 +664,8 @@ async fn cpu(o: &Options) -> Result<()> {
     Ok(())
 }
 
-/// The create /validate review of the largest bench mesh whose body the server accepts.
+/// The create /validate review of the largest bench mesh the server decides on: within the
+/// body limit and `fmesh_crds`'s member limit (a larger mesh is refused before it is decoded).
 fn at_body_limit() -> Result<(usize, Bytes)> {
     let body = |functions: usize| -> Result<Bytes> {
         let doc = as_stored(&defaulted(&mesh_of(functions))?, 1, "");
@@ -677,7 +674,8 @@ fn at_body_limit() -> Result<(usize, Bytes)> {
     let (small, large) = (body(18)?.len(), body(36)?.len());
     let per_function = (large - small) / 18;
     let limit = fmesh_webhook::review::MAX_BODY_BYTES;
-    let mut functions = 18 + (limit - small) / per_function;
+    let members = fmesh_crds::limits::MAX_MESH_MEMBERS;
+    let mut functions = (18 + (limit - small) / per_function).min(members - 2);
     loop {
         let b = body(functions)?;
         if b.len() <= limit {
@@ -690,7 +688,6 @@ fn at_body_limit() -> Result<(usize, Bytes)> {
 /// Where a request's CPU goes: each stage of the handlers timed on its own (p50 µs).
 fn phases(o: &Options) -> Result<()> {
     use fmesh_crds::Parsed;
-    use fmesh_webhook::Kind;
     use fmesh_webhook::review::{self, Webhook};
     fmesh_webhook::admit::warm_up();
     let iterations = (o.rate.max(50) * 4) as usize;
@@ -706,40 +703,22 @@ fn phases(o: &Options) -> Result<()> {
         pct(&times, 0.5)
     };
     println!(
-        "p50 µs per stage: scan (JSON checked, nothing kept; then the copy without the last-applied"
+        "p50 µs per stage: the body read as JSON values, the review parsed (JSON + typed objects),"
     );
-    println!(
-        "values: made + scanned), the review decoded (fast path / whole-object path), defaults on"
-    );
-    println!("a copy, validation, the defaults patch");
+    println!("defaults on a copy, validation of the defaulted copy, the defaults patch");
     for (label, path, body) in bodies()? {
         let webhook = if path.starts_with("/validate") {
             Webhook::Validate
         } else {
             Webhook::Mutate
         };
-        // As the webhook reads a body: UTF-8 checked once, then the JSON.
-        let scan = p50(&mut || {
-            let text = simdutf8::basic::from_utf8(&body).unwrap();
-            let _: serde::de::IgnoredAny = serde_json::from_str(text).unwrap();
+        let json = p50(&mut || {
+            let _: Value = serde_json::from_slice(&body).unwrap();
         });
-        // The fast decoder's copy without the last-applied values: made, then scanned.
-        let text = std::str::from_utf8(&body)?;
-        let cut = p50(&mut || {
-            fmesh_webhook::elide::last_applied(text).unwrap();
+        let parse = p50(&mut || {
+            review::parse(&body, webhook).unwrap();
         });
-        let elided = fmesh_webhook::elide::last_applied(text)
-            .context("the bench bodies carry the last-applied annotation")?;
-        let scan_cut = p50(&mut || {
-            let _: serde::de::IgnoredAny = serde_json::from_str(&elided.text).unwrap();
-        });
-        let fast = p50(&mut || {
-            review::parse(&body, Kind::FunctionMesh, webhook).unwrap();
-        });
-        let exact = p50(&mut || {
-            review::exact(&body, webhook).unwrap();
-        });
-        let req = review::parse(&body, Kind::FunctionMesh, webhook)?;
+        let req = review::parse(&body, webhook)?;
         let Some(Parsed::Resource(res, _)) = req.object.map(|o| o.parsed) else {
             bail!("{label}: does not parse")
         };
@@ -752,35 +731,19 @@ fn phases(o: &Options) -> Result<()> {
         let validate = p50(&mut || {
             defaulted.validate_defaulted();
         });
-        // As the server computes it: a CREATE's object defaulted in place (on a copy made
-        // just before, untimed), an UPDATE's on a copy.
-        let patch = if label.starts_with("create") {
-            let mut times: Vec<u64> = (0..iterations)
-                .map(|_| {
-                    let mut copy = (*res).clone();
-                    let t = Instant::now();
-                    fmesh_webhook::mutate::defaults_patch_in_place(&mut copy).unwrap();
-                    t.elapsed().as_nanos() as u64
-                })
-                .collect();
-            times.sort_unstable();
-            pct(&times, 0.5)
-        } else {
-            p50(&mut || {
-                fmesh_webhook::mutate::defaults_patch(&res).unwrap();
-            })
-        };
+        let patch = p50(&mut || {
+            fmesh_webhook::mutate::defaults_patch(&res).unwrap();
+        });
         println!(
-            "{label:<18} scan {scan:>4.0} (cut {cut:>2.0} + {scan_cut:>3.0}), review {fast:>4.0} / {exact:>4.0}, \
-             defaults {defaults:>3.0}, validate {validate:>3.0}, patch {patch:>3.0}"
+            "{label:<18} json {json:>4.0}, parse {parse:>4.0}, defaults {defaults:>3.0}, \
+             validate {validate:>3.0}, patch {patch:>3.0}"
         );
     }
     Ok(())
 }
 
-/// What the cold run of `cpu` writes over before each request: past this VM's L2 (1 MiB per
-/// core) and most of the L3 it shares (35.8 MiB), as the load generator's and TLS's work
-/// between two requests does in the server.
+/// What the cold run of `cpu` writes over before each request: more than a core's L2 and much
+/// of a shared L3, as the load generator's and TLS's work between two requests does.
 const COLD_EVICT_BYTES: usize = 16 << 20;
 
 /// How many bytes the webhook's log has.
