@@ -2,12 +2,13 @@
 
 use std::fmt::Debug;
 
+use fmesh_crds::common::OutputConf;
 use fmesh_crds::common::RuntimeKind;
-use fmesh_crds::diagnostic::Report;
+use fmesh_crds::diagnostic::{FieldPath, Report};
 use fmesh_crds::validate::WorkloadKind;
 use fmesh_crds::{
-    ConsumerSpec, Function, Resource as AnyResource, Sink, Source, WorkloadSpec, WorkloadStatus,
-    defaults,
+    ConsumerSpec, Function, Member, RefKind, Resource as AnyResource, Sink, Source, WorkloadSpec,
+    WorkloadStatus, defaults,
 };
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -35,6 +36,18 @@ pub trait WorkloadResource:
     fn workload(&self) -> &WorkloadSpec;
     /// Input settings (Functions and Sinks).
     fn consumer(&self) -> Option<&ConsumerSpec>;
+    /// Output settings (Functions and Sources).
+    fn output(&self) -> Option<&OutputConf>;
+    /// The object as the one member it declares (its workload, inputs and output at `spec`).
+    fn member(&self) -> Member<'_> {
+        Member {
+            kind: Self::KIND,
+            path: FieldPath::root("spec"),
+            workload: self.workload(),
+            consumer: self.consumer(),
+            output: self.output(),
+        }
+    }
     /// The observed state.
     fn status(&self) -> Option<&WorkloadStatus>;
     /// A copy with admission's defaults applied (the operator never relies on the webhook).
@@ -47,6 +60,19 @@ pub trait WorkloadResource:
     fn spec_value(&self) -> Value;
 }
 
+/// Every ConfigMap and Secret a member's pods read, once each (the list is `fmesh_crds`',
+/// shared with the webhook's checks).
+pub fn references(member: &Member<'_>) -> Vec<(RefKind, String)> {
+    let mut r: Vec<(RefKind, String)> = member
+        .references()
+        .into_iter()
+        .map(|r| (r.kind, r.name))
+        .collect();
+    r.sort();
+    r.dedup();
+    r
+}
+
 impl WorkloadResource for Function {
     const KIND: WorkloadKind = WorkloadKind::Function;
     fn workload(&self) -> &WorkloadSpec {
@@ -54,6 +80,9 @@ impl WorkloadResource for Function {
     }
     fn consumer(&self) -> Option<&ConsumerSpec> {
         Some(&self.spec.consumer)
+    }
+    fn output(&self) -> Option<&OutputConf> {
+        self.spec.output.as_ref()
     }
     fn status(&self) -> Option<&WorkloadStatus> {
         self.status.as_ref()
@@ -83,6 +112,9 @@ impl WorkloadResource for Source {
     fn consumer(&self) -> Option<&ConsumerSpec> {
         None
     }
+    fn output(&self) -> Option<&OutputConf> {
+        self.spec.output.as_ref()
+    }
     fn status(&self) -> Option<&WorkloadStatus> {
         self.status.as_ref()
     }
@@ -110,6 +142,9 @@ impl WorkloadResource for Sink {
     }
     fn consumer(&self) -> Option<&ConsumerSpec> {
         Some(&self.spec.consumer)
+    }
+    fn output(&self) -> Option<&OutputConf> {
+        None
     }
     fn status(&self) -> Option<&WorkloadStatus> {
         self.status.as_ref()
@@ -150,6 +185,8 @@ pub struct Workload {
     pub runner_spec: Value,
     /// For `volumeClaimTemplates` etc. (Function only).
     pub function: Option<fmesh_crds::FunctionSpec>,
+    /// Every ConfigMap and Secret its pods read, once each.
+    pub references: Vec<(RefKind, String)>,
 }
 
 impl Workload {
@@ -180,6 +217,7 @@ impl Workload {
             details: d.details(),
             runner_spec,
             function,
+            references: references(&d.member()),
         }
     }
 

@@ -222,15 +222,16 @@ impl<R: References> Admission<R> {
             .clone()
             .or_else(|| object.meta_str("namespace").map(str::to_string))
             .unwrap_or_else(|| "default".to_string());
-        let mut refs = references::collect(res);
+        let mut refs = res.references();
         if let Some((_, old)) = old {
             // Only what this update introduces: a Secret deleted after admission is the
             // operator's concern, not a reason to refuse an unrelated edit.
-            let before: BTreeSet<_> = references::collect(old)
+            let before: BTreeSet<_> = old
+                .references()
                 .into_iter()
-                .map(|r| (r.target, r.name, r.keys))
+                .map(|r| (r.kind, r.name, r.keys))
                 .collect();
-            refs.retain(|r| !before.contains(&(r.target, r.name.clone(), r.keys.clone())));
+            refs.retain(|r| !before.contains(&(r.kind, r.name.clone(), r.keys.clone())));
         }
         let opted_out = object.annotation(OPT_OUT_ANNOTATION) == Some(OPT_OUT_VALUE);
         if refs.is_empty() {

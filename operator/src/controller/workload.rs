@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fmesh_crds::common::PulsarMessaging;
-use fmesh_crds::{BackendConfig, WorkloadStatus};
+use fmesh_crds::{BackendConfig, RefKind, WorkloadStatus};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -95,9 +94,9 @@ fn referencing<K: WorkloadResource, O: Resource>(
         .iter()
         .filter(|w| w.namespace().as_deref() == Some(ns))
         .filter(|w| {
-            references(w.workload())
+            crate::workload::references(&w.member())
                 .iter()
-                .any(|(k, n)| *k == kind && n == name)
+                .any(|(k, n)| k.as_str() == kind && n == name)
         })
         .map(|w| ObjectRef::from_obj(w.as_ref()))
         .collect()
@@ -138,37 +137,6 @@ fn with_backend_configs(mut w: Workload, ctx: &Context) -> Workload {
         }
     }
     w
-}
-
-/// Every ConfigMap and Secret a workload's pods read.
-pub fn references(spec: &fmesh_crds::WorkloadSpec) -> Vec<(&'static str, String)> {
-    let mut r = Vec::new();
-    let p: PulsarMessaging = spec.messaging.pulsar.clone().unwrap_or_default();
-    r.extend(p.pulsar_config.map(|n| ("ConfigMap", n)));
-    r.extend(p.auth_secret.map(|n| ("Secret", n)));
-    r.extend(p.tls_secret.map(|n| ("Secret", n)));
-    r.extend(
-        p.tls_config
-            .and_then(|t| t.cert_secret_name)
-            .map(|n| ("Secret", n)),
-    );
-    r.extend(
-        p.auth_config
-            .and_then(|a| a.oauth2_config)
-            .and_then(|o| o.key_secret_name)
-            .map(|n| ("Secret", n)),
-    );
-    for s in spec
-        .secrets_map
-        .iter()
-        .flatten()
-        .filter_map(|(_, s)| s.path.clone())
-    {
-        r.push(("Secret", s));
-    }
-    r.sort();
-    r.dedup();
-    r
 }
 
 fn key<K: WorkloadResource>(obj: &K) -> String {
@@ -322,10 +290,10 @@ async fn write_status<K: WorkloadResource>(
 /// Hash of every referenced ConfigMap and Secret, from the watch caches.
 async fn config_hash(w: &Workload, ctx: &Context) -> String {
     let mut data = BTreeMap::new();
-    for (kind, name) in references(&w.spec) {
+    for (kind, name) in &w.references {
         let r = |n: &str| (n.to_string(), w.namespace.clone());
-        let content = if kind == "Secret" {
-            let (n, ns) = r(&name);
+        let content = if *kind == RefKind::Secret {
+            let (n, ns) = r(name);
             ctx.secrets.get(&ObjectRef::new(&n).within(&ns)).map(|s| {
                 let mut m: BTreeMap<String, Vec<u8>> = s
                     .data
@@ -339,7 +307,7 @@ async fn config_hash(w: &Workload, ctx: &Context) -> String {
                 m
             })
         } else {
-            let (n, ns) = r(&name);
+            let (n, ns) = r(name);
             ctx.config_maps
                 .get(&ObjectRef::new(&n).within(&ns))
                 .map(|c| {
@@ -355,7 +323,7 @@ async fn config_hash(w: &Workload, ctx: &Context) -> String {
                     m
                 })
         };
-        data.insert(format!("{kind}/{name}"), content);
+        data.insert(format!("{}/{name}", kind.as_str()), content);
     }
     hash::of_data(&data)
 }
