@@ -706,8 +706,9 @@ impl Connection {
             .and_then(|id| match id.ledger_id {
                 EARLIEST_LEDGER => None,
                 LATEST_LEDGER => Some(u64::MAX),
-                _ if id.batch_index.unwrap_or(-1) >= 0 => Some(id.entry_id),
-                _ => Some(id.entry_id.saturating_add(1)),
+                // As Pulsar: a reader starts at its start id's own entry (Pulsar steps one entry
+                // back, in case the id is in a partly read batch); clients drop what they saw.
+                _ => Some(id.entry_id),
             });
         let durable = s.durable.unwrap_or(true);
         let earliest = s.initial_position == Some(InitialPosition::Earliest as i32)

@@ -237,7 +237,7 @@ impl PackageStore {
         list_dirs(&pkg.dir(&self.root).with_file_name(""))
     }
 
-    /// Package names of a namespace, as `type://tenant/ns/name`.
+    /// Package names of a namespace: bare names, as Apache Pulsar lists them.
     pub fn packages(&self, kind: &str, tenant: &str, ns: &str) -> Result<Vec<String>> {
         let pkg = PackageName::new(kind, tenant, ns, "x", "x")
             .ok_or_else(|| BrokerError::NotFound("invalid namespace".into()))?;
@@ -246,10 +246,7 @@ impl PackageStore {
             .join(&pkg.kind)
             .join(&pkg.tenant)
             .join(&pkg.namespace);
-        Ok(list_dirs(&dir)?
-            .into_iter()
-            .map(|n| format!("{kind}://{tenant}/{ns}/{n}"))
-            .collect())
+        list_dirs(&dir)
     }
 }
 
@@ -317,10 +314,7 @@ mod tests {
             s.versions("function", "t", "n", "wc").unwrap(),
             vec!["v1", "v2"]
         );
-        assert_eq!(
-            s.packages("function", "t", "n").unwrap(),
-            vec!["function://t/n/wc"]
-        );
+        assert_eq!(s.packages("function", "t", "n").unwrap(), vec!["wc"]);
         s.delete(&v1).unwrap();
         assert!(s.download(&v1).is_err());
     }

@@ -54,12 +54,18 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A multipart/form-data body with the given (name, content) parts.
+/// A multipart/form-data body with the given (name, content) parts, as pulsarctl sends them.
 pub fn multipart(parts: &[(&str, &[u8])]) -> (String, Vec<u8>) {
     let boundary = "fmeshboundary7e3c";
     let mut body = Vec::new();
     for (name, content) in parts {
-        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\n\r\n").as_bytes());
+        // Apache Pulsar reads the metadata part only when it is typed as JSON.
+        let ctype = if *name == "metadata" {
+            "application/json"
+        } else {
+            "application/octet-stream"
+        };
+        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\nContent-Type: {ctype}\r\n\r\n").as_bytes());
         body.extend_from_slice(content);
         body.extend_from_slice(b"\r\n");
     }
