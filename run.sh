@@ -33,7 +33,7 @@ kubectl=("${e2e[@]}" kubectl)
 step "cluster up"
 
 echo "== images (fmesh.local/{runner,operator,webhook,broker}:dev)"
-"${e2e[@]}" images
+"${e2e[@]}" images --no-runners
 step "images built and imported"
 
 echo "== installing fmesh: kubectl apply -k manifests/overlays/local"
