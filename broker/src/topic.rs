@@ -188,9 +188,8 @@ impl Topic {
             // A cursor that acknowledged ids past the log's end saw entries a damaged
             // tail took: those ids are never given to new messages (which would be
             // born acknowledged).
-            let next = c.state.next_unreferenced();
-            log.lose_through(next);
-            seg_writer.skip_to(next);
+            log.lose_through(c.state.next_unreferenced());
+            seg_writer.skip_to(log.end_entry());
             if c.damaged_bytes > 0 || c.position_lost {
                 metrics.storage_damaged_bytes.inc_by(c.damaged_bytes);
                 cursor_damage.push(CursorDamage {

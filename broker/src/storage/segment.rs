@@ -73,6 +73,8 @@ pub struct SegmentLog {
     index: VecDeque<Option<EntryLoc>>,
     first_entry: u64,
     damage: Vec<Damaged>,
+    /// The most entries one segment can hold (bounds recorded gaps of lost ids).
+    max_entries: u64,
 }
 
 /// Where an appended entry landed.
@@ -121,6 +123,12 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>> {
     Ok(bases)
 }
 
+/// The most entries a segment of `max_segment_bytes` can hold (a record is at least its
+/// header and entry id), which bounds every gap of ids recovery may record as lost.
+pub fn max_entries(max_segment_bytes: u64) -> u64 {
+    max_segment_bytes / (record::HEADER as u64 + 8) + 1
+}
+
 /// Damage found when a segment was read at start, and what it cost.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Damaged {
@@ -166,10 +174,17 @@ pub fn open(
         index: VecDeque::new(),
         first_entry: bases.first().copied().unwrap_or(0),
         damage: Vec::new(),
+        max_entries: max_entries(max_segment_bytes),
     };
     for (i, base) in bases.iter().copied().enumerate() {
         let bound = bases.get(i + 1).copied();
-        let seg = log.recover_segment(base, bound, max_entry_bytes, &mut on_entry)?;
+        let seg = log.recover_segment(
+            base,
+            bound,
+            max_entry_bytes,
+            max_entries(max_segment_bytes),
+            &mut on_entry,
+        )?;
         log.segments.push(seg);
     }
     let next_entry = log.end_entry();
@@ -210,9 +225,20 @@ impl SegmentLog {
         base: u64,
         bound: Option<u64>,
         max_entry_bytes: usize,
+        max_entries: u64,
         on_entry: &mut impl FnMut(u64, &MessageMetadata),
     ) -> Result<Segment> {
         let path = segment_path(&self.dir, base);
+        // Lost ids cost an index slot each: a gap no segment could have held is not a loss
+        // to record but a file that is not this log's.
+        let span = bound.map_or(0, |b| b.saturating_sub(base));
+        if base.saturating_sub(self.end_entry()) > max_entries || span > max_entries {
+            return Err(BrokerError::Corrupt(format!(
+                "{}: its ids are {} apart from the previous or next segment's, more than a segment holds ({max_entries})",
+                path.display(),
+                base.saturating_sub(self.end_entry()).max(span)
+            )));
+        }
         if base > self.end_entry() {
             // A missing file or the lost tail of the previous one: the ids in between are gone.
             self.lose(&path, 0, 0, self.end_entry(), base, false);
@@ -226,7 +252,9 @@ impl SegmentLog {
             max_entry_bytes + 8,
             |body| entry_id(body).is_some_and(|id| id >= base && id < upper),
             |body| {
-                let Some(id) = entry_id(body).filter(|id| *id >= next) else {
+                // An id must follow on, within what one segment can hold.
+                let Some(id) = entry_id(body).filter(|id| *id >= next && *id - next < max_entries)
+                else {
                     return false;
                 };
                 match parse_metadata(&body[8..]) {
@@ -312,6 +340,8 @@ impl SegmentLog {
     /// acknowledged them, so they existed before a damaged tail was cut).
     pub fn lose_through(&mut self, next: u64) {
         let end = self.end_entry();
+        // A cursor past anything a segment could have held is damaged, not evidence.
+        let next = next.min(end.saturating_add(self.max_entries));
         if next > end {
             let path = self
                 .segments
@@ -741,6 +771,33 @@ mod recovery_tests {
         for i in (0..300).filter(|i| *i != lost[0]) {
             assert_eq!(log.read(i).unwrap(), Bytes::from(payload(i)), "entry {i}");
         }
+    }
+
+    #[test]
+    fn a_record_with_an_id_no_segment_could_reach_is_damage_not_a_gap_to_fill() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, mut w) = open(dir.path(), 1 << 20, 1 << 20, |_, _| {}).unwrap();
+        for i in 0..3 {
+            write(&mut log, &mut w, i);
+        }
+        drop((log, w));
+        // A CRC-valid record claiming id 2^40: taken at face value, recovery would
+        // record 2^40 lost ids (an index slot each).
+        let path = segment_path(dir.path(), 0);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mut body = (1u64 << 40).to_be_bytes().to_vec();
+        body.extend_from_slice(&payload(3));
+        record::frame(&body, &mut bytes);
+        std::fs::write(&path, &bytes).unwrap();
+        let (log, w) = open(dir.path(), 1 << 20, 1 << 20, |_, _| {}).unwrap();
+        assert_eq!(log.end_entry(), 3, "the far record is cut as a damaged tail");
+        assert_eq!(w.next_entry(), 3);
+        let mut log = log;
+        log.lose_through(u64::MAX);
+        assert!(
+            log.end_entry() <= 3 + max_entries(1 << 20),
+            "a cursor claiming any id extends the index by at most a segment"
+        );
     }
 
     #[test]
