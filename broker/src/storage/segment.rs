@@ -790,7 +790,11 @@ mod recovery_tests {
         record::frame(&body, &mut bytes);
         std::fs::write(&path, &bytes).unwrap();
         let (log, w) = open(dir.path(), 1 << 20, 1 << 20, |_, _| {}).unwrap();
-        assert_eq!(log.end_entry(), 3, "the far record is cut as a damaged tail");
+        assert_eq!(
+            log.end_entry(),
+            3,
+            "the far record is cut as a damaged tail"
+        );
         assert_eq!(w.next_entry(), 3);
         let mut log = log;
         log.lose_through(u64::MAX);
